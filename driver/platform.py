@@ -1,0 +1,38 @@
+"""What the driver needs from the machine it runs on.
+
+The driver never touches a simulator: it awaits a :class:`Platform`. The cocotb SoC in ``sim/``
+is one implementation; a functional model with the same register interface can be another.
+"""
+
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Platform"]
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """The host side of one NPU: its MMIO window, host memory, its interrupt line and a clock."""
+
+    async def mmio_read(self, offset: int) -> int:
+        """Read the 32-bit register at byte ``offset`` of the NPU's MMIO window."""
+        ...
+
+    async def mmio_write(self, offset: int, value: int) -> None:
+        """Write a 32-bit value to the register at byte ``offset``."""
+        ...
+
+    async def mem_read(self, address: int, length: int) -> bytes:
+        """Read host memory at a physical address, as the CPU does."""
+        ...
+
+    async def mem_write(self, address: int, data: bytes) -> None:
+        """Write host memory at a physical address, as the CPU does."""
+        ...
+
+    async def wait_irq(self, timeout_ns: float | None = None) -> bool:
+        """Wait for the NPU's interrupt line; ``False`` if ``timeout_ns`` passed first."""
+        ...
+
+    def now_ns(self) -> float:
+        """Current (simulated) time in nanoseconds."""
+        ...

@@ -1,0 +1,301 @@
+"""The Python register description, derived from the SystemRDL model.
+
+The driver, the firmware, the tests and the RTL generator all read registers through these
+objects, by name: ``HOST.int_mask.job_done.mask``, ``HOST.version.decode(value)``. Nothing else in
+the project writes a register offset or a field mask.
+"""
+
+import enum
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from systemrdl import RDLCompiler
+from systemrdl.node import AddrmapNode, FieldNode
+from systemrdl.rdltypes import AccessType, OnWriteType
+
+__all__ = ["Field", "Kind", "Register", "RegisterMap", "compile_rdl", "load"]
+
+RDL_DIR = Path(__file__).parent
+
+
+class Kind(enum.Enum):
+    """How software and hardware access a field."""
+
+    #: Read-write storage; the hardware reads the value.
+    RW = "rw"
+    #: Read-only; the hardware drives the value.
+    RO = "ro"
+    #: Read-only constant: always the reset value.
+    CONST = "const"
+    #: Sticky status: the hardware sets bits, software writes 1 to clear them.
+    W1C = "w1c"
+    #: Write-pulse: the written value is presented to the hardware for one cycle; reads as zero.
+    PULSE = "pulse"
+
+    @property
+    def sw_writable(self):
+        """Whether a software write has any effect on this kind of field."""
+        return self in (Kind.RW, Kind.W1C, Kind.PULSE)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A bit field of a register.
+
+    Attributes
+    ----------
+    name : str
+        Instance name in the SystemRDL source.
+    lsb, width : int
+        Position and width in bits.
+    kind : Kind
+        Access semantics.
+    reset : int or None
+        Reset value; ``None`` where the hardware drives the field.
+    desc : str
+        Description from the SystemRDL source.
+    param : str or None
+        For capability fields, the elaboration parameter the field reports.
+    """
+
+    name: str
+    lsb: int
+    width: int
+    kind: Kind
+    reset: int | None
+    desc: str = ""
+    param: str | None = None
+
+    @property
+    def msb(self):
+        """Most significant bit of the field within the register."""
+        return self.lsb + self.width - 1
+
+    @property
+    def mask(self):
+        """The field's bits within the register."""
+        return ((1 << self.width) - 1) << self.lsb
+
+    def get(self, value):
+        """Extract this field from a register value."""
+        return (value & self.mask) >> self.lsb
+
+    def put(self, value):
+        """Return ``value`` shifted into this field's position.
+
+        Raises
+        ------
+        ValueError
+            If ``value`` does not fit in the field.
+        """
+        if not 0 <= value < (1 << self.width):
+            raise ValueError(f"Value {value!r} does not fit field {self.name} of {self.width} bits")
+        return value << self.lsb
+
+
+@dataclass(frozen=True)
+class Register:
+    """A 32-bit register of a register map.
+
+    Fields are attributes: ``reg.job_done`` is the :class:`Field` named ``job_done``.
+    """
+
+    name: str
+    offset: int
+    fields: tuple[Field, ...]
+    title: str = ""
+    desc: str = ""
+    width: int = 32
+
+    def __getattr__(self, name):
+        for field in self.__dict__.get("fields", ()):
+            if field.name == name:
+                return field
+        raise AttributeError(f"Register {self.__dict__.get('name')} has no field {name!r}")
+
+    def field_names(self):
+        """Names of the fields, from the least significant up."""
+        return [f.name for f in self.fields]
+
+    @property
+    def mask(self):
+        """All bits that belong to a field."""
+        return functools.reduce(lambda acc, f: acc | f.mask, self.fields, 0)
+
+    @property
+    def reset(self):
+        """Reset value of the register, counting hardware-driven fields as zero."""
+        return sum((f.reset or 0) << f.lsb for f in self.fields)
+
+    def decode(self, value):
+        """Split a register value into a ``{field: value}`` dictionary."""
+        return {f.name: f.get(value) for f in self.fields}
+
+    def encode(self, **values):
+        """Build a register value from field values; unnamed fields are zero.
+
+        Raises
+        ------
+        AttributeError
+            If a name is not a field of this register.
+        ValueError
+            If a value does not fit its field.
+        """
+        return functools.reduce(
+            lambda acc, item: acc | getattr(self, item[0]).put(item[1]), values.items(), 0
+        )
+
+    def format(self, value):
+        """Describe a value of this register with field names, for traces."""
+        if len(self.fields) == 1 and self.fields[0].width == self.width:
+            return f"{self.name} = {value:#010x}"
+        parts = " ".join(f"{name}={v:#x}" for name, v in self.decode(value).items())
+        return f"{self.name} = {value:#010x} {{{parts}}}"
+
+
+@dataclass(frozen=True)
+class RegisterMap:
+    """A register map: registers at offsets in a bus window.
+
+    Registers are attributes: ``regmap.scratch`` is the :class:`Register` named ``scratch``.
+    """
+
+    name: str
+    registers: tuple[Register, ...]
+    title: str = ""
+    desc: str = ""
+
+    def __getattr__(self, name):
+        for reg in self.__dict__.get("registers", ()):
+            if reg.name == name:
+                return reg
+        raise AttributeError(f"Register map {self.__dict__.get('name')} has no register {name!r}")
+
+    def __iter__(self):
+        return iter(self.registers)
+
+    def __len__(self):
+        return len(self.registers)
+
+    @property
+    def span(self):
+        """Bytes from offset 0 to the end of the last register."""
+        return max(r.offset + r.width // 8 for r in self.registers)
+
+    def at(self, offset):
+        """Return the register at a byte offset, or ``None`` where nothing is mapped."""
+        for reg in self.registers:
+            if reg.offset == offset:
+                return reg
+        return None
+
+    def format_access(self, offset, value):
+        """Describe an access at ``offset`` with register and field names."""
+        reg = self.at(offset)
+        if reg is None:
+            return f"<unmapped {offset:#06x}> = {value:#010x}"
+        return reg.format(value)
+
+
+def _field_kind(node: FieldNode):
+    sw = node.get_property("sw")
+    hw = node.get_property("hw")
+    onwrite = node.get_property("onwrite")
+    if node.get_property("singlepulse"):
+        if sw != AccessType.w:
+            raise ValueError(f"Field {node.get_path()}: singlepulse fields must be sw=w")
+        return Kind.PULSE
+    if onwrite == OnWriteType.woclr:
+        if not (node.get_property("intr") or node.get_property("hwset")):
+            raise ValueError(f"Field {node.get_path()}: woclr fields must be intr or hwset")
+        return Kind.W1C
+    if onwrite is not None:
+        raise ValueError(f"Field {node.get_path()}: onwrite={onwrite.name} is not supported")
+    if sw == AccessType.rw and hw in (AccessType.r, AccessType.na):
+        return Kind.RW
+    if sw == AccessType.r and hw == AccessType.w:
+        return Kind.RO
+    if sw == AccessType.r and hw in (AccessType.na, AccessType.r):
+        if node.get_property("reset") is None:
+            raise ValueError(f"Field {node.get_path()}: a constant field needs a reset value")
+        return Kind.CONST
+    raise ValueError(
+        f"Field {node.get_path()}: sw={sw.name} hw={hw.name} is not a supported field kind"
+    )
+
+
+def _text(node, prop):
+    text = node.get_property(prop) or ""
+    return " ".join(text.split())
+
+
+def from_rdl(top: AddrmapNode):
+    """Build a :class:`RegisterMap` from an elaborated SystemRDL address map.
+
+    Raises
+    ------
+    ValueError
+        If a register is not 32 bits wide or a field uses a kind the generator does not support.
+    """
+    registers = []
+    for reg in top.registers():
+        if reg.is_array:
+            raise ValueError(f"Register {reg.get_path()}: register arrays are not supported")
+        if reg.get_property("regwidth") != 32:
+            raise ValueError(f"Register {reg.get_path()}: only 32-bit registers are supported")
+        fields = tuple(
+            Field(
+                name=f.inst_name,
+                lsb=f.lsb,
+                width=f.width,
+                kind=(kind := _field_kind(f)),
+                reset=None if kind is Kind.RO else (f.get_property("reset") or 0),
+                desc=_text(f, "desc"),
+                param=f.get_property("param", default=None),
+            )
+            for f in reg.fields()
+        )
+        registers.append(
+            Register(
+                name=reg.inst_name,
+                offset=reg.address_offset,
+                fields=fields,
+                title=_text(reg, "name"),
+                desc=_text(reg, "desc"),
+            )
+        )
+    return RegisterMap(
+        name=top.inst_name,
+        registers=tuple(registers),
+        title=_text(top, "name"),
+        desc=_text(top, "desc"),
+    )
+
+
+def compile_rdl(source):
+    """Compile and elaborate a SystemRDL file; return its top address map node.
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        A map name (``"host"`` for ``rtl/regmap/host.rdl``) or the path of an ``.rdl`` file.
+    """
+    path = Path(source)
+    if path.suffix != ".rdl":
+        path = RDL_DIR / f"{source}.rdl"
+    compiler = RDLCompiler()
+    compiler.compile_file(str(path))
+    return compiler.elaborate().top
+
+
+@functools.cache
+def load(source):
+    """Return the :class:`RegisterMap` of a SystemRDL file (compiled once per process).
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        As for :func:`compile_rdl`.
+    """
+    return from_rdl(compile_rdl(source))

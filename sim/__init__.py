@@ -1,0 +1,1 @@
+"""The simulated SoC: Verilator build, cocotb harness, demo, benchmark and command line."""

@@ -1,0 +1,42 @@
+"""``tinynpu demo``: build the NPU, boot it in the simulated SoC and show what the driver sees."""
+
+import json
+import time
+
+from rtl.build import config_dir
+from rtl.config import PARAMETERS, NpuConfig
+
+from .runner import run_cocotb, waves_requested
+
+__all__ = ["run_demo"]
+
+
+def run_demo(config: NpuConfig, *, out=print):
+    """Run the demo on ``config`` and print its report; return the report dictionary."""
+    directory = config_dir(config)
+    cached = (directory / "verilator" / ".built").exists()
+    out(f"tinynpu demo: configuration {config.slug}")
+    out(f"  build: {directory}" + (" (cached)" if cached else " (building, about a minute)"))
+    test_dir = directory / "demo"
+    start = time.perf_counter()
+    run_cocotb("sim.demo_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
+    wall = time.perf_counter() - start
+    report = json.loads((test_dir / "demo.json").read_text())
+
+    major, minor, patch = report["version"]
+    out(f"\nIdentity: tinynpu, hardware version {major}.{minor}.{patch}")
+    out("Capabilities, read over MMIO:")
+    for name, value in report["caps"].items():
+        what = PARAMETERS[name][1] if name in PARAMETERS else "physical address bits"
+        out(f"  {name:<16} {value:>8}   {what}")
+    out(
+        f"Interrupt: int_set -> irq in {report['irq_latency_ns']:.0f} ns; "
+        f"handler acknowledged {', '.join(report['handled'])}"
+    )
+    out("\nMMIO trace (simulated time, offset, register {fields}):")
+    for line in report["trace"]:
+        out("  " + line)
+    out(f"\nlog: {test_dir / 'sim.log'}   wall time {wall:.1f} s")
+    if waves_requested():
+        out(f"waveform: {test_dir / 'dump.fst'}")
+    return report

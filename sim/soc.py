@@ -1,0 +1,114 @@
+"""The simulated SoC around the NPU: clock, reset, host MMIO, host memory and interrupts.
+
+:class:`Soc` is the :class:`driver.platform.Platform` that the driver runs on in simulation.
+"""
+
+import json
+import os
+
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+
+from rtl.config import NpuConfig
+from rtl.regmap import HOST
+from rtl.top import HOST_ADDR_WIDTH
+
+from .irq import InterruptLine
+from .memory import HostMemory
+from .mmio import Mmio
+from .trace import Trace
+
+__all__ = ["CONFIG_ENV", "Soc", "config_from_env"]
+
+#: Environment variable through which the runner tells the simulation its configuration.
+CONFIG_ENV = "TINYNPU_CONFIG"
+
+
+def config_from_env():
+    """The :class:`NpuConfig` the running simulation was built for."""
+    return NpuConfig(**json.loads(os.environ[CONFIG_ENV]))
+
+
+class Soc:
+    """The NPU in a simulated SoC.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The NPU top level.
+    config : NpuConfig, optional
+        The configuration the design was built for; by default, the one the runner passed.
+    clock_ns : float
+        Clock period.
+    mem_size : int
+        Bytes of host memory.
+    trace : bool
+        Record MMIO accesses and interrupts in :attr:`trace`.
+
+    Attributes
+    ----------
+    mmio : Mmio
+        The host's MMIO master.
+    memory : HostMemory
+        Host memory, on the NPU's ``mem`` port.
+    irq : InterruptLine
+        The NPU's interrupt to the host.
+    trace : Trace
+        What crossed the buses (empty unless tracing).
+    """
+
+    def __init__(self, dut, *, config=None, clock_ns=10.0, mem_size=64 << 20, trace=False):
+        self.dut = dut
+        self.config = config if config is not None else config_from_env()
+        self.clock_ns = clock_ns
+        self.trace = Trace(HOST, enabled=trace)
+        self.mmio = Mmio(dut, window=1 << HOST_ADDR_WIDTH, trace=self.trace)
+        self.memory = HostMemory(dut, size=mem_size)
+        self.irq = InterruptLine(dut.irq, name="irq", trace=self.trace)
+        self._clock = Clock(dut.clk, clock_ns, unit="ns")
+
+    async def start(self, reset_cycles=4):
+        """Start the clock and reset the NPU; return after reset is released."""
+        self._clock.start(start_high=False)
+        await self.reset(reset_cycles)
+
+    async def reset(self, cycles=4):
+        """Hold the NPU in reset for ``cycles`` clock cycles."""
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 1
+        await Timer(cycles * self.clock_ns, unit="ns")
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    @property
+    def cycles(self):
+        """Clock cycles since time zero."""
+        return int(get_sim_time("ns") / self.clock_ns)
+
+    # The Platform interface.
+
+    async def mmio_read(self, offset):
+        """Read a host register (see :class:`driver.platform.Platform`)."""
+        return await self.mmio.read(offset)
+
+    async def mmio_write(self, offset, value):
+        """Write a host register."""
+        await self.mmio.write(offset, value)
+
+    async def mem_read(self, address, length):
+        """Read host memory at a physical address."""
+        return self.memory.read(address, length)
+
+    async def mem_write(self, address, data):
+        """Write host memory at a physical address."""
+        self.memory.write(address, data)
+
+    async def wait_irq(self, timeout_ns=None):
+        """Wait for the NPU's interrupt line; ``False`` on timeout."""
+        return await self.irq.wait(timeout_ns)
+
+    def now_ns(self):
+        """Simulated time in nanoseconds."""
+        return get_sim_time("ns")

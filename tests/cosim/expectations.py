@@ -1,0 +1,49 @@
+"""What the host registers must read, written down independently of the RTL.
+
+The capability table is the test's own: it does not use the RDL ``param`` property that the RTL
+uses to drive the fields, so a field wired to the wrong parameter fails.
+"""
+
+from rtl.regmap import HOST, Kind
+
+#: Physical address width of the mem port: 40 bits, as LPAE output addresses.
+MEM_ADDR_BITS = 40
+
+#: (register, field) -> the value it must report, from the configuration.
+CAPABILITIES = {
+    ("cap_array", "n"): lambda c: c.array_size,
+    ("cap_mem", "data_width"): lambda c: c.mem_data_width,
+    ("cap_mem", "addr_width"): lambda c: MEM_ADDR_BITS,
+    ("cap_mmu", "addr_spaces"): lambda c: c.addr_spaces,
+    ("cap_mmu", "tlb_entries"): lambda c: c.tlb_entries,
+    ("cap_queue", "depth"): lambda c: c.queue_depth,
+    ("cap_spad_in", "bytes"): lambda c: c.spad_in_bytes,
+    ("cap_spad_wt", "bytes"): lambda c: c.spad_wt_bytes,
+    ("cap_spad_acc", "bytes"): lambda c: c.spad_acc_bytes,
+}
+
+
+def expected_reset(reg, config):
+    """The value ``reg`` must read right after reset."""
+    value = 0
+    for field in reg.fields:
+        if field.kind in (Kind.CONST, Kind.RW, Kind.W1C):
+            value |= field.reset << field.lsb
+        elif field.kind is Kind.RO and reg.name == "int_status":
+            pass  # nothing pending after reset
+        elif field.kind is Kind.RO:
+            value |= CAPABILITIES[(reg.name, field.name)](config) << field.lsb
+    return value
+
+
+def rw_mask(reg):
+    """Bits of ``reg`` that software writes and reads back."""
+    return sum(f.mask for f in reg.fields if f.kind is Kind.RW)
+
+
+def constant_bits(reg):
+    """Value of ``reg``'s constant fields."""
+    return sum(f.reset << f.lsb for f in reg.fields if f.kind is Kind.CONST)
+
+
+ALL_SOURCES = HOST.int_raw_status.mask

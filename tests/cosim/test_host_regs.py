@@ -1,0 +1,77 @@
+"""Host register semantics on the RTL, for two configurations."""
+
+import dataclasses
+
+import pytest
+from expectations import CAPABILITIES
+
+from rtl.config import PARAMETERS, NpuConfig
+from rtl.regmap import HOST, Kind
+
+CONFIGS = {
+    "n4": NpuConfig(
+        array_size=4,
+        mem_data_width=32,
+        addr_spaces=2,
+        tlb_entries=8,
+        spad_in_bytes=4096,
+        spad_wt_bytes=8192,
+        spad_acc_bytes=32768,
+        queue_depth=4,
+    ),
+    "n8": NpuConfig(),
+}
+
+CASES = [
+    "reset_values",
+    "read_write_fields",
+    "read_only_fields_ignore_writes",
+    "write_one_to_clear",
+    "write_pulse_fields",
+    "unmapped_addresses",
+    "byte_strobes",
+    "interrupt_line",
+    "reset_restores_state",
+]
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(
+    "config",
+    [pytest.param(c, id=name, marks=pytest.mark.xdist_group(name)) for name, c in CONFIGS.items()],
+)
+def test_host_registers(cosim, config, case):
+    assert cosim("host_regs_tb", config, case) == 1
+
+
+# A valid value other than the default, for every parameter.
+OTHER_VALUES = {
+    "array_size": 16,
+    "mem_data_width": 128,
+    "addr_spaces": 7,
+    "tlb_entries": 33,
+    "spad_in_bytes": 65536,
+    "spad_wt_bytes": 2048,
+    "spad_acc_bytes": 131072,
+    "queue_depth": 32,
+}
+
+
+def test_every_parameter_has_a_capability():
+    assert set(OTHER_VALUES) == set(PARAMETERS)
+    default = NpuConfig()
+    for name, value in OTHER_VALUES.items():
+        changed = dataclasses.replace(default, **{name: value})
+        reporting = [k for k, f in CAPABILITIES.items() if f(changed) == value != f(default)]
+        assert reporting, f"no capability field reports {name}"
+
+
+def test_capability_table_covers_the_register_map():
+    hardware_driven = {
+        (reg.name, field.name)
+        for reg in HOST
+        for field in reg.fields
+        if field.kind is Kind.RO and reg.name != "int_status"
+    }
+    assert hardware_driven == set(CAPABILITIES)
