@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from systemrdl import RDLCompiler
-from systemrdl.node import AddrmapNode, FieldNode
+from systemrdl.node import AddrmapNode, FieldNode, RegNode
 from systemrdl.rdltypes import AccessType, OnWriteType
 
 __all__ = ["Field", "Kind", "Register", "RegisterMap", "compile_rdl", "load"]
@@ -109,6 +109,16 @@ class Register:
     width: int = 32
 
     def __getattr__(self, name):
+        return self.field(name)
+
+    def field(self, name):
+        """Return the field called ``name``.
+
+        Raises
+        ------
+        AttributeError
+            If the register has no such field.
+        """
         for field in self.__dict__.get("fields", ()):
             if field.name == name:
                 return field
@@ -143,7 +153,7 @@ class Register:
             If a value does not fit its field.
         """
         return functools.reduce(
-            lambda acc, item: acc | getattr(self, item[0]).put(item[1]), values.items(), 0
+            lambda acc, item: acc | self.field(item[0]).put(item[1]), values.items(), 0
         )
 
     def format(self, value):
@@ -199,6 +209,8 @@ class RegisterMap:
 
 
 def _field_kind(node: FieldNode):
+    if node.get_property("onread") is not None:
+        raise ValueError(f"Field {node.get_path()}: read side effects (onread) are not supported")
     sw = node.get_property("sw")
     hw = node.get_property("hw")
     onwrite = node.get_property("onwrite")
@@ -225,6 +237,16 @@ def _field_kind(node: FieldNode):
     )
 
 
+def _check_name(node, owner):
+    # Registers and fields are looked up as attributes: a name that an attribute of the model
+    # already has (``reset``, ``offset``, ``span``...) would be unreachable.
+    holder = RegisterMap if owner is Register and isinstance(node, RegNode) else owner
+    if node.inst_name in dir(holder):
+        raise ValueError(
+            f"{node.get_path()}: the name {node.inst_name!r} is reserved by the register model"
+        )
+
+
 def _text(node, prop):
     text = node.get_property(prop) or ""
     return " ".join(text.split())
@@ -239,11 +261,20 @@ def from_rdl(top: AddrmapNode):
         If a register is not 32 bits wide or a field uses a kind the generator does not support.
     """
     registers = []
+    for node in top.children():
+        if not isinstance(node, RegNode):
+            raise ValueError(
+                f"{node.get_path()}: only registers placed directly in the address map are "
+                "supported, not regfiles or nested address maps"
+            )
     for reg in top.registers():
+        _check_name(reg, Register)
         if reg.is_array:
             raise ValueError(f"Register {reg.get_path()}: register arrays are not supported")
         if reg.get_property("regwidth") != 32:
             raise ValueError(f"Register {reg.get_path()}: only 32-bit registers are supported")
+        for field in reg.fields():
+            _check_name(field, Register)
         fields = tuple(
             Field(
                 name=f.inst_name,

@@ -1,0 +1,213 @@
+"""Driver probe and interrupt helpers against a fake platform (no simulator)."""
+
+import asyncio
+import errno
+
+import pytest
+
+from driver.device import DeviceError, DeviceInfo, probe
+from driver.interrupts import SOURCES, acknowledge, set_enabled
+from driver.platform import Platform
+from rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
+from rtl.regmap import HOST
+
+KiB = 1024
+
+CONFIG = NpuConfig(
+    array_size=16,
+    mem_data_width=128,
+    addr_spaces=2,
+    tlb_entries=32,
+    spad_in_bytes=64 * KiB,
+    spad_wt_bytes=32 * KiB,
+    spad_acc_bytes=128 * KiB,
+    queue_depth=16,
+)
+
+
+class FakePlatform:
+    """A register file keyed by offset; unmapped offsets read as zero. Records every access."""
+
+    def __init__(self, registers=None):
+        self.registers = dict(registers or {})
+        self.accesses = []
+
+    async def mmio_read(self, offset: int) -> int:
+        self.accesses.append(("read", offset))
+        return self.registers.get(offset, 0)
+
+    async def mmio_write(self, offset: int, value: int) -> None:
+        self.accesses.append(("write", offset, value))
+        self.registers[offset] = value
+
+    async def mem_read(self, address: int, length: int) -> bytes:
+        raise AssertionError("the code under test must not touch host memory")
+
+    async def mem_write(self, address: int, data: bytes) -> None:
+        raise AssertionError("the code under test must not touch host memory")
+
+    async def wait_irq(self, timeout_ns: float | None = None) -> bool:
+        raise AssertionError("the code under test must not wait for the interrupt")
+
+    def now_ns(self) -> float:
+        return 0.0
+
+    @property
+    def writes(self):
+        return [a[1:] for a in self.accesses if a[0] == "write"]
+
+    @property
+    def reads(self):
+        return [a[1] for a in self.accesses if a[0] == "read"]
+
+
+def _npu_registers(config=CONFIG, *, ident=None, version=(0, 1, 0)):
+    """Register values of an NPU built with ``config``, as the hardware reports them."""
+    major, minor, patch = version
+    return {
+        HOST.id.offset: HOST.id.magic.reset if ident is None else ident,
+        HOST.version.offset: HOST.version.encode(major=major, minor=minor, patch=patch),
+        HOST.cap_array.offset: HOST.cap_array.encode(n=config.array_size),
+        HOST.cap_mem.offset: HOST.cap_mem.encode(
+            data_width=config.mem_data_width, addr_width=MEM_ADDR_WIDTH
+        ),
+        HOST.cap_mmu.offset: HOST.cap_mmu.encode(
+            addr_spaces=config.addr_spaces, tlb_entries=config.tlb_entries
+        ),
+        HOST.cap_queue.offset: HOST.cap_queue.encode(depth=config.queue_depth),
+        HOST.cap_spad_in.offset: HOST.cap_spad_in.encode(bytes=config.spad_in_bytes),
+        HOST.cap_spad_wt.offset: HOST.cap_spad_wt.encode(bytes=config.spad_wt_bytes),
+        HOST.cap_spad_acc.offset: HOST.cap_spad_acc.encode(bytes=config.spad_acc_bytes),
+    }
+
+
+def _expected_caps(config=CONFIG):
+    return config.as_dict() | {"mem_addr_width": MEM_ADDR_WIDTH}
+
+
+def test_fake_platform_implements_the_protocol():
+    assert isinstance(FakePlatform(), Platform)
+
+
+def test_probe_reads_version_and_capabilities():
+    platform = FakePlatform(_npu_registers())
+    info = asyncio.run(probe(platform))
+    assert isinstance(info, DeviceInfo)
+    assert info.version == (0, 1, 0)
+    params_in_map = {f.param for reg in HOST for f in reg.fields if f.param}
+    assert set(info.caps) == params_in_map
+    assert set(PARAMETERS) <= set(info.caps)
+    assert info.caps == _expected_caps()
+    assert platform.writes == []
+    assert platform.reads[:2] == [HOST.id.offset, HOST.version.offset]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [NpuConfig(), CONFIG, NpuConfig(array_size=2, spad_in_bytes=1 * KiB, queue_depth=64)],
+    ids=lambda c: c.slug,
+)
+def test_probe_reports_each_configuration(config):
+    info = asyncio.run(probe(FakePlatform(_npu_registers(config))))
+    assert info.caps == _expected_caps(config)
+
+
+def test_probe_ignores_bits_outside_capability_fields():
+    registers = _npu_registers()
+    for reg in HOST:
+        if reg.offset in registers and any(f.param for f in reg.fields):
+            registers[reg.offset] |= ~reg.mask & 0xFFFF_FFFF
+    info = asyncio.run(probe(FakePlatform(registers)))
+    assert info.caps == _expected_caps()
+
+
+def test_probe_accepts_other_minor_and_patch_versions():
+    platform = FakePlatform(_npu_registers(version=(0, 7, 3)))
+    assert asyncio.run(probe(platform)).version == (0, 7, 3)
+
+
+@pytest.mark.parametrize("ident", [0, 0xFFFF_FFFF, 0x544E_5054, 0x5550_4E54])
+def test_probe_wrong_id_is_enodev(ident):
+    platform = FakePlatform(_npu_registers(ident=ident))
+    with pytest.raises(DeviceError) as info:
+        asyncio.run(probe(platform))
+    assert info.value.errno == errno.ENODEV
+    assert info.value.strerror == f"No tinynpu: id reads {ident:#010x}, expected 0x544e5055"
+    assert platform.accesses == [("read", HOST.id.offset)]
+
+
+def test_probe_absent_device_is_enodev():
+    with pytest.raises(DeviceError) as info:
+        asyncio.run(probe(FakePlatform()))
+    assert info.value.errno == errno.ENODEV
+
+
+@pytest.mark.parametrize("version", [(1, 1, 0), (1, 0, 0), (0xFF, 1, 0)])
+def test_probe_wrong_major_is_enodev(version):
+    platform = FakePlatform(_npu_registers(version=version))
+    with pytest.raises(DeviceError) as info:
+        asyncio.run(probe(platform))
+    assert isinstance(info.value, OSError)
+    assert info.value.errno == errno.ENODEV
+    assert info.value.strerror == (
+        f"Unsupported tinynpu version {'.'.join(map(str, version))}: "
+        "this driver supports major version 0"
+    )
+    assert platform.reads == [HOST.id.offset, HOST.version.offset]
+
+
+def test_device_info_capability_attributes():
+    info = asyncio.run(probe(FakePlatform(_npu_registers())))
+    assert info.array_size == 16
+    assert info.mem_data_width == 128
+    assert info.spad_acc_bytes == 128 * KiB
+    assert info.mem_addr_width == MEM_ADDR_WIDTH
+    with pytest.raises(AttributeError, match=r"^DeviceInfo has no .* capability 'bogus'$"):
+        _ = info.bogus
+    assert not hasattr(info, "bogus")
+
+
+def test_interrupt_sources():
+    assert SOURCES == ("job_done", "job_error", "mmu_fault", "bus_error")
+
+
+@pytest.mark.parametrize(
+    "pending",
+    [["job_done"], ["job_error", "mmu_fault"], list(SOURCES)],
+    ids="+".join,
+)
+def test_acknowledge_clears_and_returns_pending_sources(pending):
+    status = HOST.int_status.encode(**dict.fromkeys(pending, 1))
+    platform = FakePlatform({HOST.int_status.offset: status})
+    assert asyncio.run(acknowledge(platform)) == pending
+    assert platform.accesses == [
+        ("read", HOST.int_status.offset),
+        ("write", HOST.int_raw_status.offset, status),
+    ]
+    assert status == HOST.int_raw_status.encode(**dict.fromkeys(pending, 1))
+
+
+def test_acknowledge_spurious_interrupt_writes_nothing():
+    platform = FakePlatform({HOST.int_status.offset: 0})
+    assert asyncio.run(acknowledge(platform)) == []
+    assert platform.accesses == [("read", HOST.int_status.offset)]
+
+
+@pytest.mark.parametrize(
+    "sources", [[], ["job_done"], ["job_done", "bus_error"], list(SOURCES)], ids=repr
+)
+def test_set_enabled_writes_the_mask(sources):
+    platform = FakePlatform()
+    asyncio.run(set_enabled(platform, sources))
+    expected = 0
+    for name in sources:
+        expected |= getattr(HOST.int_mask, name).mask
+    assert platform.accesses == [("write", HOST.int_mask.offset, expected)]
+    assert HOST.int_mask.decode(expected) == {name: int(name in sources) for name in SOURCES}
+
+
+def test_set_enabled_unknown_source_raises_and_writes_nothing():
+    platform = FakePlatform()
+    with pytest.raises(AttributeError, match=r"^Register int_mask has no field 'irq'$"):
+        asyncio.run(set_enabled(platform, ["job_done", "irq"]))
+    assert platform.accesses == []

@@ -1,0 +1,874 @@
+"""Unit tests of the generated AXI4-Lite register block, on the host register map.
+
+Every test builds ``RegisterBlock(HOST, addr_width=16)`` and drives its subordinate port from an
+Amaranth async testbench through small AXI4-Lite manager helpers. Expected offsets and values are
+literals, so a change of the SystemRDL source or of the generator shows up here.
+"""
+
+import gc
+import warnings
+
+import pytest
+from amaranth.hdl import Fragment, UnusedElaboratable
+from amaranth.sim import Simulator
+
+from rtl.regmap import HOST, Field, Kind, Register, RegisterMap
+from rtl.regmap.block import RegisterBlock
+
+#: Encoding of the AXI OKAY response.
+OKAY = 0
+#: Longest a single handshake may take before the bus is declared hung.
+CYCLE_LIMIT = 16
+
+#: Byte offset of every host register.
+OFFSETS = {
+    "id": 0x000,
+    "version": 0x004,
+    "scratch": 0x008,
+    "cap_array": 0x010,
+    "cap_mem": 0x014,
+    "cap_mmu": 0x018,
+    "cap_queue": 0x01C,
+    "cap_spad_in": 0x020,
+    "cap_spad_wt": 0x024,
+    "cap_spad_acc": 0x028,
+    "int_raw_status": 0x040,
+    "int_mask": 0x044,
+    "int_status": 0x048,
+    "int_set": 0x04C,
+}
+
+#: Read value after reset of every register without hardware-driven fields.
+RESET_READS = {
+    "id": 0x544E5055,
+    "version": 0x00000100,
+    "scratch": 0x00000000,
+    "int_raw_status": 0x00000000,
+    "int_mask": 0x00000000,
+    "int_set": 0x00000000,
+}
+
+#: Registers whose fields are all RO: (register, {field: driven value}, expected read).
+RO_CASES = [
+    ("cap_array", {"n": 0x3F}, 0x0000003F),
+    ("cap_array", {"n": 0x2A}, 0x0000002A),
+    ("cap_mem", {"data_width": 0x1FF, "addr_width": 0x3F}, 0x003F01FF),
+    ("cap_mem", {"data_width": 0x040, "addr_width": 0x28}, 0x00280040),
+    ("cap_mmu", {"addr_spaces": 0x1F, "tlb_entries": 0x7F}, 0x00007F1F),
+    ("cap_mmu", {"addr_spaces": 0x04, "tlb_entries": 0x10}, 0x00001004),
+    ("cap_queue", {"depth": 0x7F}, 0x0000007F),
+    ("cap_queue", {"depth": 0x10}, 0x00000010),
+    ("cap_spad_in", {"bytes": 0xFFFFFFFF}, 0xFFFFFFFF),
+    ("cap_spad_in", {"bytes": 0x00040000}, 0x00040000),
+    ("cap_spad_wt", {"bytes": 0x12345678}, 0x12345678),
+    ("cap_spad_acc", {"bytes": 0x80000001}, 0x80000001),
+    ("int_status", {"job_done": 1, "job_error": 1, "mmu_fault": 1, "bus_error": 1}, 0xF),
+    ("int_status", {"job_done": 1, "job_error": 0, "mmu_fault": 1, "bus_error": 0}, 0x5),
+    ("int_status", {"job_done": 0, "job_error": 1, "mmu_fault": 0, "bus_error": 1}, 0xA),
+]
+RO_PARAMS = [pytest.param(*case, id=f"{case[0]}-{case[2]:#010x}") for case in RO_CASES]
+
+#: Bits of each RW register that hold storage.
+RW_MASKS = {"scratch": 0xFFFFFFFF, "int_mask": 0x0000000F}
+#: Bit of each interrupt source in int_raw_status, int_mask, int_status and int_set.
+IRQ_BITS = {"job_done": 0x1, "job_error": 0x2, "mmu_fault": 0x4, "bus_error": 0x8}
+
+RW_PATTERNS = [0xFFFFFFFF, 0xA5A5A5A5, 0x5A5A5A5A, 0x12345678, 0x00000000]
+
+#: Addresses with no register: gaps, the top word, and aliases with address bit 15 set.
+UNMAPPED = [
+    0x00C,
+    0x02C,
+    0x030,
+    0x03C,
+    0x050,
+    0x100,
+    0x7FFC,
+    0xFFFC,
+    0x8000,
+    0x8004,
+    0x8008,
+    0x8010,
+    0x8040,
+    0x8044,
+    0x804C,
+]
+
+
+# --- simulation and AXI4-Lite manager helpers -----------------------------------------------
+
+
+def simulate(testbench):
+    """Run ``testbench(ctx, dut)`` on a fresh host register block."""
+    dut = RegisterBlock(HOST, addr_width=16)
+    finished = []
+
+    async def bench(ctx):
+        await testbench(ctx, dut)
+        finished.append(True)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert finished, "testbench did not finish"
+
+
+def port(dut, reg, field):
+    """The hardware-side port group of ``reg.field``."""
+    return getattr(getattr(dut.f, reg), field)
+
+
+def drive_ro(ctx, dut, reg, values):
+    """Drive the RO fields of ``reg`` with ``{field: value}``."""
+    for field, value in values.items():
+        ctx.set(port(dut, reg, field).value, value)
+
+
+async def write(ctx, bus, addr, data, strb=0xF, *, aw_delay=0, w_delay=0):
+    """One AXI4-Lite write; returns the raw bresp.
+
+    AWVALID and WVALID rise after ``aw_delay`` and ``w_delay`` cycles and stay high until their
+    handshake; BREADY is high only while waiting for the response.
+    """
+    ctx.set(bus.awaddr, addr)
+    ctx.set(bus.wdata, data)
+    ctx.set(bus.wstrb, strb)
+    aw_done = w_done = False
+    for cycle in range(CYCLE_LIMIT + max(aw_delay, w_delay)):
+        if not aw_done:
+            ctx.set(bus.awvalid, cycle >= aw_delay)
+        if not w_done:
+            ctx.set(bus.wvalid, cycle >= w_delay)
+        _, _, awvalid, awready, wvalid, wready, bvalid = await ctx.tick().sample(
+            bus.awvalid, bus.awready, bus.wvalid, bus.wready, bus.bvalid
+        )
+        assert not bvalid, "BVALID before the write was accepted"
+        if awvalid and awready:
+            aw_done = True
+            ctx.set(bus.awvalid, 0)
+        if wvalid and wready:
+            w_done = True
+            ctx.set(bus.wvalid, 0)
+        if aw_done and w_done:
+            break
+    else:
+        pytest.fail(f"write to {addr:#06x} not accepted (aw={aw_done}, w={w_done})")
+    ctx.set(bus.bready, 1)
+    for _ in range(CYCLE_LIMIT):
+        _, _, bvalid, bresp = await ctx.tick().sample(bus.bvalid, bus.bresp.as_value())
+        if bvalid:
+            ctx.set(bus.bready, 0)
+            return bresp
+    pytest.fail(f"no write response for {addr:#06x}")
+
+
+async def read(ctx, bus, addr):
+    """One AXI4-Lite read; returns ``(rdata, raw rresp)``."""
+    ctx.set(bus.araddr, addr)
+    ctx.set(bus.arvalid, 1)
+    for _ in range(CYCLE_LIMIT):
+        _, _, arready, rvalid = await ctx.tick().sample(bus.arready, bus.rvalid)
+        assert not rvalid, "RVALID before the read was accepted"
+        if arready:
+            ctx.set(bus.arvalid, 0)
+            break
+    else:
+        pytest.fail(f"read of {addr:#06x} not accepted")
+    ctx.set(bus.rready, 1)
+    for _ in range(CYCLE_LIMIT):
+        _, _, rvalid, rdata, rresp = await ctx.tick().sample(
+            bus.rvalid, bus.rdata, bus.rresp.as_value()
+        )
+        if rvalid:
+            ctx.set(bus.rready, 0)
+            return rdata, rresp
+    pytest.fail(f"no read data for {addr:#06x}")
+
+
+async def read_ok(ctx, bus, addr):
+    """Read ``addr``, check the response is OKAY and return the data."""
+    data, resp = await read(ctx, bus, addr)
+    assert resp == OKAY, f"read of {addr:#06x}: rresp {resp}"
+    return data
+
+
+async def write_ok(ctx, bus, addr, data, strb=0xF):
+    """Write ``addr`` and check the response is OKAY."""
+    resp = await write(ctx, bus, addr, data, strb)
+    assert resp == OKAY, f"write to {addr:#06x}: bresp {resp}"
+
+
+async def raise_irqs(ctx, dut, bits):
+    """Pulse the ``set`` inputs of int_raw_status for one cycle."""
+    for name, bit in IRQ_BITS.items():
+        ctx.set(port(dut, "int_raw_status", name).set, int(bool(bits & bit)))
+    await ctx.tick()
+    for name in IRQ_BITS:
+        ctx.set(port(dut, "int_raw_status", name).set, 0)
+
+
+def irq_outputs(ctx, dut, reg):
+    """The ``value`` outputs of an interrupt register's fields, packed as in the register."""
+    return sum(bit for name, bit in IRQ_BITS.items() if ctx.get(port(dut, reg, name).value))
+
+
+# --- the register map under test --------------------------------------------------------------
+
+
+def test_offsets_match_host_map():
+    assert {reg.name: reg.offset for reg in HOST} == OFFSETS
+
+
+def test_every_register_has_an_expectation():
+    ro = {name for name, _, _ in RO_CASES}
+    assert set(RESET_READS) | ro == set(OFFSETS)
+    assert not set(RESET_READS) & ro
+    for reg in HOST:
+        kinds = {field.kind for field in reg.fields}
+        assert (kinds == {Kind.RO}) == (reg.name in ro), reg.name
+
+
+# --- 1. reset values ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", [reg.name for reg in HOST if any(f.kind is not Kind.RO for f in reg.fields)]
+)
+def test_reset_value(name):
+    """Every register with storage or constants reads its literal reset value."""
+    assert name in RESET_READS, f"no expected reset value for {name}"
+
+    async def bench(ctx, dut):
+        assert await read_ok(ctx, dut.bus, OFFSETS[name]) == RESET_READS[name]
+
+    simulate(bench)
+
+
+def test_reset_outputs():
+    """The hardware-side outputs start at the reset values (all zero in the host map)."""
+
+    async def bench(ctx, dut):
+        assert ctx.get(port(dut, "scratch", "value").value) == 0
+        for reg in ("int_raw_status", "int_mask", "int_set"):
+            assert irq_outputs(ctx, dut, reg) == 0, reg
+        await ctx.tick().repeat(3)
+        assert irq_outputs(ctx, dut, "int_set") == 0
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(("name", "drive", "expected"), RO_PARAMS)
+def test_ro_reads_hardware_value(name, drive, expected):
+    async def bench(ctx, dut):
+        drive_ro(ctx, dut, name, drive)
+        assert await read_ok(ctx, dut.bus, OFFSETS[name]) == expected
+
+    simulate(bench)
+
+
+def test_ro_follows_hardware():
+    """An RO read returns the value at the time of the read, not a stale one."""
+
+    async def bench(ctx, dut):
+        for value in (0x00001000, 0x00002000, 0xCAFEF00D):
+            drive_ro(ctx, dut, "cap_spad_acc", {"bytes": value})
+            assert await read_ok(ctx, dut.bus, OFFSETS["cap_spad_acc"]) == value
+
+    simulate(bench)
+
+
+# --- 2. RW storage --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", RW_PATTERNS, ids=hex)
+@pytest.mark.parametrize("name", list(RW_MASKS))
+def test_rw_write_read_back(name, pattern):
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS[name], pattern)
+        assert await read_ok(ctx, dut.bus, OFFSETS[name]) == pattern & RW_MASKS[name]
+        reg = getattr(HOST, name)
+        for field in reg.fields:
+            assert ctx.get(port(dut, name, field.name).value) == field.get(pattern), field.name
+
+    simulate(bench)
+
+
+def test_rw_values_are_independent():
+    """Writing one RW register leaves the other alone."""
+
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"], 0xDEADBEEF)
+        await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0x00000005)
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"], 0x0BADF00D)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x5
+        assert await read_ok(ctx, dut.bus, OFFSETS["scratch"]) == 0x0BADF00D
+        assert irq_outputs(ctx, dut, "int_mask") == 0x5
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(
+    ("strb", "expected"),
+    [
+        (0b0000, 0x11223344),
+        (0b0001, 0x112233DD),
+        (0b0010, 0x1122CC44),
+        (0b0100, 0x11BB3344),
+        (0b1000, 0xAA223344),
+        (0b0101, 0x11BB33DD),
+        (0b1010, 0xAA22CC44),
+        (0b1100, 0xAABB3344),
+        (0b1111, 0xAABBCCDD),
+    ],
+    ids=lambda v: f"{v:#06b}" if v < 16 else hex(v),
+)
+def test_rw_write_strobes(strb, expected):
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"], 0x11223344)
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"], 0xAABBCCDD, strb)
+        assert await read_ok(ctx, dut.bus, OFFSETS["scratch"]) == expected
+        assert ctx.get(port(dut, "scratch", "value").value) == expected
+
+    simulate(bench)
+
+
+def test_rw_strobe_outside_fields():
+    """int_mask lives in byte 0: a write without byte 0's strobe changes nothing."""
+
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0x0000000A)
+        await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b1110)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0xA
+        await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b0001)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x5
+
+    simulate(bench)
+
+
+def test_sub_word_address_selects_the_word():
+    """The two low address bits are ignored."""
+
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"] + 3, 0x01020304)
+        assert await read_ok(ctx, dut.bus, OFFSETS["scratch"] + 1) == 0x01020304
+        assert await read_ok(ctx, dut.bus, OFFSETS["id"] + 2) == 0x544E5055
+
+    simulate(bench)
+
+
+# --- 3. RO and CONST ignore writes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [0xFFFFFFFF, 0x00000000, 0x5A5A5A5A], ids=hex)
+@pytest.mark.parametrize(("name", "drive", "expected"), RO_PARAMS[::2])
+def test_ro_ignores_writes(name, drive, expected, data):
+    async def bench(ctx, dut):
+        drive_ro(ctx, dut, name, drive)
+        await write_ok(ctx, dut.bus, OFFSETS[name], data)
+        assert await read_ok(ctx, dut.bus, OFFSETS[name]) == expected
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize("data", [0xFFFFFFFF, 0x00000000, 0x5A5A5A5A], ids=hex)
+@pytest.mark.parametrize("name", ["id", "version"])
+def test_const_ignores_writes(name, data):
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS[name], data)
+        assert await read_ok(ctx, dut.bus, OFFSETS[name]) == RESET_READS[name]
+
+    simulate(bench)
+
+
+# --- 4. W1C: int_raw_status -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(IRQ_BITS))
+def test_w1c_set_is_sticky(name):
+    async def bench(ctx, dut):
+        await raise_irqs(ctx, dut, IRQ_BITS[name])
+        assert irq_outputs(ctx, dut, "int_raw_status") == IRQ_BITS[name]
+        await ctx.tick().repeat(5)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == IRQ_BITS[name]
+        assert irq_outputs(ctx, dut, "int_raw_status") == IRQ_BITS[name]
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize("name", list(IRQ_BITS))
+def test_w1c_write_one_clears_only_that_bit(name):
+    async def bench(ctx, dut):
+        await raise_irqs(ctx, dut, 0xF)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0xF
+        await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], IRQ_BITS[name])
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0xF & ~IRQ_BITS[name]
+        assert irq_outputs(ctx, dut, "int_raw_status") == 0xF & ~IRQ_BITS[name]
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(
+    ("data", "strb"),
+    [(0x00000000, 0xF), (0xFFFFFFF0, 0xF), (0xFFFFFFFF, 0x0), (0xFFFFFFFF, 0b1110)],
+    ids=["zero", "reserved-bits", "no-strobe", "other-bytes"],
+)
+def test_w1c_write_without_ones_has_no_effect(data, strb):
+    async def bench(ctx, dut):
+        await raise_irqs(ctx, dut, 0b1011)
+        await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], data, strb)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0b1011
+
+    simulate(bench)
+
+
+def test_w1c_write_clears_several_bits():
+    async def bench(ctx, dut):
+        await raise_irqs(ctx, dut, 0xF)
+        await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], 0xFFFFFFF6)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0x9
+        await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], 0xF)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0x0
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(
+    ("set_bits", "expected"),
+    [(0x0, 0x0), (0x1, 0x1), (0x2, 0x2)],
+    ids=["clear-only", "set-wins", "set-other-bit"],
+)
+def test_w1c_set_in_clearing_cycle(set_bits, expected):
+    """A ``set`` at the clock edge that accepts a write clearing job_done wins over the clear.
+
+    With no set at that edge the clear must happen, so the construction is shown to hit the edge;
+    a set of another bit at that edge does not protect job_done.
+    """
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        await raise_irqs(ctx, dut, 0x1)
+        ctx.set(bus.awaddr, OFFSETS["int_raw_status"])
+        ctx.set(bus.wdata, 0x1)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        for name, bit in IRQ_BITS.items():
+            ctx.set(port(dut, "int_raw_status", name).set, int(bool(set_bits & bit)))
+        _, _, awready, wready = await ctx.tick().sample(bus.awready, bus.wready)
+        assert awready and wready, "the idle block must accept the write at the first edge"
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        for name in IRQ_BITS:
+            ctx.set(port(dut, "int_raw_status", name).set, 0)
+        assert irq_outputs(ctx, dut, "int_raw_status") == expected
+        ctx.set(bus.bready, 1)
+        _, _, bvalid = await ctx.tick().sample(bus.bvalid)
+        assert bvalid
+        ctx.set(bus.bready, 0)
+        assert await read_ok(ctx, bus, OFFSETS["int_raw_status"]) == expected
+
+    simulate(bench)
+
+
+def test_w1c_waiting_write_clears_only_when_accepted():
+    """A write held off by a pending response does not clear until it is accepted."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        # First write leaves BVALID pending (BREADY low), so the second one waits.
+        ctx.set(bus.awaddr, OFFSETS["scratch"])
+        ctx.set(bus.wdata, 0)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        await ctx.tick()
+        ctx.set(bus.awaddr, OFFSETS["int_raw_status"])
+        ctx.set(bus.wdata, 0x1)
+        await raise_irqs(ctx, dut, 0x1)
+        assert not ctx.get(bus.awready)
+        await ctx.tick().repeat(2)
+        assert irq_outputs(ctx, dut, "int_raw_status") == 0x1
+        ctx.set(bus.bready, 1)
+        _, _, awready = await ctx.tick().sample(bus.awready)
+        assert awready
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        assert irq_outputs(ctx, dut, "int_raw_status") == 0x0
+
+    simulate(bench)
+
+
+# --- 5. PULSE: int_set ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "strb", "pulse"),
+    [
+        (0x1, 0xF, 0x1),
+        (0x2, 0xF, 0x2),
+        (0x4, 0xF, 0x4),
+        (0x8, 0xF, 0x8),
+        (0xA, 0xF, 0xA),
+        (0xFFFFFFFF, 0xF, 0xF),
+        (0xFFFFFFFF, 0b1110, 0x0),
+        (0x0, 0xF, 0x0),
+    ],
+    ids=["job_done", "job_error", "mmu_fault", "bus_error", "two", "all", "no-strobe", "zero"],
+)
+def test_pulse_lasts_one_cycle(data, strb, pulse):
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.awaddr, OFFSETS["int_set"])
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, strb)
+        ctx.set(bus.bready, 1)
+        await ctx.tick().repeat(2)
+        # A delayed W channel: no pulse until both channels are accepted.
+        ctx.set(bus.awvalid, 1)
+        trace, accepted = [], []
+        for cycle in range(6):
+            if cycle == 2:
+                ctx.set(bus.wvalid, 1)
+            _, _, awready, wready = await ctx.tick().sample(bus.awready, bus.wready)
+            if awready and wready:
+                accepted.append(cycle)
+                ctx.set(bus.awvalid, 0)
+                ctx.set(bus.wvalid, 0)
+            trace.append(irq_outputs(ctx, dut, "int_set"))
+        assert accepted == [2]
+        assert trace == [0, 0, pulse, 0, 0, 0]
+
+    simulate(bench)
+
+
+def test_pulse_back_to_back():
+    """Writes to int_set on consecutive edges give consecutive pulses, each of its own bits."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.awaddr, OFFSETS["int_set"])
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        trace = []
+        for data in (0x1, 0x2, 0xC, None, None):
+            if data is None:
+                ctx.set(bus.awvalid, 0)
+                ctx.set(bus.wvalid, 0)
+            else:
+                ctx.set(bus.wdata, data)
+            await ctx.tick()
+            trace.append(irq_outputs(ctx, dut, "int_set"))
+        assert trace == [0x1, 0x2, 0xC, 0x0, 0x0]
+
+    simulate(bench)
+
+
+def test_pulse_reads_zero():
+    async def bench(ctx, dut):
+        bus = dut.bus
+        await write_ok(ctx, bus, OFFSETS["int_set"], 0xF)
+        assert await read_ok(ctx, bus, OFFSETS["int_set"]) == 0
+        # Read while the pulse is high: write with BREADY high, read on the next edge.
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        await ctx.tick()
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        assert irq_outputs(ctx, dut, "int_set") == 0xF
+        ctx.set(bus.araddr, OFFSETS["int_set"])
+        ctx.set(bus.arvalid, 1)
+        ctx.set(bus.rready, 1)
+        await ctx.tick()
+        ctx.set(bus.arvalid, 0)
+        _, _, rvalid, rdata = await ctx.tick().sample(bus.rvalid, bus.rdata)
+        assert (rvalid, rdata) == (1, 0)
+
+    simulate(bench)
+
+
+def test_pulse_does_not_touch_raw_status():
+    """int_set only drives its outputs; raising the raw bits is the hardware's job."""
+
+    async def bench(ctx, dut):
+        await write_ok(ctx, dut.bus, OFFSETS["int_set"], 0xF)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0
+
+    simulate(bench)
+
+
+# --- 6. unmapped addresses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("addr", UNMAPPED, ids=lambda a: f"{a:#06x}")
+def test_unmapped_reads_zero_and_ignores_writes(addr):
+    async def bench(ctx, dut):
+        bus = dut.bus
+        data, resp = await read(ctx, bus, addr)
+        assert (data, resp) == (0, OKAY)
+        await write_ok(ctx, bus, OFFSETS["scratch"], 0x13579BDF)
+        await write_ok(ctx, bus, OFFSETS["int_mask"], 0x00000006)
+        await raise_irqs(ctx, dut, 0xF)
+        assert await write(ctx, bus, addr, 0xFFFFFFFF) == OKAY
+        data, resp = await read(ctx, bus, addr)
+        assert (data, resp) == (0, OKAY)
+        assert await read_ok(ctx, bus, OFFSETS["scratch"]) == 0x13579BDF
+        assert await read_ok(ctx, bus, OFFSETS["int_mask"]) == 0x6
+        assert await read_ok(ctx, bus, OFFSETS["int_raw_status"]) == 0xF
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize("addr", [0x804C, 0x004C | 0x4000, 0x005C], ids=lambda a: f"{a:#06x}")
+def test_unmapped_write_makes_no_pulse(addr):
+    """int_set's outputs stay low in the cycle after an unmapped write is accepted."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awaddr, addr)
+        ctx.set(bus.wdata, 0xFFFFFFFF)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        _, _, accepted = await ctx.tick().sample(bus.awready)
+        assert accepted
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        trace = [irq_outputs(ctx, dut, "int_set")]
+        await ctx.tick()
+        trace.append(irq_outputs(ctx, dut, "int_set"))
+        assert trace == [0, 0]
+
+    simulate(bench)
+
+
+def test_mixed_traffic_never_hangs():
+    """Every access in a long mix of mapped and unmapped addresses completes with OKAY."""
+
+    async def bench(ctx, dut):
+        addrs = [*OFFSETS.values(), *UNMAPPED]
+        for i, addr in enumerate(addrs):
+            assert await write(ctx, dut.bus, addr, 0x01010101 * i, strb=i & 0xF) == OKAY
+            _, resp = await read(ctx, dut.bus, addr)
+            assert resp == OKAY
+
+    simulate(bench)
+
+
+# --- 7. throughput and handshakes -----------------------------------------------------------------
+
+
+def test_back_to_back_reads():
+    """With ARVALID and RREADY held high, one read completes per cycle after the first."""
+
+    addrs = [0x000, 0x004, 0x008, 0x00C, 0x010, 0x8000, 0x000, 0x048]
+    expected = [0x544E5055, 0x00000100, 0xFEEDC0DE, 0, 0x20, 0, 0x544E5055, 0x3]
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        await write_ok(ctx, bus, OFFSETS["scratch"], 0xFEEDC0DE)
+        drive_ro(ctx, dut, "cap_array", {"n": 0x20})
+        drive_ro(ctx, dut, "int_status", {"job_done": 1, "job_error": 1})
+        ctx.set(bus.rready, 1)
+        ctx.set(bus.arvalid, 1)
+        data = []
+        for i in range(len(addrs) + 1):
+            if i < len(addrs):
+                ctx.set(bus.araddr, addrs[i])
+            else:
+                ctx.set(bus.arvalid, 0)
+            _, _, arready, rvalid, rdata = await ctx.tick().sample(
+                bus.arready, bus.rvalid, bus.rdata
+            )
+            if i < len(addrs):
+                assert arready, f"read {i} not accepted at once"
+            assert rvalid == (i > 0), f"cycle {i}"
+            if rvalid:
+                data.append(rdata)
+        assert data == expected
+        _, _, rvalid = await ctx.tick().sample(bus.rvalid)
+        assert not rvalid
+
+    simulate(bench)
+
+
+def test_back_to_back_writes():
+    """With AWVALID, WVALID and BREADY held high, one write completes per cycle after the first."""
+
+    writes = [(0x008, 0x11111111), (0x044, 0x3), (0x008, 0x22222222), (0x00C, 0xFFFFFFFF)]
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        ctx.set(bus.wstrb, 0xF)
+        seen = []
+        for i in range(len(writes) + 1):
+            if i < len(writes):
+                ctx.set(bus.awaddr, writes[i][0])
+                ctx.set(bus.wdata, writes[i][1])
+            else:
+                ctx.set(bus.awvalid, 0)
+                ctx.set(bus.wvalid, 0)
+            _, _, awready, wready, bvalid = await ctx.tick().sample(
+                bus.awready, bus.wready, bus.bvalid
+            )
+            if i < len(writes):
+                assert awready and wready, f"write {i} not accepted at once"
+            assert bvalid == (i > 0), f"cycle {i}"
+            seen.append(ctx.get(port(dut, "scratch", "value").value))
+        assert seen == [0x11111111, 0x11111111, 0x22222222, 0x22222222, 0x22222222]
+        assert await read_ok(ctx, bus, OFFSETS["int_mask"]) == 0x3
+
+    simulate(bench)
+
+
+def test_rvalid_held_until_rready():
+    async def bench(ctx, dut):
+        bus = dut.bus
+        drive_ro(ctx, dut, "cap_spad_in", {"bytes": 0x00010000})
+        ctx.set(bus.araddr, OFFSETS["cap_spad_in"])
+        ctx.set(bus.arvalid, 1)
+        _, _, arready = await ctx.tick().sample(bus.arready)
+        assert arready
+        # A second read is presented at once; it must wait behind the untaken data.
+        ctx.set(bus.araddr, OFFSETS["id"])
+        drive_ro(ctx, dut, "cap_spad_in", {"bytes": 0x00020000})
+        for cycle in range(6):
+            _, _, rvalid, rdata, arready = await ctx.tick().sample(
+                bus.rvalid, bus.rdata, bus.arready
+            )
+            assert (rvalid, rdata, arready) == (1, 0x00010000, 0), f"cycle {cycle}"
+        ctx.set(bus.rready, 1)
+        _, _, rvalid, rdata, arready = await ctx.tick().sample(bus.rvalid, bus.rdata, bus.arready)
+        assert (rvalid, rdata, arready) == (1, 0x00010000, 1)
+        ctx.set(bus.arvalid, 0)
+        _, _, rvalid, rdata = await ctx.tick().sample(bus.rvalid, bus.rdata)
+        assert (rvalid, rdata) == (1, 0x544E5055)
+        _, _, rvalid = await ctx.tick().sample(bus.rvalid)
+        assert not rvalid
+
+    simulate(bench)
+
+
+def test_bvalid_held_until_bready():
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.awaddr, OFFSETS["scratch"])
+        ctx.set(bus.wdata, 0xA0A0A0A0)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        _, _, awready, wready = await ctx.tick().sample(bus.awready, bus.wready)
+        assert awready and wready
+        # A second write is presented at once; it must wait behind the untaken response.
+        ctx.set(bus.wdata, 0x0B0B0B0B)
+        for cycle in range(6):
+            _, _, bvalid, bresp, awready, wready = await ctx.tick().sample(
+                bus.bvalid, bus.bresp.as_value(), bus.awready, bus.wready
+            )
+            assert (bvalid, bresp, awready, wready) == (1, OKAY, 0, 0), f"cycle {cycle}"
+            assert ctx.get(port(dut, "scratch", "value").value) == 0xA0A0A0A0
+        ctx.set(bus.bready, 1)
+        _, _, bvalid, awready, wready = await ctx.tick().sample(bus.bvalid, bus.awready, bus.wready)
+        assert (bvalid, awready, wready) == (1, 1, 1)
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        assert ctx.get(port(dut, "scratch", "value").value) == 0x0B0B0B0B
+        _, _, bvalid = await ctx.tick().sample(bus.bvalid)
+        assert bvalid
+        _, _, bvalid = await ctx.tick().sample(bus.bvalid)
+        assert not bvalid
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(("aw_delay", "w_delay"), [(0, 3), (3, 0), (2, 2)])
+def test_write_with_late_channel(aw_delay, w_delay):
+    """AW and W may arrive in different cycles; the write lands once both are there."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        resp = await write(
+            ctx, bus, OFFSETS["scratch"], 0x76543210, aw_delay=aw_delay, w_delay=w_delay
+        )
+        assert resp == OKAY
+        assert await read_ok(ctx, bus, OFFSETS["scratch"]) == 0x76543210
+
+    simulate(bench)
+
+
+def test_read_and_write_together():
+    """A read and a write presented in the same cycle both complete; the read sees old data."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        await write_ok(ctx, bus, OFFSETS["scratch"], 0x000000AA)
+        for sig, value in [
+            (bus.awaddr, OFFSETS["scratch"]),
+            (bus.wdata, 0x000000BB),
+            (bus.wstrb, 0xF),
+            (bus.araddr, OFFSETS["scratch"]),
+            (bus.awvalid, 1),
+            (bus.wvalid, 1),
+            (bus.arvalid, 1),
+            (bus.bready, 1),
+            (bus.rready, 1),
+        ]:
+            ctx.set(sig, value)
+        _, _, awready, arready = await ctx.tick().sample(bus.awready, bus.arready)
+        assert awready and arready
+        for sig in (bus.awvalid, bus.wvalid, bus.arvalid):
+            ctx.set(sig, 0)
+        _, _, bvalid, rvalid, rdata = await ctx.tick().sample(bus.bvalid, bus.rvalid, bus.rdata)
+        assert (bvalid, rvalid, rdata) == (1, 1, 0x000000AA)
+        assert await read_ok(ctx, bus, OFFSETS["scratch"]) == 0x000000BB
+
+    simulate(bench)
+
+
+# --- 8. constructor -------------------------------------------------------------------------------
+
+
+def construction_error(regmap, addr_width):
+    """The message of the ValueError ``RegisterBlock(regmap, addr_width=...)`` raises.
+
+    The half-built block is never elaborated; its UnusedElaboratable warning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        try:
+            RegisterBlock(regmap, addr_width=addr_width)
+        except ValueError as error:
+            message = str(error)
+        else:
+            pytest.fail(f"RegisterBlock({regmap.name}, addr_width={addr_width}) did not raise")
+        gc.collect()
+    return message
+
+
+@pytest.mark.parametrize(("addr_width", "window"), [(4, 16), (6, 64)])
+def test_map_larger_than_window(addr_width, window):
+    message = construction_error(HOST, addr_width)
+    assert "npu_host" in message
+    assert "80 bytes" in message
+    assert f"{window}-byte window" in message
+
+
+def test_map_fits_window():
+    """HOST spans 0x50 bytes: a 7-bit (128-byte) window is enough."""
+    block = RegisterBlock(HOST, addr_width=7)
+    assert len(block.bus.awaddr) == 7
+    Fragment.get(block, None)  # elaborates, and marks the block as used
+
+
+def test_exact_fit_and_one_byte_short():
+    reg = Register("last", 0xC, (Field("value", 0, 32, Kind.RW, 0),))
+    tiny = RegisterMap("tiny_map", (reg,))
+    Fragment.get(RegisterBlock(tiny, addr_width=4), None)
+    assert "tiny_map" in construction_error(tiny, 3)

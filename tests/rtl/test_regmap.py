@@ -1,0 +1,451 @@
+"""The Python register description and its SystemRDL front end (pure Python, no simulator)."""
+
+import difflib
+import itertools
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from rtl.config import PARAMETERS
+from rtl.regmap import HOST, Field, Kind, Register, RegisterMap
+from rtl.regmap.export import abi_listing
+from rtl.regmap.model import compile_rdl, from_rdl, load
+
+GOLDEN = Path(__file__).parent / "golden" / "host.abi.txt"
+
+#: Bytes of the host MMIO window (host.rdl: "Host MMIO window (64 KiB, 32-bit registers)").
+HOST_WINDOW = 64 * 1024
+
+INTERRUPT_REGISTERS = ("int_raw_status", "int_mask", "int_status", "int_set")
+
+
+# --- (a) golden ABI -----------------------------------------------------------------------------
+
+
+def test_host_abi_matches_golden():
+    actual = abi_listing(HOST)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(actual)
+    expected = GOLDEN.read_text()
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=str(GOLDEN),
+                tofile="abi_listing(HOST)",
+            )
+        )
+        pytest.fail(
+            "The host register ABI changed (rtl/regmap/host.rdl). Review the ABI change: "
+            "drivers and firmware built against the old map depend on it. If it is intended, "
+            f"regenerate the golden file with UPDATE_GOLDEN=1 and commit it.\n{diff}",
+            pytrace=False,
+        )
+
+
+# --- (b) Field, Register and RegisterMap --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lsb", "width", "mask"),
+    [(0, 1, 0x1), (3, 1, 0x8), (8, 8, 0xFF00), (16, 6, 0x3F_0000), (0, 32, 0xFFFF_FFFF)],
+)
+def test_field_mask_and_msb(lsb, width, mask):
+    field = Field("f", lsb, width, Kind.RW, 0)
+    assert field.mask == mask
+    assert field.msb == lsb + width - 1
+
+
+def test_field_get_extracts_only_its_bits():
+    field = Field("f", 8, 4, Kind.RW, 0)
+    assert field.get(0x0000_0A00) == 0xA
+    assert field.get(0xFFFF_F0FF) == 0
+    assert field.get(0xFFFF_FFFF) == 0xF
+
+
+def test_field_put_shifts_into_place():
+    field = Field("f", 8, 4, Kind.RW, 0)
+    assert field.put(0) == 0
+    assert field.put(0xA) == 0xA00
+    assert field.put(0xF) == 0xF00
+
+
+@pytest.mark.parametrize("value", [16, 17, 1 << 32, -1])
+def test_field_put_rejects_values_that_do_not_fit(value):
+    field = Field("f", 8, 4, Kind.RW, 0)
+    with pytest.raises(ValueError) as info:
+        field.put(value)
+    assert str(info.value) == f"Value {value} does not fit field f of 4 bits"
+
+
+def test_host_field_objects():
+    assert HOST.int_mask.job_done.mask == 0x1
+    assert HOST.int_mask.bus_error.mask == 0x8
+    assert HOST.version.major.mask == 0x00FF_0000
+    assert HOST.cap_mem.addr_width.lsb == 16
+    assert HOST.cap_mem.addr_width.width == 6
+    assert HOST.cap_mem.addr_width.param == "mem_addr_width"
+    assert HOST.id.magic.reset == 0x544E_5055
+    assert HOST.int_status.job_done.reset is None
+
+
+def test_register_mask_and_reset():
+    assert HOST.int_mask.mask == 0xF
+    assert HOST.cap_mmu.mask == 0x7F1F
+    assert HOST.scratch.mask == 0xFFFF_FFFF
+    assert HOST.version.reset == 0x0000_0100
+    assert HOST.id.reset == 0x544E_5055
+    assert HOST.int_status.reset == 0
+
+
+@pytest.mark.parametrize(
+    ("reg", "fields"),
+    [
+        ("version", {"patch": 3, "minor": 0x12, "major": 0xAB}),
+        ("cap_mem", {"data_width": 256, "addr_width": 40}),
+        ("cap_mmu", {"addr_spaces": 16, "tlb_entries": 64}),
+        ("int_raw_status", {"job_done": 1, "job_error": 0, "mmu_fault": 1, "bus_error": 0}),
+        ("scratch", {"value": 0xDEAD_BEEF}),
+    ],
+)
+def test_encode_decode_round_trip(reg, fields):
+    register = getattr(HOST, reg)
+    value = register.encode(**fields)
+    assert value & ~register.mask == 0
+    assert register.decode(value) == dict.fromkeys(register.field_names(), 0) | fields
+    assert register.encode(**register.decode(value)) == value
+
+
+def test_encode_values():
+    assert HOST.version.encode(patch=3, minor=2, major=1) == 0x0001_0203
+    assert HOST.cap_mem.encode(data_width=64, addr_width=40) == (40 << 16) | 64
+    assert HOST.int_mask.encode() == 0
+    assert HOST.int_mask.encode(job_done=1, bus_error=1) == 0b1001
+
+
+def test_decode_ignores_bits_outside_fields():
+    assert HOST.cap_array.decode(0xFFFF_FFC8) == {"n": 8}
+
+
+def test_encode_unknown_field_raises_attribute_error():
+    with pytest.raises(AttributeError, match=r"^Register int_mask has no field 'bogus'$"):
+        HOST.int_mask.encode(job_done=1, bogus=1)
+
+
+def test_encode_value_too_wide_raises_value_error():
+    with pytest.raises(ValueError, match=r"^Value 2 does not fit field job_done of 1 bits$"):
+        HOST.int_mask.encode(job_done=2)
+
+
+@pytest.mark.parametrize("name", ["offset", "width", "name", "reset"])
+def test_encode_with_register_attribute_name_names_missing_field(name):
+    with pytest.raises(AttributeError) as info:
+        HOST.scratch.encode(**{name: 1})
+    assert str(info.value) == f"Register scratch has no field {name!r}"
+
+
+def test_field_names_in_bit_order():
+    assert HOST.version.field_names() == ["patch", "minor", "major"]
+    assert HOST.int_status.field_names() == ["job_done", "job_error", "mmu_fault", "bus_error"]
+
+
+def test_register_attribute_errors():
+    with pytest.raises(AttributeError, match=r"^Register int_mask has no field 'bogus'$"):
+        _ = HOST.int_mask.bogus
+    with pytest.raises(AttributeError, match=r"^Register map npu_host has no register 'bogus'$"):
+        _ = HOST.bogus
+    assert not hasattr(HOST.int_mask, "irq")
+    assert not hasattr(HOST, "int_enable")
+
+
+def test_register_map_lookup_by_name_and_offset():
+    assert HOST.name == "npu_host"
+    assert len(HOST) == len(list(HOST)) == 14
+    assert HOST.at(HOST.scratch.offset) is HOST.scratch
+    for reg in HOST:
+        assert HOST.at(reg.offset) is reg
+        assert getattr(HOST, reg.name) is reg
+
+
+@pytest.mark.parametrize("offset", [0x00C, 0x02C, 0x03C, 0x050, 0x0FFC, 0xFFFC, 0x10000])
+def test_at_returns_none_for_unmapped_offsets(offset):
+    assert HOST.at(offset) is None
+
+
+def test_at_returns_none_inside_a_register():
+    assert HOST.at(HOST.scratch.offset + 1) is None
+    assert HOST.at(HOST.scratch.offset + 2) is None
+
+
+def test_span():
+    assert HOST.span == HOST.int_set.offset + 4
+
+
+@pytest.mark.parametrize(
+    ("reg", "value", "text"),
+    [
+        ("scratch", 0x1234_5678, "scratch = 0x12345678"),
+        ("id", 0x544E_5055, "id = 0x544e5055"),
+        ("version", 0x0000_0100, "version = 0x00000100 {patch=0x0 minor=0x1 major=0x0}"),
+        ("cap_array", 0x8, "cap_array = 0x00000008 {n=0x8}"),
+        ("cap_mem", 0x0028_0040, "cap_mem = 0x00280040 {data_width=0x40 addr_width=0x28}"),
+        (
+            "int_raw_status",
+            0x5,
+            "int_raw_status = 0x00000005 {job_done=0x1 job_error=0x0 mmu_fault=0x1 bus_error=0x0}",
+        ),
+    ],
+)
+def test_format_access_mapped(reg, value, text):
+    assert HOST.format_access(getattr(HOST, reg).offset, value) == text
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "text"),
+    [
+        (0x100, 0x1, "<unmapped 0x0100> = 0x00000001"),
+        (0x00C, 0xDEAD_BEEF, "<unmapped 0x000c> = 0xdeadbeef"),
+        (0xFFFC, 0, "<unmapped 0xfffc> = 0x00000000"),
+    ],
+)
+def test_format_access_unmapped(offset, value, text):
+    assert HOST.format_access(offset, value) == text
+
+
+def test_hand_built_register_map():
+    go = Field("go", 0, 1, Kind.PULSE, 0)
+    mode = Field("mode", 4, 3, Kind.RW, 2)
+    ctrl = Register("ctrl", 0x10, (go, mode))
+    regmap = RegisterMap("m", (ctrl,))
+    assert regmap.ctrl is ctrl
+    assert regmap.ctrl.mode is mode
+    assert ctrl.reset == 0x20
+    assert ctrl.mask == 0x71
+    assert regmap.span == 0x14
+    assert regmap.format_access(0x10, 0x51) == "ctrl = 0x00000051 {go=0x1 mode=0x5}"
+
+
+# --- (c) layout invariants of the host map -----------------------------------------------------
+
+
+def test_register_offsets_are_aligned_and_in_the_window():
+    for reg in HOST:
+        assert reg.width == 32, reg.name
+        assert reg.offset % 4 == 0, f"{reg.name} at {reg.offset:#x} is not 4-byte aligned"
+        assert 0 <= reg.offset <= HOST_WINDOW - 4, reg.name
+
+
+def test_registers_do_not_overlap():
+    regs = sorted(HOST, key=lambda r: r.offset)
+    for a, b in itertools.pairwise(regs):
+        assert a.offset + a.width // 8 <= b.offset, f"{a.name} overlaps {b.name}"
+
+
+def test_register_names_are_unique():
+    names = [reg.name for reg in HOST]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("reg", list(HOST), ids=lambda r: r.name)
+def test_fields_do_not_overlap_and_fit(reg):
+    assert reg.fields, f"{reg.name} has no fields"
+    names = reg.field_names()
+    assert len(names) == len(set(names)), f"{reg.name} has duplicate field names"
+    used = 0
+    for field in reg.fields:
+        assert field.width >= 1
+        assert 0 <= field.lsb <= field.msb < reg.width, f"{reg.name}.{field.name}"
+        assert used & field.mask == 0, f"{reg.name}.{field.name} overlaps another field"
+        used |= field.mask
+    assert used == reg.mask
+
+
+@pytest.mark.parametrize("reg", list(HOST), ids=lambda r: r.name)
+def test_reset_values_fit_and_hw_fields_have_none(reg):
+    for field in reg.fields:
+        if field.kind is Kind.RO:
+            assert field.reset is None, f"{reg.name}.{field.name}"
+        else:
+            assert 0 <= field.reset < (1 << field.width), f"{reg.name}.{field.name}"
+
+
+def test_interrupt_registers_share_one_layout():
+    # The driver clears int_raw_status by writing back what it read from int_status.
+    layouts = {
+        name: [(f.name, f.lsb, f.width) for f in getattr(HOST, name).fields]
+        for name in INTERRUPT_REGISTERS
+    }
+    first = layouts[INTERRUPT_REGISTERS[0]]
+    assert all(layout == first for layout in layouts.values()), layouts
+    assert [getattr(HOST, name).fields[0].kind for name in INTERRUPT_REGISTERS] == [
+        Kind.W1C,
+        Kind.RW,
+        Kind.RO,
+        Kind.PULSE,
+    ]
+
+
+def test_capability_fields_cover_every_parameter():
+    params = [f.param for reg in HOST for f in reg.fields if f.param]
+    assert len(params) == len(set(params)), "a parameter is reported twice"
+    assert set(params) == set(PARAMETERS) | {"mem_addr_width"}
+
+
+def test_capability_fields_can_hold_every_allowed_value():
+    for reg in HOST:
+        for field in reg.fields:
+            if field.param in PARAMETERS:
+                allowed = PARAMETERS[field.param][0]
+                assert allowed.hi < (1 << field.width), f"{reg.name}.{field.name}"
+                assert field.kind is Kind.RO, f"{reg.name}.{field.name}"
+
+
+# --- (d) the SystemRDL front end ---------------------------------------------------------------
+
+
+def _write_rdl(tmp_path, name, body):
+    path = tmp_path / f"{name}.rdl"
+    path.write_text(f"addrmap m_{name} {{\n    default regwidth = 32;\n{body}\n}};\n")
+    return path
+
+
+SUPPORTED = """
+    reg {
+        field { sw = rw; hw = r; } rw_f[7:0] = 5;
+        field { sw = r; hw = w; } ro_f[15:8];
+        field { sw = r; hw = na; } const_f[23:16] = 0x2a;
+    } a @ 0x0;
+    reg {
+        field { sw = rw; onwrite = woclr; intr; } w1c_f[0:0] = 0;
+        field { sw = w; hw = r; singlepulse; } pulse_f[1:1] = 0;
+    } b @ 0x8;
+"""
+
+
+@pytest.mark.parametrize("via", ["load", "compile_rdl"])
+def test_supported_field_kinds(tmp_path, via):
+    path = _write_rdl(tmp_path, f"supported_{via}", SUPPORTED)
+    regmap = load(path) if via == "load" else from_rdl(compile_rdl(path))
+    assert regmap.name == f"m_supported_{via}"
+    assert [(r.name, r.offset) for r in regmap] == [("a", 0x0), ("b", 0x8)]
+    kinds = {f.name: (f.kind, f.reset) for r in regmap for f in r.fields}
+    assert kinds == {
+        "rw_f": (Kind.RW, 5),
+        "ro_f": (Kind.RO, None),
+        "const_f": (Kind.CONST, 0x2A),
+        "w1c_f": (Kind.W1C, 0),
+        "pulse_f": (Kind.PULSE, 0),
+    }
+    assert regmap.a.reset == 0x2A_0005
+    assert [kind.sw_writable for kind in Kind] == [True, False, False, True, True]
+
+
+def test_compile_rdl_by_name_is_the_host_map():
+    assert from_rdl(compile_rdl("host")) == HOST
+
+
+def test_woclr_with_hwset_is_w1c(tmp_path):
+    body = "    reg { field { sw = rw; onwrite = woclr; hwset; } f[0:0] = 0; } r0 @ 0x0;"
+    assert load(_write_rdl(tmp_path, "hwset", body)).r0.f.kind is Kind.W1C
+
+
+REJECTED = {
+    "onwrite_wzc": (
+        "reg { field { sw = rw; hw = r; onwrite = wzc; } f[0:0] = 0; } r0 @ 0x0;",
+        "Field m_onwrite_wzc.r0.f: onwrite=wzc is not supported",
+    ),
+    "onwrite_woset": (
+        "reg { field { sw = rw; hw = r; onwrite = woset; } f[0:0] = 0; } r0 @ 0x0;",
+        "Field m_onwrite_woset.r0.f: onwrite=woset is not supported",
+    ),
+    "write_only_without_singlepulse": (
+        "reg { field { sw = w; hw = r; } go[0:0] = 0; } r0 @ 0x0;",
+        "Field m_write_only_without_singlepulse.r0.go: sw=w hw=r is not a supported field kind",
+    ),
+    "singlepulse_rw": (
+        "reg { field { sw = rw; hw = r; singlepulse; } go[0:0] = 0; } r0 @ 0x0;",
+        "Field m_singlepulse_rw.r0.go: singlepulse fields must be sw=w",
+    ),
+    "register_array": (
+        "reg { field { sw = rw; hw = r; } f[31:0] = 0; } r0[4] @ 0x0;",
+        "Register m_register_array.r0[]: register arrays are not supported",
+    ),
+    "regwidth_64": (
+        "reg { regwidth = 64; field { sw = rw; hw = r; } f[63:0] = 0; } r0 @ 0x0;",
+        "Register m_regwidth_64.r0: only 32-bit registers are supported",
+    ),
+    "regwidth_16": (
+        "reg { regwidth = 16; field { sw = rw; hw = r; } f[15:0] = 0; } r0 @ 0x0;",
+        "Register m_regwidth_16.r0: only 32-bit registers are supported",
+    ),
+    "woclr_without_intr": (
+        "reg { field { sw = rw; hw = r; onwrite = woclr; } f[0:0] = 0; } r0 @ 0x0;",
+        "Field m_woclr_without_intr.r0.f: woclr fields must be intr or hwset",
+    ),
+    "const_without_reset": (
+        "reg { field { sw = r; hw = na; } f[7:0]; } r0 @ 0x0;",
+        "Field m_const_without_reset.r0.f: a constant field needs a reset value",
+    ),
+    "rw_hw_rw": (
+        "reg { field { sw = rw; hw = rw; } f[0:0] = 0; } r0 @ 0x0;",
+        "Field m_rw_hw_rw.r0.f: sw=rw hw=rw is not a supported field kind",
+    ),
+    "rw_hw_w": (
+        "reg { field { sw = rw; hw = w; } f[0:0] = 0; } r0 @ 0x0;",
+        "Field m_rw_hw_w.r0.f: sw=rw hw=w is not a supported field kind",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTED))
+def test_unsupported_constructs_rejected_by_load(tmp_path, case):
+    body, message = REJECTED[case]
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load(_write_rdl(tmp_path, case, "    " + body))
+
+
+@pytest.mark.parametrize("case", list(REJECTED))
+def test_unsupported_constructs_rejected_by_from_rdl(tmp_path, case):
+    body, message = REJECTED[case]
+    top = compile_rdl(_write_rdl(tmp_path, case, "    " + body))
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        from_rdl(top)
+
+
+# Constructs the model cannot represent faithfully: a regfile or nested map would lose its
+# registers, a read side effect would be lost, a reserved name would be unreachable.
+UNREPRESENTABLE = {
+    "register_in_regfile": (
+        "regfile { reg { field { sw = rw; hw = r; } f[0:0] = 0; } inner @ 0x0; } rf @ 0x10;\n"
+        "    reg { field { sw = rw; hw = r; } g[0:0] = 0; } r0 @ 0x0;",
+        r"\.rf: only registers placed directly in the address map",
+    ),
+    "register_in_nested_addrmap": (
+        "addrmap { reg { field { sw = rw; hw = r; } f[0:0] = 0; } inner @ 0x0; } sub @ 0x100;\n"
+        "    reg { field { sw = rw; hw = r; } g[0:0] = 0; } r0 @ 0x0;",
+        r"\.sub: only registers placed directly in the address map",
+    ),
+    "read_clear_field": (
+        "reg { field { sw = r; hw = w; rclr; } f[0:0]; } r0 @ 0x0;",
+        r"r0\.f: read side effects \(onread\) are not supported",
+    ),
+    "field_named_like_register_attribute": (
+        "reg { field { sw = rw; hw = r; } reset[3:0] = 0; } r0 @ 0x0;",
+        r"r0\.reset: the name 'reset' is reserved by the register model",
+    ),
+    "register_named_like_map_attribute": (
+        "reg { field { sw = rw; hw = r; } f[0:0] = 0; } span @ 0x0;",
+        r"\.span: the name 'span' is reserved by the register model",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREPRESENTABLE))
+def test_unrepresentable_constructs_are_rejected(tmp_path, case):
+    body, message = UNREPRESENTABLE[case]
+    top = compile_rdl(_write_rdl(tmp_path, case, "    " + body))
+    with pytest.raises(ValueError, match=message):
+        from_rdl(top)
