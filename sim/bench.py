@@ -13,7 +13,7 @@ from rtl.build import build_root, config_dir, emit_verilog
 from rtl.config import NpuConfig
 
 from .runner import run_cocotb
-from .toolchain import build_simulator
+from .toolchain import build_simulator, simulator_dir
 
 __all__ = ["run_bench"]
 
@@ -37,7 +37,7 @@ def run_bench(config: NpuConfig, *, out=print):
         _, cold_s = _timed(build_simulator, config)
         _, warm_s = _timed(build_simulator, config)
         directory = config_dir(config)
-        verilate_s = float((directory / "verilator" / ".built").read_text())
+        verilate_s = float((simulator_dir(config) / ".built").read_text())
         test_dir = directory / "bench"
         run_cocotb("sim.bench_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
         speed = json.loads((test_dir / "bench.json").read_text())

@@ -7,6 +7,7 @@ from rtl.build import config_dir
 from rtl.config import PARAMETERS, NpuConfig
 
 from .runner import run_cocotb, waves_requested
+from .toolchain import simulator_dir
 
 __all__ = ["run_demo"]
 
@@ -14,7 +15,7 @@ __all__ = ["run_demo"]
 def run_demo(config: NpuConfig, *, out=print):
     """Run the demo on ``config`` and print its report; return the report dictionary."""
     directory = config_dir(config)
-    cached = (directory / "verilator" / ".built").exists()
+    cached = (simulator_dir(config, waves=waves_requested()) / ".built").exists()
     out(f"tinynpu demo: configuration {config.slug}")
     out(f"  build: {directory}" + (" (cached)" if cached else " (building, about a minute)"))
     test_dir = directory / "demo"
@@ -30,7 +31,7 @@ def run_demo(config: NpuConfig, *, out=print):
         what = PARAMETERS[name][1] if name in PARAMETERS else "physical address bits"
         out(f"  {name:<16} {value:>8}   {what}")
     out(
-        f"Interrupt: int_set -> irq in {report['irq_latency_ns']:.0f} ns; "
+        f"Interrupt: irq rose {report['irq_latency_ns']:.0f} ns after the int_set write began; "
         f"handler acknowledged {', '.join(report['handled'])}"
     )
     out("\nMMIO trace (simulated time, offset, register {fields}):")

