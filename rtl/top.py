@@ -9,12 +9,29 @@ from .config import MEM_ADDR_WIDTH, NpuConfig
 from .regmap import HOST
 from .regmap.block import RegisterBlock
 
-__all__ = ["HOST_ADDR_WIDTH", "MEM_ID_WIDTH", "NpuTop"]
+__all__ = ["HOST_ADDR_WIDTH", "MEM_ID_WIDTH", "NpuTop", "npu_signature"]
 
 #: The host MMIO window is 64 KiB.
 HOST_ADDR_WIDTH = 16
 #: AXI ID width of the mem master: enough to tell the fetcher, DMA and walker apart.
 MEM_ID_WIDTH = 4
+
+
+def npu_signature(config: NpuConfig):
+    """The NPU's ports for ``config``: ``host``, ``mem`` and ``irq`` (see :class:`NpuTop`)."""
+    return wiring.Signature(
+        {
+            "host": In(AXI4LiteSignature(addr_width=HOST_ADDR_WIDTH, data_width=32)),
+            "mem": Out(
+                AXI4Signature(
+                    addr_width=MEM_ADDR_WIDTH,
+                    data_width=config.mem_data_width,
+                    id_width=MEM_ID_WIDTH,
+                )
+            ),
+            "irq": Out(1),
+        }
+    )
 
 
 class NpuTop(wiring.Component):
@@ -39,19 +56,7 @@ class NpuTop(wiring.Component):
         if not isinstance(config, NpuConfig):
             raise TypeError(f"Configuration must be an NpuConfig, not {config!r}")
         self.config = config
-        super().__init__(
-            {
-                "host": In(AXI4LiteSignature(addr_width=HOST_ADDR_WIDTH, data_width=32)),
-                "mem": Out(
-                    AXI4Signature(
-                        addr_width=MEM_ADDR_WIDTH,
-                        data_width=config.mem_data_width,
-                        id_width=MEM_ID_WIDTH,
-                    )
-                ),
-                "irq": Out(1),
-            }
-        )
+        super().__init__(npu_signature(config))
 
     def capability_values(self):
         """Map each capability parameter name to the value the hardware reports."""

