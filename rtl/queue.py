@@ -3,6 +3,7 @@
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Resp
 from .fifo import StreamFifo
@@ -11,6 +12,7 @@ from .layouts import RingEntry, nbytes
 __all__ = ["FetchedEntry", "QueueError", "RingFetcher"]
 
 ENTRY_BYTES = nbytes(RingEntry)
+ENTRY_SHIFT = exact_log2(ENTRY_BYTES)
 #: Ring sizes, as log2 of the number of entries.
 MIN_SIZE_LOG2, MAX_SIZE_LOG2 = 1, 12
 
@@ -173,14 +175,17 @@ class RingFetcher(wiring.Component):
         slot = Signal(12)
         m.d.comb += slot.eq(head & (size - 1))
         address = Signal(len(mem.araddr))
-        m.d.comb += address.eq(Cat(Const(0, 5), self.base[5:]) + slot * ENTRY_BYTES)
+        m.d.comb += address.eq(
+            Cat(Const(0, ENTRY_SHIFT), self.base[ENTRY_SHIFT:]) + (slot << ENTRY_SHIFT)
+        )
         entries = Signal(range(max_entries + 1))
         m.d.comb += entries.eq(
             _min(
                 (published - head)[:32],
                 Const(self.depth, 32) - fifo.level,
                 size - slot,
-                128 - address[5:12],  # entries left before the next 4 KiB boundary
+                # entries left before the next 4 KiB boundary
+                (4096 >> ENTRY_SHIFT) - address[ENTRY_SHIFT:12],
                 Const(max_entries, 32),
             )
         )

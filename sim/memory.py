@@ -36,7 +36,7 @@ class HostMemory:
         self.size = size
 
     def _check(self, address, length):
-        if not address >= 0 and address + length <= self.size:
+        if not (address >= 0 and address + length <= self.size):
             raise ValueError(
                 f"Host memory range {address:#x}+{length:#x} is outside 0..{self.size:#x}"
             )

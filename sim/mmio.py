@@ -32,7 +32,7 @@ class Mmio:
     def _check(self, offset, length=4):
         if offset % 4:
             raise ValueError(f"MMIO offset {offset:#x} is not 32-bit aligned")
-        if not offset >= 0 and offset + length <= self.window:
+        if not (offset >= 0 and offset + length <= self.window):
             raise ValueError(f"MMIO offset {offset:#x} is outside the {self.window:#x}-byte window")
 
     def _record(self, write, offset, value):
@@ -59,6 +59,6 @@ class Mmio:
 
         Not traced as a register access: it is for bus-level tests.
         """
-        if not offset >= 0 and offset + len(data) <= self.window:
+        if not (offset >= 0 and offset + len(data) <= self.window):
             raise ValueError(f"MMIO range {offset:#x}+{len(data)} is outside the window")
         await self._master.write(offset, data)

@@ -1,6 +1,7 @@
 """Host register semantics, for every register of the RDL model, on the Verilator build."""
 
 import cocotb
+import pytest
 from cocotb.triggers import Timer
 from expectations import ALL_SOURCES, constant_bits, expected_reset, rw_mask
 
@@ -186,3 +187,29 @@ async def reset_restores_state(dut):
     assert not soc.irq.asserted
     for reg in HOST:
         assert await soc.mmio_read(reg.offset) == expected_reset(reg, soc.config), reg.name
+
+
+@cocotb.test()
+async def harness_rejects_bad_accesses(dut):
+    """The SoC refuses unaligned or out-of-range accesses before they reach a bus."""
+    soc = await booted(dut)
+    window, size = soc.mmio.window, soc.memory.size
+    for offset in (2, window, window + 4, -4):
+        with pytest.raises(ValueError, match="MMIO offset"):
+            await soc.mmio_read(offset)
+    with pytest.raises(ValueError, match="outside"):
+        await soc.mmio_write(window, 0)
+    with pytest.raises(ValueError, match="does not fit 32 bits"):
+        await soc.mmio_write(HOST.scratch.offset, 1 << 32)
+    with pytest.raises(ValueError, match="outside the window"):
+        await soc.mmio.write_bytes(window - 1, b"ab")
+    for address, length in ((size - 4, 8), (size, 1), (-1, 1)):
+        with pytest.raises(ValueError, match="Host memory range"):
+            await soc.mem_read(address, length)
+        with pytest.raises(ValueError, match="Host memory range"):
+            await soc.mem_write(address, bytes(length))
+    # Accesses at the very edges still work, and nothing above disturbed the device.
+    await soc.mem_write(size - 4, b"edge")
+    assert await soc.mem_read(size - 4, 4) == b"edge"
+    assert await soc.mmio_read(window - 4) == 0
+    assert await soc.mmio_read(HOST.scratch.offset) == 0

@@ -32,6 +32,7 @@ CASES = [
     "byte_strobes",
     "interrupt_line",
     "reset_restores_state",
+    "harness_rejects_bad_accesses",
 ]
 
 
