@@ -9,7 +9,7 @@ Signatures are written from the manager's (master's) side; a subordinate takes
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXI4LiteSignature", "AXI4Signature", "Burst", "Resp"]
+__all__ = ["AXI4LiteSignature", "AXI4Signature", "Burst", "Resp", "channels", "forward"]
 
 
 class Resp(enum.Enum, shape=2):
@@ -138,3 +138,27 @@ class AXI4Signature(wiring.Signature):
             "rready": Out(1),
         }
         super().__init__(members)
+
+
+def channels(signature, prefixes):
+    """The members of ``signature`` whose names start with one of ``prefixes``.
+
+    ``channels(axi, ("ar", "r"))`` is the read half of an AXI4 signature.
+    """
+    return wiring.Signature(
+        {name: member for name, member in signature.members.items() if name.startswith(prefixes)}
+    )
+
+
+def forward(m, outer, inner, prefixes=("",)):
+    """Connect each member of ``inner`` to the same-named member of the wider ``outer``.
+
+    Both are interfaces seen from the same side (``outer`` a port of the enclosing component,
+    ``inner`` a port of a submodule): outputs of ``inner`` drive ``outer``, inputs are driven
+    from it. Only members whose names start with one of ``prefixes`` are connected.
+    """
+    for name, member in inner.signature.members.items():
+        if not name.startswith(tuple(prefixes)):
+            continue
+        o, i = getattr(outer, name), getattr(inner, name)
+        m.d.comb += o.eq(i) if member.flow == wiring.Flow.Out else i.eq(o)

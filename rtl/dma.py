@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from .axi import AXI4Signature, Burst, Resp
+from .axi import AXI4Signature, Burst, Resp, channels, forward
 
 __all__ = ["MAX_WRITES", "DmaCommand", "DmaEngine", "DmaError", "DmaKind"]
 
@@ -81,13 +81,6 @@ def _is_pow2(n):
 
 def _min(a, b):
     return Mux(a < b, a, b)
-
-
-def _channels(signature, prefixes):
-    """The members of ``signature`` whose names start with one of ``prefixes``."""
-    return wiring.Signature(
-        {name: member for name, member in signature.members.items() if name.startswith(prefixes)}
-    )
 
 
 class _Fifo(wiring.Component):
@@ -303,7 +296,7 @@ class _Reader(wiring.Component):
                 "stop": In(1),
                 "sram": In(1),
                 "region": In(_Region),
-                "mem": Out(_channels(axi, ("ar", "r"))),
+                "mem": Out(channels(axi, ("ar", "r"))),
                 "sram_rd": In(
                     ReadPort.Signature(addr_width=sram_addr_width, shape=unsigned(data_width))
                 ),
@@ -404,7 +397,7 @@ class _Writer(wiring.Component):
                 "sram": In(1),
                 "region": In(_Region),
                 "beats": In(stream.Signature(_beat_layout(data_width))),
-                "mem": Out(_channels(axi, ("aw", "w", "b"))),
+                "mem": Out(channels(axi, ("aw", "w", "b"))),
                 "sram_wr": In(sram_sig),
                 "fault": Out(Resp),
                 "idle": Out(1),
@@ -487,13 +480,6 @@ class _Writer(wiring.Component):
         with m.If(self.start):
             m.d.sync += [avail.eq(0), beat.eq(0)]
         return m
-
-
-def _forward(m, outer, inner):
-    """Connect the members of ``inner`` to the same-named members of the wider ``outer``."""
-    for name, member in inner.signature.members.items():
-        o, i = getattr(outer, name), getattr(inner, name)
-        m.d.comb += o.eq(i) if member.flow == wiring.Flow.Out else i.eq(o)
 
 
 class DmaEngine(wiring.Component):
@@ -594,8 +580,8 @@ class DmaEngine(wiring.Component):
         m.submodules.reader = reader = _Reader(**self._params)
         m.submodules.realigner = realigner = _Realigner(data_width=self.data_width)
         m.submodules.writer = writer = _Writer(**self._params)
-        _forward(m, self.mem, reader.mem)
-        _forward(m, self.mem, writer.mem)
+        forward(m, self.mem, reader.mem)
+        forward(m, self.mem, writer.mem)
         wiring.connect(m, wiring.flipped(self.sram_rd), reader.sram_rd)
         wiring.connect(m, wiring.flipped(self.sram_wr), writer.sram_wr)
         wiring.connect(m, reader.beats, realigner.i)

@@ -3,7 +3,7 @@
 import pytest
 
 from rtl.config import MEM_ADDR_WIDTH
-from rtl.regmap import HOST
+from rtl.regmap import CP, HOST
 from rtl.regmap.export import abi_listing
 from sim.cli import main
 
@@ -95,7 +95,7 @@ def test_verilog_to_stdout_follows_bus_width(capsys):
 def test_regs_writes_header_markdown_and_abi(tmp_path, capsys):
     directory = tmp_path / "docs"
     assert main(["regs", "-o", str(directory)]) is None
-    names = ["tinynpu_host.h", "tinynpu_host.md", "tinynpu_host.abi.txt"]
+    names = [f"tinynpu_{m}.{ext}" for m in ("host", "cp") for ext in ("h", "md", "abi.txt")]
     assert sorted(p.name for p in directory.iterdir()) == sorted(names)
     out, _ = capsys.readouterr()
     assert out.splitlines() == [str(directory / name) for name in names]
@@ -107,3 +107,5 @@ def test_regs_writes_header_markdown_and_abi(tmp_path, capsys):
     assert "int_raw_status" in markdown
     assert "## npu_host address map" in markdown
     assert (directory / "tinynpu_host.abi.txt").read_text() == abi_listing(HOST)
+    assert (directory / "tinynpu_cp.abi.txt").read_text() == abi_listing(CP)
+    assert "#define NPU_CP__ENTRY_POP__POP_bm 0x1" in (directory / "tinynpu_cp.h").read_text()

@@ -10,7 +10,7 @@ from .model import RegisterMap, compile_rdl, load
 __all__ = ["MAPS", "abi_listing", "export_all"]
 
 #: The register maps of the design, by name.
-MAPS = ("host",)
+MAPS = ("host", "cp")
 
 
 def abi_listing(regmap: RegisterMap):

@@ -23,6 +23,21 @@ CAPABILITIES = {
 }
 
 
+#: (register, field) -> what the other hardware-driven fields read after reset, with no
+#: firmware running: nothing fetched, nothing done, the firmware not ready.
+STATUS_AFTER_RESET = {
+    ("fw_status", "ready"): 0,
+    ("fw_version", "major"): 0,
+    ("fw_version", "minor"): 0,
+    ("fw_version", "patch"): 0,
+    ("ring_head", "index"): 0,
+    ("ring_done", "index"): 0,
+    ("ring_status", "error"): 0,
+    ("ring_status", "fifo"): 0,
+    ("ring_status", "empty_doorbells"): 0,
+}
+
+
 def expected_reset(reg, config):
     """The value ``reg`` must read right after reset."""
     value = 0
@@ -31,6 +46,8 @@ def expected_reset(reg, config):
             value |= field.reset << field.lsb
         elif field.kind is Kind.RO and reg.name == "int_status":
             pass  # nothing pending after reset
+        elif (reg.name, field.name) in STATUS_AFTER_RESET:
+            value |= STATUS_AFTER_RESET[(reg.name, field.name)] << field.lsb
         elif field.kind is Kind.RO:
             value |= CAPABILITIES[(reg.name, field.name)](config) << field.lsb
     return value

@@ -112,7 +112,7 @@ async def unmapped_addresses(dut):
     window = soc.mmio.window
     holes = [a for a in range(0, HOST.span + 0x40, 4) if a not in mapped]
     # The same low bits as mapped registers, with high address bits set: full decode.
-    aliases = [offset | high for offset in sorted(mapped) for high in (0x100, 0x8000)]
+    aliases = [offset | high for offset in sorted(mapped) for high in (0x200, 0x8000)]
     far = [0x1000, window // 2, window - 4]
     before = await snapshot(soc)
     for address in holes + aliases + far:

@@ -168,7 +168,7 @@ def test_device_info_capability_attributes():
 
 
 def test_interrupt_sources():
-    assert SOURCES == ("job_done", "job_error", "mmu_fault", "bus_error")
+    assert SOURCES == ("job_done", "job_error", "mmu_fault", "bus_error", "queue_error")
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,19 @@ OFFSETS = {
     "int_mask": 0x044,
     "int_status": 0x048,
     "int_set": 0x04C,
+    "fw_status": 0x060,
+    "fw_version": 0x064,
+    "ring_base_lo": 0x100,
+    "ring_base_hi": 0x104,
+    "ring_size": 0x108,
+    "ring_tail": 0x10C,
+    "ring_doorbell": 0x110,
+    "ring_head": 0x114,
+    "ring_done": 0x118,
+    "ring_status": 0x11C,
+    "ring_control": 0x120,
+    "cq_base_lo": 0x130,
+    "cq_base_hi": 0x134,
 }
 
 #: Read value after reset of every register without hardware-driven fields.
@@ -46,6 +59,14 @@ RESET_READS = {
     "int_raw_status": 0x00000000,
     "int_mask": 0x00000000,
     "int_set": 0x00000000,
+    "ring_base_lo": 0x00000000,
+    "ring_base_hi": 0x00000000,
+    "ring_size": 0x00000001,
+    "ring_tail": 0x00000000,
+    "ring_doorbell": 0x00000000,
+    "ring_control": 0x00000000,
+    "cq_base_lo": 0x00000000,
+    "cq_base_hi": 0x00000000,
 }
 
 #: Registers whose fields are all RO: (register, {field: driven value}, expected read).
@@ -65,13 +86,35 @@ RO_CASES = [
     ("int_status", {"job_done": 1, "job_error": 1, "mmu_fault": 1, "bus_error": 1}, 0xF),
     ("int_status", {"job_done": 1, "job_error": 0, "mmu_fault": 1, "bus_error": 0}, 0x5),
     ("int_status", {"job_done": 0, "job_error": 1, "mmu_fault": 0, "bus_error": 1}, 0xA),
+    ("int_status", {"queue_error": 1}, 0x10),
+    ("fw_status", {"ready": 1}, 0x00000001),
+    ("fw_version", {"major": 0xAB, "minor": 0xCD, "patch": 0xEF}, 0x00ABCDEF),
+    ("ring_head", {"index": 0xFFFFFFFF}, 0xFFFFFFFF),
+    ("ring_done", {"index": 0x80000001}, 0x80000001),
+    ("ring_status", {"error": 3, "fifo": 0xFF, "empty_doorbells": 0xFFFF}, 0xFFFFFF03),
+    ("ring_status", {"error": 1, "fifo": 0x12, "empty_doorbells": 0x3456}, 0x34561201),
 ]
 RO_PARAMS = [pytest.param(*case, id=f"{case[0]}-{case[2]:#010x}") for case in RO_CASES]
 
 #: Bits of each RW register that hold storage.
-RW_MASKS = {"scratch": 0xFFFFFFFF, "int_mask": 0x0000000F}
+RW_MASKS = {
+    "scratch": 0xFFFFFFFF,
+    "int_mask": 0x0000001F,
+    "ring_base_lo": 0xFFFFFFE0,
+    "ring_base_hi": 0x000000FF,
+    "ring_size": 0x0000000F,
+    "ring_tail": 0xFFFFFFFF,
+    "cq_base_lo": 0xFFFFFFF0,
+    "cq_base_hi": 0x000000FF,
+}
 #: Bit of each interrupt source in int_raw_status, int_mask, int_status and int_set.
-IRQ_BITS = {"job_done": 0x1, "job_error": 0x2, "mmu_fault": 0x4, "bus_error": 0x8}
+IRQ_BITS = {
+    "job_done": 0x1,
+    "job_error": 0x2,
+    "mmu_fault": 0x4,
+    "bus_error": 0x8,
+    "queue_error": 0x10,
+}
 
 RW_PATTERNS = [0xFFFFFFFF, 0xA5A5A5A5, 0x5A5A5A5A, 0x12345678, 0x00000000]
 
@@ -82,7 +125,10 @@ UNMAPPED = [
     0x030,
     0x03C,
     0x050,
-    0x100,
+    0x068,
+    0x0FC,
+    0x124,
+    0x138,
     0x7FFC,
     0xFFFC,
     0x8000,
@@ -341,7 +387,7 @@ def test_rw_strobe_outside_fields():
         await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b1110)
         assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0xA
         await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b0001)
-        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x5
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x15
 
     simulate(bench)
 
@@ -510,7 +556,7 @@ def test_w1c_waiting_write_clears_only_when_accepted():
         (0x4, 0xF, 0x4),
         (0x8, 0xF, 0x8),
         (0xA, 0xF, 0xA),
-        (0xFFFFFFFF, 0xF, 0xF),
+        (0xFFFFFFFF, 0xF, 0x1F),
         (0xFFFFFFFF, 0b1110, 0x0),
         (0x0, 0xF, 0x0),
     ],
@@ -852,18 +898,18 @@ def construction_error(regmap, addr_width):
     return message
 
 
-@pytest.mark.parametrize(("addr_width", "window"), [(4, 16), (6, 64)])
+@pytest.mark.parametrize(("addr_width", "window"), [(4, 16), (8, 256)])
 def test_map_larger_than_window(addr_width, window):
     message = construction_error(HOST, addr_width)
     assert "npu_host" in message
-    assert "80 bytes" in message
+    assert "312 bytes" in message
     assert f"{window}-byte window" in message
 
 
 def test_map_fits_window():
-    """HOST spans 0x50 bytes: a 7-bit (128-byte) window is enough."""
-    block = RegisterBlock(HOST, addr_width=7)
-    assert len(block.bus.awaddr) == 7
+    """HOST spans 0x138 bytes: a 9-bit (512-byte) window is enough."""
+    block = RegisterBlock(HOST, addr_width=9)
+    assert len(block.bus.awaddr) == 9
     Fragment.get(block, None)  # elaborates, and marks the block as used
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from rtl.config import PARAMETERS
-from rtl.regmap import HOST, Field, Kind, Register, RegisterMap
+from rtl.regmap import CP, HOST, Field, Kind, Register, RegisterMap
 from rtl.regmap.export import abi_listing
 from rtl.regmap.model import compile_rdl, from_rdl, load
 
-GOLDEN = Path(__file__).parent / "golden" / "host.abi.txt"
+GOLDEN_DIR = Path(__file__).parent / "golden"
 
 #: Bytes of the host MMIO window (host.rdl: "Host MMIO window (64 KiB, 32-bit registers)").
 HOST_WINDOW = 64 * 1024
@@ -24,22 +24,25 @@ INTERRUPT_REGISTERS = ("int_raw_status", "int_mask", "int_status", "int_set")
 # --- (a) golden ABI -----------------------------------------------------------------------------
 
 
-def test_host_abi_matches_golden():
-    actual = abi_listing(HOST)
+@pytest.mark.parametrize("regmap", [HOST, CP], ids=["host", "cp"])
+def test_abi_matches_golden(regmap):
+    name = regmap.name.removeprefix("npu_")
+    golden = GOLDEN_DIR / f"{name}.abi.txt"
+    actual = abi_listing(regmap)
     if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(actual)
-    expected = GOLDEN.read_text()
+        golden.write_text(actual)
+    expected = golden.read_text()
     if actual != expected:
         diff = "".join(
             difflib.unified_diff(
                 expected.splitlines(keepends=True),
                 actual.splitlines(keepends=True),
-                fromfile=str(GOLDEN),
-                tofile="abi_listing(HOST)",
+                fromfile=str(golden),
+                tofile=f"abi_listing({name.upper()})",
             )
         )
         pytest.fail(
-            "The host register ABI changed (rtl/regmap/host.rdl). Review the ABI change: "
+            f"The {name} register ABI changed (rtl/regmap/{name}.rdl). Review the ABI change: "
             "drivers and firmware built against the old map depend on it. If it is intended, "
             f"regenerate the golden file with UPDATE_GOLDEN=1 and commit it.\n{diff}",
             pytrace=False,
@@ -93,7 +96,8 @@ def test_host_field_objects():
 
 
 def test_register_mask_and_reset():
-    assert HOST.int_mask.mask == 0xF
+    assert HOST.int_mask.mask == 0x1F
+    assert HOST.ring_size.reset == 0x1
     assert HOST.cap_mmu.mask == 0x7F1F
     assert HOST.scratch.mask == 0xFFFF_FFFF
     assert HOST.version.reset == 0x0000_0100
@@ -149,7 +153,13 @@ def test_encode_with_register_attribute_name_names_missing_field(name):
 
 def test_field_names_in_bit_order():
     assert HOST.version.field_names() == ["patch", "minor", "major"]
-    assert HOST.int_status.field_names() == ["job_done", "job_error", "mmu_fault", "bus_error"]
+    assert HOST.int_status.field_names() == [
+        "job_done",
+        "job_error",
+        "mmu_fault",
+        "bus_error",
+        "queue_error",
+    ]
 
 
 def test_register_attribute_errors():
@@ -163,7 +173,7 @@ def test_register_attribute_errors():
 
 def test_register_map_lookup_by_name_and_offset():
     assert HOST.name == "npu_host"
-    assert len(HOST) == len(list(HOST)) == 14
+    assert len(HOST) == len(list(HOST)) == 27
     assert HOST.at(HOST.scratch.offset) is HOST.scratch
     for reg in HOST:
         assert HOST.at(reg.offset) is reg
@@ -181,7 +191,7 @@ def test_at_returns_none_inside_a_register():
 
 
 def test_span():
-    assert HOST.span == HOST.int_set.offset + 4
+    assert HOST.span == HOST.cq_base_hi.offset + 4 == 0x138
 
 
 @pytest.mark.parametrize(
@@ -195,7 +205,7 @@ def test_span():
         (
             "int_raw_status",
             0x5,
-            "int_raw_status = 0x00000005 {job_done=0x1 job_error=0x0 mmu_fault=0x1 bus_error=0x0}",
+            "int_raw_status = 0x00000005 {job_done=0x1 job_error=0x0 mmu_fault=0x1 bus_error=0x0 queue_error=0x0}",
         ),
     ],
 )
@@ -206,7 +216,7 @@ def test_format_access_mapped(reg, value, text):
 @pytest.mark.parametrize(
     ("offset", "value", "text"),
     [
-        (0x100, 0x1, "<unmapped 0x0100> = 0x00000001"),
+        (0x0FC, 0x1, "<unmapped 0x00fc> = 0x00000001"),
         (0x00C, 0xDEAD_BEEF, "<unmapped 0x000c> = 0xdeadbeef"),
         (0xFFFC, 0, "<unmapped 0xfffc> = 0x00000000"),
     ],

@@ -1,0 +1,189 @@
+"""The control processor's bus: its registers in the low half of the window, its SRAM above."""
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2, exact_log2
+
+from .axi import AXI4LiteSignature, Resp
+
+__all__ = ["LiteDecoder", "SramWindow"]
+
+
+class LiteDecoder(wiring.Component):
+    """Split an AXI4-Lite window in two halves by its top address bit.
+
+    Addresses with the top bit clear go to ``low``, the others to ``high``; both see the full
+    address. One read and one write are in flight at a time: a new address is taken only after
+    the previous response has been delivered, so responses can never be misrouted. A write is
+    routed once both AW and W are valid (the subordinates take them together).
+
+    Parameters
+    ----------
+    addr_width : int
+        Address width of the window.
+
+    Attributes
+    ----------
+    bus : In(AXI4LiteSignature(addr_width=addr_width))
+    low, high : Out(AXI4LiteSignature(addr_width=addr_width))
+    """
+
+    def __init__(self, *, addr_width):
+        lite = AXI4LiteSignature(addr_width=addr_width, data_width=32)
+        self.addr_width = addr_width
+        super().__init__({"bus": In(lite), "low": Out(lite), "high": Out(lite)})
+
+    def elaborate(self, platform):
+        """Build the read and write routing."""
+        m = Module()
+        bus, targets = self.bus, (self.low, self.high)
+        top = self.addr_width - 1
+        for target in targets:
+            m.d.comb += [
+                target.araddr.eq(bus.araddr),
+                target.arprot.eq(bus.arprot),
+                target.awaddr.eq(bus.awaddr),
+                target.awprot.eq(bus.awprot),
+                target.wdata.eq(bus.wdata),
+                target.wstrb.eq(bus.wstrb),
+            ]
+
+        # Reads: the target is chosen by the address, then held until the response is taken.
+        reading, read_high = Signal(), Signal()
+        with m.If(~reading):
+            for high, target in enumerate(targets):
+                with m.If(bus.araddr[top] == high):
+                    m.d.comb += [target.arvalid.eq(bus.arvalid), bus.arready.eq(target.arready)]
+            with m.If(bus.arvalid & bus.arready):
+                m.d.sync += [reading.eq(1), read_high.eq(bus.araddr[top])]
+        with m.Else():
+            for high, target in enumerate(targets):
+                with m.If(read_high == high):
+                    m.d.comb += [
+                        bus.rvalid.eq(target.rvalid),
+                        bus.rdata.eq(target.rdata),
+                        bus.rresp.eq(target.rresp),
+                        target.rready.eq(bus.rready),
+                    ]
+            with m.If(bus.rvalid & bus.rready):
+                m.d.sync += reading.eq(0)
+
+        # Writes: the same, with AW and W offered together.
+        writing, write_high = Signal(), Signal()
+        with m.If(~writing):
+            both = bus.awvalid & bus.wvalid
+            for high, target in enumerate(targets):
+                with m.If(bus.awaddr[top] == high):
+                    m.d.comb += [
+                        target.awvalid.eq(both),
+                        target.wvalid.eq(both),
+                        bus.awready.eq(target.awready & both),
+                        bus.wready.eq(target.wready & both),
+                    ]
+            with m.If(bus.awvalid & bus.awready):
+                m.d.sync += [writing.eq(1), write_high.eq(bus.awaddr[top])]
+        with m.Else():
+            for high, target in enumerate(targets):
+                with m.If(write_high == high):
+                    m.d.comb += [
+                        bus.bvalid.eq(target.bvalid),
+                        bus.bresp.eq(target.bresp),
+                        target.bready.eq(bus.bready),
+                    ]
+            with m.If(bus.bvalid & bus.bready):
+                m.d.sync += writing.eq(0)
+        return m
+
+
+class SramWindow(wiring.Component):
+    """32-bit AXI4-Lite access to an SRAM whose words are wider.
+
+    The window's low address bits, up to the SRAM's size, select the byte; 32-bit lanes of a wide
+    word are written with byte strobes. Addresses of the window beyond the SRAM read as zero and
+    ignore writes. Every access gets an OKAY response; one of each kind is taken per cycle.
+
+    Parameters
+    ----------
+    addr_width : int
+        Address width of the bus.
+    sram_bytes : int
+        Size of the SRAM, a power of two no larger than the window.
+    data_width : int
+        Width of an SRAM word: 32, 64, 128 or 256.
+
+    Attributes
+    ----------
+    bus : In(AXI4LiteSignature(addr_width=addr_width))
+    rd : In(ReadPort.Signature(...))
+        Connects to a synchronous read port of the SRAM.
+    wr : In(WritePort.Signature(..., granularity=8))
+        Connects to a write port of the SRAM.
+    """
+
+    def __init__(self, *, addr_width, sram_bytes, data_width):
+        self.sram_log2 = exact_log2(sram_bytes)
+        self.word_log2 = exact_log2(data_width // 8)
+        self.data_width = data_width
+        words = ceil_log2(sram_bytes * 8 // data_width)
+        shape = unsigned(data_width)
+        super().__init__(
+            {
+                "bus": In(AXI4LiteSignature(addr_width=addr_width, data_width=32)),
+                "rd": In(ReadPort.Signature(addr_width=words, shape=shape)),
+                "wr": In(WritePort.Signature(addr_width=words, shape=shape, granularity=8)),
+            }
+        )
+
+    def _split(self, address):
+        """(inside the SRAM, word address, 32-bit lane) of a byte address."""
+        inside = address[self.sram_log2 : len(address) - 1] == 0
+        word = address[self.word_log2 : self.sram_log2]
+        lane = address[2 : self.word_log2]
+        return inside, word, lane
+
+    def elaborate(self, platform):
+        """Build the read and write channels."""
+        m = Module()
+        bus, lanes = self.bus, self.data_width // 32
+        m.d.comb += [bus.bresp.eq(Resp.OKAY), bus.rresp.eq(Resp.OKAY)]
+
+        bvalid = Signal()
+        write = Signal()
+        inside, word, lane = self._split(bus.awaddr)
+        m.d.comb += [
+            write.eq(bus.awvalid & bus.wvalid & (~bvalid | bus.bready)),
+            bus.awready.eq(write),
+            bus.wready.eq(write),
+            bus.bvalid.eq(bvalid),
+            self.wr.addr.eq(word),
+            self.wr.data.eq(bus.wdata.replicate(lanes)),
+        ]
+        with m.If(write & inside):
+            m.d.comb += self.wr.en.eq(bus.wstrb << (4 * lane) if lanes > 1 else bus.wstrb)
+        with m.If(write):
+            m.d.sync += bvalid.eq(1)
+        with m.Elif(bus.bready):
+            m.d.sync += bvalid.eq(0)
+
+        # The read port's data follows its address one cycle later and holds while not enabled.
+        rvalid = Signal()
+        read = Signal()
+        read_lane = Signal(max(self.word_log2 - 2, 1))
+        read_inside = Signal()
+        inside, word, lane = self._split(bus.araddr)
+        m.d.comb += [
+            read.eq(bus.arvalid & (~rvalid | bus.rready)),
+            bus.arready.eq(read),
+            bus.rvalid.eq(rvalid),
+            self.rd.addr.eq(word),
+            self.rd.en.eq(read),
+        ]
+        data = self.rd.data.word_select(read_lane, 32) if lanes > 1 else self.rd.data
+        m.d.comb += bus.rdata.eq(data & read_inside.replicate(32))
+        with m.If(read):
+            m.d.sync += [rvalid.eq(1), read_lane.eq(lane), read_inside.eq(inside)]
+        with m.Elif(bus.rready):
+            m.d.sync += rvalid.eq(0)
+        return m
