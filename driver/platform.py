@@ -11,7 +11,7 @@ __all__ = ["Platform"]
 
 @runtime_checkable
 class Platform(Protocol):
-    """The host side of one NPU: its MMIO window, host memory, its interrupt line and a clock."""
+    """The host side of one NPU: MMIO window, host memory, interrupt line, reset line and clock."""
 
     async def mmio_read(self, offset: int) -> int:
         """Read the 32-bit register at byte ``offset`` of the NPU's MMIO window."""
@@ -31,6 +31,18 @@ class Platform(Protocol):
 
     async def wait_irq(self, timeout_ns: float | None = None) -> bool:
         """Wait for the NPU's interrupt line; ``False`` if ``timeout_ns`` passed first."""
+        ...
+
+    async def reset(self) -> None:
+        """Pulse the NPU's reset line (the SoC's reset controller); return once it is released.
+
+        Every NPU register returns to its reset value and the control processor reboots its
+        firmware; host memory is untouched.
+        """
+        ...
+
+    async def sleep_ns(self, duration: float) -> None:
+        """Let ``duration`` nanoseconds of (simulated) time pass: a driver's delay in a poll."""
         ...
 
     def now_ns(self) -> float:

@@ -1,4 +1,9 @@
-"""Firmware for the NPU's control processor.
+"""Firmware of the control processor: serves the command ring through the CP register window.
 
-Empty so far: the control-processor bus and the firmware's job loop come with the command queue.
+It never imports a simulator: it awaits a :class:`~firmware.bus.CpBus`.
 """
+
+from .bus import CpBus, Registers
+from .firmware import VERSION, Firmware
+
+__all__ = ["VERSION", "CpBus", "Firmware", "Registers"]

@@ -1,4 +1,4 @@
-"""The host CPU's MMIO: 32-bit accesses to the NPU's ``host`` AXI4-Lite port."""
+"""32-bit register accesses to an AXI4-Lite port of the NPU: the host's, or the CP's."""
 
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
@@ -15,14 +15,16 @@ class Mmio:
     ----------
     dut : cocotb handle
         The NPU top level.
+    prefix : str
+        The port: ``"host"`` or ``"cp"``.
     window : int
         Size of the MMIO window in bytes; accesses outside it are refused before reaching the bus.
     trace : Trace, optional
         Where to record every access.
     """
 
-    def __init__(self, dut, *, window, trace: Trace | None = None):
-        bus = AxiLiteBus.from_prefix(dut, "host", bus_separator="__")
+    def __init__(self, dut, *, prefix="host", window, trace: Trace | None = None):
+        bus = AxiLiteBus.from_prefix(dut, prefix, bus_separator="__")
         self._master = AxiLiteMaster(bus, dut.clk, dut.rst)
         self._master.write_if.log.setLevel("WARNING")
         self._master.read_if.log.setLevel("WARNING")

@@ -14,6 +14,7 @@ from rtl.config import NpuConfig
 from rtl.regmap import HOST
 from rtl.top import HOST_ADDR_WIDTH
 
+from .cp import DEFAULT_COST, ControlProcessor
 from .irq import InterruptLine
 from .memory import HostMemory
 from .mmio import Mmio
@@ -45,6 +46,11 @@ class Soc:
         Bytes of host memory.
     trace : bool
         Record MMIO accesses and interrupts in :attr:`trace`.
+    firmware : callable, optional
+        ``firmware(bus)`` builds the control processor's firmware (``firmware.Firmware``); it
+        boots whenever the NPU leaves reset. Without it the control processor stays idle.
+    cost : CostModel
+        What the control processor charges for the firmware's work.
 
     Attributes
     ----------
@@ -56,9 +62,21 @@ class Soc:
         The NPU's interrupt to the host.
     trace : Trace
         What crossed the buses (empty unless tracing).
+    cp : ControlProcessor or None
+        The control processor running the firmware.
     """
 
-    def __init__(self, dut, *, config=None, clock_ns=10.0, mem_size=64 << 20, trace=False):
+    def __init__(
+        self,
+        dut,
+        *,
+        config=None,
+        clock_ns=10.0,
+        mem_size=64 << 20,
+        trace=False,
+        firmware=None,
+        cost=DEFAULT_COST,
+    ):
         self.dut = dut
         self.config = config if config is not None else config_from_env()
         self.clock_ns = clock_ns
@@ -66,6 +84,7 @@ class Soc:
         self.mmio = Mmio(dut, window=1 << HOST_ADDR_WIDTH, trace=self.trace)
         self.memory = HostMemory(dut, size=mem_size)
         self.irq = InterruptLine(dut.irq, name="irq", trace=self.trace)
+        self.cp = None if firmware is None else ControlProcessor(dut, firmware, cost=cost)
         self._clock = Clock(dut.clk, clock_ns, unit="ns")
 
     async def start(self, reset_cycles=4):
@@ -74,13 +93,21 @@ class Soc:
         await self.reset(reset_cycles)
 
     async def reset(self, cycles=4):
-        """Hold the NPU in reset for ``cycles`` clock cycles."""
+        """Hold the NPU in reset for ``cycles`` clock cycles; the firmware reboots after it.
+
+        This is the SoC's reset line to the NPU (a driver's reset controller): it stops the
+        firmware wherever it is, and boots a fresh image once the NPU is out of reset.
+        """
+        if self.cp is not None:
+            self.cp.crash()
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 1
         await Timer(cycles * self.clock_ns, unit="ns")
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
+        if self.cp is not None:
+            self.cp.start()
 
     @property
     def cycles(self):
@@ -108,6 +135,10 @@ class Soc:
     async def wait_irq(self, timeout_ns=None):
         """Wait for the NPU's interrupt line; ``False`` on timeout."""
         return await self.irq.wait(timeout_ns)
+
+    async def sleep_ns(self, duration):
+        """Let ``duration`` nanoseconds of simulated time pass."""
+        await Timer(duration, unit="ns")
 
     def now_ns(self):
         """Simulated time in nanoseconds."""

@@ -3,24 +3,11 @@
 import dataclasses
 
 import pytest
+from configs import config_params
 from expectations import CAPABILITIES, STATUS_AFTER_RESET
 
 from rtl.config import PARAMETERS, NpuConfig
 from rtl.regmap import HOST, Kind
-
-CONFIGS = {
-    "n4": NpuConfig(
-        array_size=4,
-        mem_data_width=32,
-        addr_spaces=2,
-        tlb_entries=8,
-        spad_in_bytes=4096,
-        spad_wt_bytes=8192,
-        spad_acc_bytes=32768,
-        queue_depth=4,
-    ),
-    "n8": NpuConfig(),
-}
 
 CASES = [
     "reset_values",
@@ -38,10 +25,7 @@ CASES = [
 
 @pytest.mark.cosim
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize(
-    "config",
-    [pytest.param(c, id=name, marks=pytest.mark.xdist_group(name)) for name, c in CONFIGS.items()],
-)
+@pytest.mark.parametrize("config", config_params())
 def test_host_registers(cosim, config, case):
     assert cosim("host_regs_tb", config, case).count == 1
 

@@ -1,0 +1,235 @@
+"""The control processor's firmware: boot, then serve the command ring, one job at a time.
+
+One job::
+
+    wait for an entry -> read it and pop it -> check it -> DMA the command stream into the SRAM
+    -> for each command: read it from the SRAM, check it, execute it (DMA) -> write the
+    completion record (SRAM, then DMA to the completion ring) -> end the job (job_end)
+
+Everything goes through the CP register window (:class:`~firmware.bus.CpBus`); all memory traffic
+goes through the DMA engine. A job that breaks a rule, or whose DMA gets a bus error, ends with
+an error completion naming the offending command; the next job runs normally.
+"""
+
+from rtl.dma import DmaKind
+from rtl.layouts import (
+    Completion,
+    CompletionStatus,
+    ErrorCode,
+    Opcode,
+    RingEntry,
+    nbytes,
+    pack,
+)
+
+from .bus import CpBus, Registers
+from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
+
+__all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
+
+#: (major, minor, patch), reported in fw_version. A driver checks the major number.
+VERSION = (1, 0, 0)
+COMPLETION_BYTES = nbytes(Completion)
+_ENTRY_WORDS = nbytes(RingEntry) // 4
+#: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
+_SCRATCH_BYTES = 64
+
+# Work, in instructions, between bus accesses: what the cost model charges for.
+_JOB_INSTRUCTIONS = 40  # entry checks, bookkeeping
+_COMMAND_INSTRUCTIONS = 24  # decode and dispatch
+_DMA_INSTRUCTIONS = 8  # marshalling a DMA command
+
+
+class Firmware:
+    """The firmware image.
+
+    Parameters
+    ----------
+    bus : CpBus
+        The control processor's register window.
+
+    Attributes
+    ----------
+    jobs : int
+        Jobs ended since boot.
+    """
+
+    def __init__(self, bus: CpBus):
+        self.bus = bus
+        self.regs = Registers(bus)
+        self.jobs = 0
+        self._stopping = False
+        self._mask = None
+
+    def stop(self):
+        """Ask the main loop to finish the job in hand, drop ``ready`` and return."""
+        self._stopping = True
+
+    async def run(self):
+        """Boot, then serve jobs until :meth:`stop`."""
+        await self.boot()
+        while True:
+            raw, index = await self._next_entry()
+            if raw is None:
+                break
+            await self._job(raw, index)
+        await self.regs.write("fw_status", ready=0)
+
+    async def boot(self):
+        """Read the SRAM geometry, publish the version, then report ready."""
+        self.regs.forget()
+        info = await self.regs.fields("cp_info")
+        self.sram_base = info["sram_base"]
+        self.sram_bytes = 1 << info["sram_log2"]
+        self.scratch = self.sram_bytes - _SCRATCH_BYTES
+        self.stream_limit = self.scratch
+        major, minor, patch = VERSION
+        await self.regs.write("fw_version", major=major, minor=minor, patch=patch)
+        await self.regs.write("cp_int_raw_status", entry=1, dma_done=1)
+        await self.regs.write("fw_status", ready=1)
+
+    # --- interrupts and the ring --------------------------------------------------------------
+
+    async def _wait_for(self, source):
+        """Sleep until ``source`` of cp_int_raw_status is set, then clear it.
+
+        Returns ``False`` instead if a stop was requested while waiting for an entry. Wake-ups
+        without the event (the bus may return early) are slept through again.
+        """
+        if self._mask != source:
+            await self.regs.write("cp_int_mask", **{source: 1})
+            self._mask = source
+        while True:
+            await self.bus.wait_irq()
+            if (await self.regs.fields("cp_int_raw_status"))[source]:
+                await self.regs.write("cp_int_raw_status", **{source: 1})
+                return True
+            if self._stopping and source == "entry":
+                return False
+
+    async def _next_entry(self):
+        """The next ring entry's bytes and ring index, popped; ``(None, None)`` when stopping."""
+        while not await self.regs.read("entry_count"):
+            if self._stopping:
+                return None, None
+            # The entry bit is re-raised while the FIFO holds an entry, so this cannot miss one.
+            if not await self._wait_for("entry"):
+                return None, None
+        words = [await self.regs.read(f"entry_w{i}") for i in range(_ENTRY_WORDS)]
+        index = await self.regs.read("entry_index")
+        await self.regs.write("entry_pop", pop=1)
+        raw = b"".join(word.to_bytes(4, "little") for word in words)
+        return raw, index
+
+    # --- DMA and SRAM ---------------------------------------------------------------------------
+
+    async def _dma(
+        self, kind, *, src=0, dst=0, row_bytes, rows=1, src_pitch=0, dst_pitch=0, pattern=0
+    ):
+        """Run one DMA command to completion; raise ``BUS_ERROR`` if it failed."""
+        await self.bus.execute(_DMA_INSTRUCTIONS)
+        regs = self.regs
+        await regs.write("dma_src_lo", addr=src & 0xFFFF_FFFF)
+        await regs.write("dma_src_hi", addr=src >> 32)
+        await regs.write("dma_dst_lo", addr=dst & 0xFFFF_FFFF)
+        await regs.write("dma_dst_hi", addr=dst >> 32)
+        await regs.write("dma_row_bytes", count=row_bytes)
+        await regs.write("dma_rows", count=rows)
+        await regs.write("dma_src_pitch", bytes=src_pitch)
+        await regs.write("dma_dst_pitch", bytes=dst_pitch)
+        await regs.write("dma_pattern", value=pattern)
+        await regs.write("dma_control", kind=kind.value)
+        await regs.write("dma_start", start=1)
+        await self._wait_for("dma_done")
+        error = (await regs.fields("dma_status"))["error"]
+        if error:
+            raise CommandError(ErrorCode.BUS_ERROR, f"DMA error {error}")
+
+    async def _sram_read(self, offset, length):
+        words = [await self.bus.read(self.sram_base + offset + i) for i in range(0, length, 4)]
+        return b"".join(word.to_bytes(4, "little") for word in words)
+
+    async def _sram_write(self, offset, data):
+        for i in range(0, len(data), 4):
+            await self.bus.write(
+                self.sram_base + offset + i, int.from_bytes(data[i : i + 4], "little")
+            )
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    async def _job(self, raw, index):
+        start = await self.regs.read("cycles")
+        await self.bus.execute(_JOB_INSTRUCTIONS)
+        seqno = int.from_bytes(raw[:4], "little")
+        error, offset = ErrorCode.NONE, 0
+        try:
+            entry = check_entry(raw, self.stream_limit)
+            offset = 0
+            await self._dma(DmaKind.LOAD, src=entry.cmd_addr, row_bytes=entry.cmd_size)
+            while offset < entry.cmd_size:
+                offset += await self._command(offset, entry.cmd_size - offset)
+            offset = 0
+        except CommandError as failure:
+            error = failure.code
+        await self._complete(index, seqno, error, offset, start)
+
+    async def _command(self, offset, remaining):
+        """Check and execute the command at ``offset`` of the stream; return its length."""
+        await self.bus.execute(_COMMAND_INSTRUCTIONS)
+        opcode, layout = decode_header(await self._sram_read(offset, HEADER_BYTES), remaining)
+        length = nbytes(layout)
+        cmd = check_command(opcode, await self._sram_read(offset, length))
+        if opcode is Opcode.COPY:
+            await self._dma(
+                DmaKind.COPY,
+                src=cmd.src,
+                dst=cmd.dst,
+                row_bytes=cmd.row_bytes,
+                rows=cmd.rows,
+                src_pitch=cmd.src_pitch,
+                dst_pitch=cmd.dst_pitch,
+            )
+        elif opcode is Opcode.FILL:
+            await self._dma(
+                DmaKind.FILL,
+                dst=cmd.dst,
+                row_bytes=cmd.row_bytes,
+                rows=cmd.rows,
+                dst_pitch=cmd.dst_pitch,
+                pattern=cmd.pattern,
+            )
+        elif opcode is Opcode.WRITE_VALUE:
+            staging = self.scratch + COMPLETION_BYTES
+            await self._sram_write(staging, cmd.value.to_bytes(8, "little"))
+            await self._dma(DmaKind.STORE, src=staging, dst=cmd.addr, row_bytes=8)
+        return length
+
+    async def _complete(self, index, seqno, error, offset, start):
+        """Write the completion record of ring slot ``index`` and end the job."""
+        cycles = (await self.regs.read("cycles") - start) & 0xFFFF_FFFF
+        ok = error is ErrorCode.NONE
+        record = pack(
+            Completion,
+            {
+                "seqno": seqno,
+                "status": CompletionStatus.OK if ok else CompletionStatus.ERROR,
+                "error": error,
+                "offset": 0 if ok else offset,
+                "cycles": cycles,
+            },
+        )
+        size = 1 << (await self.regs.fields("ring_size"))["log2"]
+        base = (await self.regs.fields("cq_base_lo"))["addr"] << 4
+        base |= (await self.regs.fields("cq_base_hi"))["addr"] << 32
+        await self._sram_write(self.scratch, record)
+        try:
+            await self._dma(
+                DmaKind.STORE,
+                src=self.scratch,
+                dst=base + (index % size) * COMPLETION_BYTES,
+                row_bytes=COMPLETION_BYTES,
+            )
+        except CommandError:
+            ok = False  # the record is lost; the job still ends, as an error
+        await self.regs.write("job_end", **{"job_done" if ok else "job_error": 1})
+        self.jobs += 1

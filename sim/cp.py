@@ -1,0 +1,140 @@
+"""The control-processor model: runs the Python firmware against the NPU's ``cp`` port.
+
+The firmware's loads and stores become AXI4-Lite transactions on ``cp`` (real bus cycles), its
+sleeps await rising edges of ``cp_irq`` (no polling), and its computation is charged to the
+simulated clock by a :class:`CostModel`.
+"""
+
+import math
+from dataclasses import dataclass
+
+import cocotb
+from cocotb.triggers import ClockCycles, Event, First, RisingEdge
+
+from rtl.top import CP_ADDR_WIDTH
+
+from .mmio import Mmio
+from .trace import Trace
+
+__all__ = ["DEFAULT_COST", "ControlProcessor", "CostModel"]
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Simulated cycles charged for the firmware's work, on top of the bus cycles it spends.
+
+    Attributes
+    ----------
+    cycles_per_instruction : float
+        Clock cycles per instruction of computation the firmware declares
+        (:meth:`~firmware.bus.CpBus.execute`); rounded up per declaration.
+    access_cycles : int
+        Cycles the core spends around each load or store (issue and writeback), besides the
+        AXI4-Lite transaction itself.
+    """
+
+    cycles_per_instruction: float = 1.0
+    access_cycles: int = 1
+
+    def __post_init__(self):
+        if not self.cycles_per_instruction >= 0 or not self.access_cycles >= 0:
+            raise ValueError(f"Costs must be non-negative, not {self!r}")
+
+
+#: A simple in-order core at the NPU's clock: one instruction per cycle, one cycle per access.
+DEFAULT_COST = CostModel()
+
+
+class ControlProcessor:
+    """A control processor on the NPU's ``cp`` port (a :class:`~firmware.bus.CpBus`).
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The NPU top level.
+    firmware : callable
+        ``firmware(bus)`` builds the firmware image (``firmware.Firmware``).
+    cost : CostModel
+    trace : Trace, optional
+        Record the firmware's register accesses (with the CP register map).
+
+    Attributes
+    ----------
+    cycles_charged : int
+        Cycles charged by the cost model since the model was built.
+    accesses : int
+        Loads and stores issued.
+    """
+
+    def __init__(self, dut, firmware, *, cost=DEFAULT_COST, trace: Trace | None = None):
+        self.dut = dut
+        self._factory = firmware
+        self.cost = cost
+        self.mmio = Mmio(dut, prefix="cp", window=1 << CP_ADDR_WIDTH, trace=trace)
+        self.image = None
+        self._task = None
+        self._wake = Event()
+        self.cycles_charged = 0
+        self.accesses = 0
+
+    # --- the CpBus interface ----------------------------------------------------------------------
+
+    async def read(self, offset):
+        """Load a word of the CP window."""
+        await self._charge(self.cost.access_cycles)
+        self.accesses += 1
+        return await self.mmio.read(offset)
+
+    async def write(self, offset, value):
+        """Store a word to the CP window."""
+        await self._charge(self.cost.access_cycles)
+        self.accesses += 1
+        await self.mmio.write(offset, value)
+
+    async def wait_irq(self):
+        """Sleep until ``cp_irq`` is high, or until :meth:`stop` asks the firmware to stop."""
+        if not self.dut.cp_irq.value:
+            await First(RisingEdge(self.dut.cp_irq), self._wake.wait())
+        self._wake.clear()
+
+    async def execute(self, instructions):
+        """Charge ``instructions`` of computation."""
+        await self._charge(math.ceil(instructions * self.cost.cycles_per_instruction))
+
+    async def _charge(self, cycles):
+        if cycles:
+            self.cycles_charged += cycles
+            await ClockCycles(self.dut.clk, cycles)
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    @property
+    def running(self):
+        """Whether the firmware is executing."""
+        return self._task is not None and not self._task.done()
+
+    def start(self):
+        """Boot a fresh firmware image (after the NPU left reset)."""
+        if self.running:
+            raise RuntimeError("The firmware is already running")
+        self.image = self._factory(self)
+        self._wake.clear()
+        self._task = cocotb.start_soon(self.image.run())
+
+    async def stop(self):
+        """Let the firmware finish its job in hand, drop ``ready`` and return; wait for that."""
+        if not self.running:
+            return
+        self.image.stop()
+        self._wake.set()  # an idle firmware sleeps in wait_irq: let it see the request
+        await self._task
+
+    def crash(self):
+        """Kill the firmware where it stands, as a hang or a fault of the core would.
+
+        Nothing is cleaned up: ``fw_status.ready`` stays as it was and a job in hand never
+        completes. Only a reset of the NPU (then :meth:`start`) recovers.
+        """
+        if self.running:
+            self._task.cancel()
+        self._task = None
