@@ -3,7 +3,7 @@
 import pytest
 from configs import config_params
 
-CASES = ["nop"]
+CASES = ["nop", "copy_small", "copy_large", "copy_2d", "fill_and_write_value", "thousand_jobs", "full_ring"]
 
 
 @pytest.mark.cosim
