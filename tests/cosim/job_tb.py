@@ -224,3 +224,182 @@ async def full_ring(dut):
         0xF3,
         0xF4,
     ]
+
+
+def header(opcode, length, flags=0, reserved=0):
+    return bytes([opcode, flags]) + length.to_bytes(2, "little") + reserved.to_bytes(4, "little")
+
+
+def malformed_streams():
+    """(name, stream, error, offset of the failing command)."""
+    nop = commands.nop()
+    copy = commands.copy(0x0100_0000, 0x0180_0000, 16)
+    fill = commands.fill(0x0100_0000, 16, 0)
+    value = commands.write_value(0x0100_0000, 1)
+    return [
+        ("unknown opcode", nop + header(0x7F, 8), ErrorCode.BAD_OPCODE, 8),
+        ("opcode 0xff", header(0xFF, 8), ErrorCode.BAD_OPCODE, 0),
+        ("length short of the layout", header(1, 32) + copy[8:32], ErrorCode.TRUNCATED, 0),
+        ("stream ends inside a command", nop + copy[:32], ErrorCode.TRUNCATED, 8),
+        ("length zero", header(0, 0), ErrorCode.TRUNCATED, 0),
+        ("length beyond the layout", header(0, 16) + bytes(8), ErrorCode.OVERSIZED, 0),
+        ("header flags", header(0, 8, flags=1), ErrorCode.RESERVED, 0),
+        ("header reserved", nop + nop + header(0, 8, reserved=1 << 31), ErrorCode.RESERVED, 16),
+        (
+            "overlapping rows",
+            commands.copy(0x0100_0000, 0x0180_0000, 16, rows=2, src_pitch=8),
+            ErrorCode.MISALIGNED,
+            0,
+        ),
+        (
+            "fill pitch shorter than a row",
+            nop + commands.fill(0x0100_0000, 16, 0, rows=2, dst_pitch=15),
+            ErrorCode.MISALIGNED,
+            8,
+        ),
+        ("misaligned fence", copy + commands.write_value(0x0100_0004, 1), ErrorCode.MISALIGNED, 40),
+        (
+            "row too long",
+            fill[:16] + (1 << 24).to_bytes(4, "little") + fill[20:],
+            ErrorCode.OVERSIZED,
+            0,
+        ),
+        (
+            "region past the address space",
+            commands.copy((1 << 40) - 8, 0x0180_0000, 16),
+            ErrorCode.OVERSIZED,
+            0,
+        ),
+        (
+            "fence past the address space",
+            value[:8] + (1 << 40).to_bytes(8, "little") + value[16:],
+            ErrorCode.OVERSIZED,
+            0,
+        ),
+    ]
+
+
+@cocotb.test()
+async def malformed_commands(dut):
+    """Each malformed command gets its error code and offset; nothing before it is undone and
+    the next job runs normally."""
+    soc, npu = await bring_up(dut)
+    for name, stream, error, offset in malformed_streams():
+        result = await run(npu, stream)
+        assert (result.status, result.error, result.offset) == (ERROR, error, offset), (
+            name,
+            result,
+        )
+        await check_good_job(soc, npu, seed=len(name))
+    # A command before the bad one has run: its fence is in memory.
+    fence = 0x0100_0000
+    await soc.mem_write(fence, bytes(8))
+    result = await run(npu, commands.write_value(fence, 0xABCD), header(0x42, 8))
+    assert (result.error, result.offset) == (ErrorCode.BAD_OPCODE, 24)
+    assert await soc.mem_read(fence, 8) == (0xABCD).to_bytes(8, "little")
+
+
+@cocotb.test()
+async def bad_entries(dut):
+    """Malformed ring entries complete with BAD_ENTRY and run nothing."""
+    soc, npu = await bring_up(dut)
+    fence = 0x0100_0000
+    addr, size = await put_stream(npu, commands.write_value(fence, 7))
+    cases = [
+        ("empty stream", addr, 0),
+        ("size not a multiple of 8", addr, 12),
+        ("misaligned stream", addr + 4, 24),
+        ("stream larger than the SRAM", addr, 1 << 16),
+    ]
+    for name, cmd_addr, cmd_size in cases:
+        await soc.mem_write(fence, bytes(8))
+        seqno = await npu.submit(cmd_addr, cmd_size)
+        result = await npu.wait(seqno, timeout_ns=TIMEOUT_NS)
+        assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BAD_ENTRY, 0), (
+            name,
+            result,
+        )
+        assert await soc.mem_read(fence, 8) == bytes(8), name
+    seqno = await npu.submit(addr, size, asid=0)
+    assert (await npu.wait(seqno, timeout_ns=TIMEOUT_NS)).ok
+    assert await soc.mem_read(fence, 8) == (7).to_bytes(8, "little")
+
+
+@cocotb.test()
+async def bus_errors(dut):
+    """SLVERR on a read, on a write and on the stream fetch ends the job with BUS_ERROR."""
+    soc, npu = await bring_up(dut)
+    src, dst = 0x0100_0000, 0x0180_0000
+    await soc.mem_write(src, pattern(0x4000, 5))
+    copy = commands.copy(src, dst, 0x4000)
+    lead = commands.nop()
+
+    soc.memory.inject_error(src + 0x2000, 1, write=False)
+    result = await run(npu, lead, copy)
+    assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BUS_ERROR, 8)
+    soc.memory.clear_errors()
+    await check_good_job(soc, npu, seed=1)
+
+    soc.memory.inject_error(dst + 0x3FFF, 1, write=True)
+    result = await run(npu, copy, lead)
+    assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BUS_ERROR, 0)
+    soc.memory.clear_errors()
+    await check_good_job(soc, npu, seed=2)
+
+    addr, size = await put_stream(npu, lead, lead)
+    soc.memory.inject_error(addr, 8, write=False)
+    seqno = await npu.submit(addr, size)
+    result = await npu.wait(seqno, timeout_ns=TIMEOUT_NS)
+    assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BUS_ERROR, 0)
+    soc.memory.clear_errors()
+    await check_good_job(soc, npu, seed=3)
+    assert soc.memory.faults_answered >= 3
+
+
+@cocotb.test()
+async def ring_fetch_error(dut):
+    """A bus error fetching the ring stops the queue (queue_error, EIO) until a reset."""
+    soc, npu = await bring_up(dut)
+    addr, size = await put_stream(npu, commands.nop())
+    soc.memory.inject_error(npu.ring + 32, 32, write=False)
+    first = await npu.submit(addr, size)
+    assert (await npu.wait(first, timeout_ns=TIMEOUT_NS)).ok
+    second = await npu.submit(addr, size)
+    try:
+        await npu.wait(second, timeout_ns=TIMEOUT_NS)
+    except DeviceError as error:
+        assert error.errno == errno.EIO, error
+        assert "BUS_ERROR" in str(error)
+    else:
+        raise AssertionError("a failed ring fetch did not stop the queue")
+    assert HOST.ring_status.decode(await soc.mmio_read(HOST.ring_status.offset))["error"] == 3
+    soc.memory.clear_errors()
+    lost = await npu.reset()
+    assert lost == [second]
+    await check_good_job(soc, npu)
+
+
+@cocotb.test()
+async def firmware_crash(dut):
+    """A crashed firmware times the job out; a reset reboots it and loses only that job."""
+    soc, npu = await bring_up(dut)
+    first = await run(npu, commands.nop())
+    assert first.ok
+    soc.cp.crash()
+    addr, size = await put_stream(npu, commands.nop())
+    hung = await npu.submit(addr, size)
+    try:
+        await npu.wait(hung, timeout_ns=50_000)
+    except DeviceError as error:
+        assert error.errno == errno.ETIMEDOUT, error
+    else:
+        raise AssertionError("a job on a crashed firmware completed")
+    assert await npu.reset() == [hung]
+    assert npu.results[first.seqno] == first
+    await check_good_job(soc, npu)
+    try:
+        await npu.wait(hung, timeout_ns=1000)
+    except DeviceError as error:
+        assert error.errno == errno.ENOENT, error
+    else:
+        raise AssertionError("a lost job can still be waited for")

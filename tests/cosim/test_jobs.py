@@ -3,7 +3,20 @@
 import pytest
 from configs import config_params
 
-CASES = ["nop", "copy_small", "copy_large", "copy_2d", "fill_and_write_value", "thousand_jobs", "full_ring"]
+CASES = [
+    "nop",
+    "copy_small",
+    "copy_large",
+    "copy_2d",
+    "fill_and_write_value",
+    "thousand_jobs",
+    "full_ring",
+    "malformed_commands",
+    "bad_entries",
+    "bus_errors",
+    "ring_fetch_error",
+    "firmware_crash",
+]
 
 
 @pytest.mark.cosim
