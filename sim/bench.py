@@ -1,7 +1,9 @@
-"""``tinynpu bench``: how fast the design builds and simulates.
+"""``tinynpu bench``: how fast the design builds and simulates, and what a job costs.
 
 Figures: elaboration + Verilog emission, Verilator build cold (empty cache) and warm (cached),
-and simulated clock cycles per wall-clock second, idle and during back-to-back MMIO reads.
+simulated clock cycles per wall-clock second (idle, back-to-back MMIO reads, during jobs), the
+firmware and queue overhead of a NOP job, and the DMA throughput of 1 MiB copies against the
+memory bus's peak (one bus width per cycle in each direction).
 """
 
 import json
@@ -24,6 +26,37 @@ def _timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def _job_rows(jobs, figures):
+    """Table rows (and figures) of the job-path benchmark."""
+    nop_cycles, nop_s = jobs["nop_stream"]
+    n = jobs["nop_jobs"]
+    figures |= {
+        "nop_latency_cycles": jobs["nop_latency_cycles"],
+        "nop_firmware_cycles": jobs["nop_firmware_cycles"],
+        "nop_cycles_per_job": nop_cycles / n,
+        "nop_cycles_per_s": nop_cycles / nop_s,
+    }
+    rows = [
+        ("NOP job, doorbell to completion interrupt", f"{jobs['nop_latency_cycles']:10d} cycles"),
+        ("  of which firmware, entry pop to job end", f"{jobs['nop_firmware_cycles']:10d} cycles"),
+        (f"NOP jobs back to back ({n})", f"{nop_cycles / n:10.1f} cycles/job"),
+        ("  simulation speed meanwhile", f"{nop_cycles / nop_s:10.0f} cycles/s"),
+    ]
+    peak = jobs["mem_bytes_per_cycle"]
+    for name, copy in jobs["copies"].items():
+        rate = copy["bytes"] / copy["job_cycles"]
+        figures[f"copy_{name}_bytes_per_cycle"] = rate
+        figures[f"copy_{name}_peak_fraction"] = rate / peak
+        rows += [
+            (
+                f"1 MiB COPY, {name} ({copy['bytes']} bytes)",
+                f"{rate:10.2f} B/cycle = {100 * rate / peak:.1f}% of {peak} B/cycle",
+            ),
+            ("  simulation speed meanwhile", f"{copy['cycles'] / copy['wall_s']:10.0f} cycles/s"),
+        ]
+    return rows
+
+
 def run_bench(config: NpuConfig, *, out=print):
     """Measure and print the build and simulation figures for ``config``; return them."""
     _, elaborate_s = _timed(emit_verilog, config)
@@ -41,6 +74,7 @@ def run_bench(config: NpuConfig, *, out=print):
         test_dir = directory / "bench"
         run_cocotb("sim.bench_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
         speed = json.loads((test_dir / "bench.json").read_text())
+        jobs = json.loads((test_dir / "jobs.json").read_text())
     finally:
         if previous is None:
             del os.environ["TINYNPU_BUILD_DIR"]
@@ -77,6 +111,7 @@ def run_bench(config: NpuConfig, *, out=print):
         ("  reads per wall second", f"{figures['mmio_reads_per_s']:10.0f} reads/s"),
         ("  clock cycles per read", f"{figures['mmio_cycles_per_read']:10.1f}"),
     ]
+    rows += _job_rows(jobs, figures)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         out(f"  {name:<{width}}  {value}")
