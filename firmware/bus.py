@@ -70,11 +70,11 @@ class Registers:
         """Write register ``name`` with ``fields`` (the others zero)."""
         reg = getattr(self.map, name)
         value = reg.encode(**fields)
-        if name in self._cacheable:
-            if self._shadow.get(name) == value:
-                return
-            self._shadow[name] = value
+        if name in self._cacheable and self._shadow.get(name) == value:
+            return
         await self.bus.write(reg.offset, value)
+        if name in self._cacheable:
+            self._shadow[name] = value  # only once the store is done: a failed one is retried
 
     def forget(self):
         """Drop the shadow copies (after the hardware was reset)."""

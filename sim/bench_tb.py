@@ -1,4 +1,4 @@
-"""Benchmarks inside the simulator: simulation speed, and the job path's overheads and throughput."""
+"""Benchmarks inside the simulator: simulation speed, job overheads and DMA throughput."""
 
 import json
 import os

@@ -77,7 +77,7 @@ class ControlProcessor:
         self.cycles_charged = 0
         self.accesses = 0
 
-    # --- the CpBus interface ----------------------------------------------------------------------
+    # --- the CpBus interface --------------------------------------------------------------------
 
     async def read(self, offset):
         """Load a word of the CP window."""
@@ -106,7 +106,7 @@ class ControlProcessor:
             self.cycles_charged += cycles
             await ClockCycles(self.dut.clk, cycles)
 
-    # --- life cycle ----------------------------------------------------------------------------------
+    # --- life cycle ------------------------------------------------------------------------------
 
     @property
     def running(self):

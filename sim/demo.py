@@ -1,4 +1,4 @@
-"""``tinynpu demo``: build the NPU, boot it in the simulated SoC and show what the driver sees."""
+"""``tinynpu demo``: boot the NPU and its firmware, run one job, show what crossed the bus."""
 
 import json
 import time
@@ -30,11 +30,16 @@ def run_demo(config: NpuConfig, *, out=print):
     for name, value in report["caps"].items():
         what = PARAMETERS[name][1] if name in PARAMETERS else "physical address bits"
         out(f"  {name:<16} {value:>8}   {what}")
+    fw = ".".join(map(str, report["firmware"]))
+    job = report["job"]
+    out(f"Firmware {fw} ready.")
     out(
-        f"Interrupt: irq rose {report['irq_latency_ns']:.0f} ns after the int_set write began; "
-        f"handler acknowledged {', '.join(report['handled'])}"
+        f"Job {job['seqno']} (COPY of {len(job['copied'])} bytes, then a fence): {job['status']}, "
+        f"{job['cycles']} NPU cycles in the firmware, {job['latency_ns']:.0f} ns from submit to "
+        f"collected completion"
     )
-    out("\nMMIO trace (simulated time, offset, register {fields}):")
+    out(f"  copied: {job['copied']!r}")
+    out("\nHost MMIO trace (simulated time, offset, register {fields}):")
     for line in report["trace"]:
         out("  " + line)
     out(f"\nlog: {test_dir / 'sim.log'}   wall time {wall:.1f} s")

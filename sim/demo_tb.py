@@ -1,38 +1,52 @@
-"""The demo, inside the simulator: boot the NPU, probe it, take one interrupt."""
+"""The demo, inside the simulator: boot the NPU and its firmware, run one job, trace it all."""
 
 import json
 
 import cocotb
 
-from driver.device import probe
-from driver.interrupts import acknowledge, set_enabled
-from rtl.regmap import HOST
+from driver import commands
+from driver.memory import PhysicalAllocator
+from driver.npu import Npu
+from firmware import Firmware
 
 from .soc import Soc
 
 REPORT = "demo.json"
+MESSAGE = b"Hello from the tinynpu DMA engine, to an odd address."
 
 
 @cocotb.test()
 async def demo(dut):
-    """Probe the device, then raise and handle a test interrupt, tracing every access."""
-    soc = Soc(dut, trace=True)
+    """Bring the device up through the driver, run a COPY and a fence, and check them."""
+    soc = Soc(dut, firmware=Firmware)
     await soc.start()
-    info = await probe(soc)
-    await set_enabled(soc, ["job_done", "job_error"])
-    # int_set raises a source as its hardware event would: the handler cannot tell the difference.
-    raised_ns = soc.now_ns()
-    await soc.mmio_write(HOST.int_set.offset, HOST.int_set.encode(job_done=1))
-    assert await soc.wait_irq(timeout_ns=1000), "irq did not assert"
-    seen_ns = soc.now_ns()
-    handled = await acknowledge(soc)
-    assert handled == ["job_done"], handled
-    assert not soc.irq.asserted, "irq still asserted after acknowledge"
+    npu = Npu(soc, PhysicalAllocator(0x10_0000, 1 << 20), ring_log2=4)
+    await npu.init()
+
+    src, dst, fence = 0x20_0000, 0x20_1003, 0x20_2000
+    await soc.mem_write(src, MESSAGE)
+    stream = commands.stream(
+        commands.copy(src, dst, len(MESSAGE)), commands.write_value(fence, 0xF00D)
+    )
+    addr = npu.memory.alloc(len(stream))
+    await soc.mem_write(addr, stream)
+    submitted_ns = soc.now_ns()
+    seqno = await npu.submit(addr, len(stream))
+    result = await npu.wait(seqno, timeout_ns=1_000_000)
+    copied = await soc.mem_read(dst, len(MESSAGE))
+    assert result.ok and copied == MESSAGE, (result, copied)
+    assert await soc.mem_read(fence, 8) == (0xF00D).to_bytes(8, "little")
     report = {
-        "version": info.version,
-        "caps": info.caps,
-        "irq_latency_ns": seen_ns - raised_ns,
-        "handled": handled,
+        "version": npu.info.version,
+        "caps": npu.info.caps,
+        "firmware": npu.firmware_version,
+        "job": {
+            "seqno": result.seqno,
+            "status": result.status.name,
+            "cycles": result.cycles,
+            "latency_ns": soc.now_ns() - submitted_ns,
+            "copied": copied.decode(),
+        },
         "clock_ns": soc.clock_ns,
         "trace": soc.trace.lines(),
     }

@@ -5,12 +5,12 @@ import mmap
 from cocotbext.axi import AxiBus
 from cocotbext.axi.axi_ram import AxiRamRead, AxiRamWrite
 
-__all__ = ["BusFault", "HostMemory"]
+__all__ = ["RefusedAccessError", "HostMemory"]
 
 MiB = 1 << 20
 
 
-class BusFault(Exception):
+class RefusedAccessError(Exception):
     """An NPU access the memory refuses: answered with SLVERR."""
 
 
@@ -78,7 +78,7 @@ class HostMemory:
                 refused = True
         if refused:
             self.faults_answered += 1
-            raise BusFault(f"{'write' if write else 'read'} {address:#x}+{length}")
+            raise RefusedAccessError(f"{'write' if write else 'read'} {address:#x}+{length}")
 
     def inject_error(self, address, length, *, write):
         """Answer NPU reads (or writes) touching ``address .. address + length - 1`` with SLVERR.

@@ -49,6 +49,12 @@ class FakePlatform:
     async def wait_irq(self, timeout_ns: float | None = None) -> bool:
         raise AssertionError("the code under test must not wait for the interrupt")
 
+    async def reset(self) -> None:
+        raise AssertionError("the code under test must not reset the device")
+
+    async def sleep_ns(self, duration: float) -> None:
+        raise AssertionError("the code under test must not sleep")
+
     def now_ns(self) -> float:
         return 0.0
 

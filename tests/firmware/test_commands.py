@@ -151,6 +151,8 @@ LAYOUT_SIZES = [
     (Opcode.WRITE_VALUE, WriteValueCommand, 24),
 ]
 
+LAYOUT_SIZES_BY_OPCODE = {opcode: size for opcode, _, size in LAYOUT_SIZES}
+
 
 @pytest.mark.parametrize(("opcode", "layout", "size"), LAYOUT_SIZES, ids=lambda v: str(v))
 def test_header_decoded(opcode, layout, size):
@@ -200,10 +202,8 @@ def test_truncated_message():
 )
 def test_header_oversized(opcode, length):
     message = _raises(ErrorCode.OVERSIZED, decode_header, header(opcode.value, length), 0x10000)
-    assert message.endswith(f"length {length} exceeds {dict(LAYOUT_SIZES_BY_OPCODE)[opcode]}")
-
-
-LAYOUT_SIZES_BY_OPCODE = {opcode: size for opcode, _, size in LAYOUT_SIZES}
+    size = LAYOUT_SIZES_BY_OPCODE[opcode]
+    assert message == f"{opcode.name} length {length} exceeds {size}"
 
 
 @pytest.mark.parametrize(
@@ -297,7 +297,7 @@ REJECTED = [
     (ErrorCode.OVERSIZED, (0, (1 << 32) - 1, 1, 0)),
     (ErrorCode.OVERSIZED, (0, 1, MAX_ROWS + 1, 1)),
     (ErrorCode.OVERSIZED, (0, 1, (1 << 32) - 1, 1)),
-    (ErrorCode.OVERSIZED, (0, 64, 0, 0)._replace(2, MAX_ROWS + 1) if False else (0, 0, MAX_ROWS + 1, 0)),
+    (ErrorCode.OVERSIZED, (0, 0, MAX_ROWS + 1, 0)),  # limits hold even for a no-op
     (ErrorCode.OVERSIZED, (LIMIT - 255, 256, 1, 0)),  # one byte past 2**40
     (ErrorCode.OVERSIZED, (LIMIT - 3 * 0x1000 - 63, 64, 4, 0x1000)),
     (ErrorCode.OVERSIZED, (LIMIT, 1, 1, 0)),
@@ -306,3 +306,36 @@ REJECTED = [
     (ErrorCode.MISALIGNED, (0, 16, 2, 0)),
     (ErrorCode.MISALIGNED, (0, MAX_ROW_BYTES, MAX_ROWS, MAX_ROW_BYTES - 1)),
 ]
+
+
+@pytest.mark.parametrize(("code", "region"), REJECTED, ids=repr)
+def test_region_rejected(code, region):
+    for opcode, raw in _copy_and_fill(*region):
+        _raises(code, check_command, opcode, raw)
+
+
+def test_region_messages():
+    message = _raises(ErrorCode.MISALIGNED, check_command, Opcode.COPY, copy(0, 0, 16, 2, 8, 16))
+    assert message == "source: pitch 8 is shorter than a row of 16"
+    message = _raises(ErrorCode.OVERSIZED, check_command, Opcode.FILL, fill(LIMIT, 8, 1, 8))
+    assert message == "destination: region ends past the address space"
+
+
+@pytest.mark.parametrize(
+    ("addr", "code"),
+    [
+        (1, ErrorCode.MISALIGNED),
+        (4, ErrorCode.MISALIGNED),
+        (0x1007, ErrorCode.MISALIGNED),
+        (LIMIT - 4, ErrorCode.MISALIGNED),
+        (LIMIT, ErrorCode.OVERSIZED),
+        ((1 << 64) - 8, ErrorCode.OVERSIZED),
+    ],
+)
+def test_write_value_rejected(addr, code):
+    _raises(code, check_command, Opcode.WRITE_VALUE, write_value(addr, 1))
+
+
+@pytest.mark.parametrize("addr", [0, 8, 0x1000, LIMIT - 8])
+def test_write_value_accepted(addr):
+    assert check_command(Opcode.WRITE_VALUE, write_value(addr, 5)).addr == addr

@@ -205,7 +205,8 @@ def test_span():
         (
             "int_raw_status",
             0x5,
-            "int_raw_status = 0x00000005 {job_done=0x1 job_error=0x0 mmu_fault=0x1 bus_error=0x0 queue_error=0x0}",
+            "int_raw_status = 0x00000005 {job_done=0x1 job_error=0x0 mmu_fault=0x1 "
+            "bus_error=0x0 queue_error=0x0}",
         ),
     ],
 )
