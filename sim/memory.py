@@ -5,7 +5,7 @@ import mmap
 from cocotbext.axi import AxiBus
 from cocotbext.axi.axi_ram import AxiRamRead, AxiRamWrite
 
-__all__ = ["RefusedAccessError", "HostMemory"]
+__all__ = ["HostMemory", "RefusedAccessError"]
 
 MiB = 1 << 20
 

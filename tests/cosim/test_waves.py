@@ -1,7 +1,7 @@
 """WAVES=1 writes an FST waveform into the run's own directory."""
 
 import pytest
-from test_host_regs import CONFIGS
+from configs import CONFIGS
 
 # An FST file opens with its header block: type 0 (FST_BL_HDR), then its 64-bit big-endian
 # length, 329 bytes.

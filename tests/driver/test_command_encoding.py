@@ -100,7 +100,7 @@ def test_stream_concatenates():
         (write_value, (0, -1), {}, "value"),
         (write_value, (0, 1.0), {}, "value"),
     ],
-    ids=repr,
+    ids=lambda v: v.__name__ if callable(v) else repr(v),
 )
 def test_out_of_range_is_value_error(function, args, kwargs, field):
     with pytest.raises(ValueError, match=rf"^{field}: .* does not fit \d+ bits$"):
