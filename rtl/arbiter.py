@@ -20,7 +20,8 @@ class ReadArbiter(wiring.Component):
 
     Once an AR is offered to the subordinate it stays offered, unchanged, until accepted (AXI
     requires it): the grant changes only at an AR handshake. After a handshake the next grant
-    goes to the first requesting manager after the one just served.
+    goes to the first requesting manager after the one just served; after reset, ``m0`` comes
+    first. Managers see ``rid`` as 0: each is expected to use a single ID.
 
     Parameters
     ----------
