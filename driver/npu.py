@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from rtl.layouts import Completion, CompletionStatus, ErrorCode, RingEntry, nbytes, pack, unpack
 from rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, QueueError
-from rtl.regmap import HOST
+from rtl.regmap import HOST, split_address
 
 from .device import DeviceError, DeviceInfo, probe
 from .interrupts import acknowledge, set_enabled
@@ -135,18 +135,20 @@ class Npu:
 
     async def _bring_up(self):
         await self._wait_firmware()
-        regs = self.platform
-        await regs.mmio_write(HOST.ring_control.offset, HOST.ring_control.encode(clear=1))
+        platform = self.platform
+        await platform.mmio_write(HOST.ring_control.offset, HOST.ring_control.encode(clear=1))
         for lo, hi, address in (
             (HOST.ring_base_lo, HOST.ring_base_hi, self.ring),
             (HOST.cq_base_lo, HOST.cq_base_hi, self.completions),
         ):
-            low = (address & 0xFFFF_FFFF) >> lo.addr.lsb
-            await regs.mmio_write(lo.offset, lo.encode(addr=low))
-            await regs.mmio_write(hi.offset, hi.encode(addr=address >> 32))
-        await regs.mmio_write(HOST.ring_size.offset, HOST.ring_size.encode(log2=self._ring_log2))
-        await regs.mmio_write(HOST.ring_tail.offset, 0)
-        await set_enabled(regs, _SOURCES)
+            low, high = split_address(lo, hi, address)
+            await platform.mmio_write(lo.offset, low)
+            await platform.mmio_write(hi.offset, high)
+        await platform.mmio_write(
+            HOST.ring_size.offset, HOST.ring_size.encode(log2=self._ring_log2)
+        )
+        await platform.mmio_write(HOST.ring_tail.offset, 0)
+        await set_enabled(platform, _SOURCES)
 
     async def _wait_firmware(self):
         """Poll ``fw_status.ready``, then check the firmware's version."""
@@ -219,10 +221,12 @@ class Npu:
         )
         slot = self.tail % self.ring_size
         await self.platform.mem_write(self.ring + slot * ENTRY_BYTES, entry)
-        self._next_seqno = (seqno + 1) & 0xFFFF_FFFF
+        self._next_seqno = (seqno + 1) % (1 << 32)  # RingEntry.seqno is 32 bits
         self.tail += 1
         self._in_flight.append(seqno)
-        await self.platform.mmio_write(HOST.ring_tail.offset, self.tail & 0xFFFF_FFFF)
+        await self.platform.mmio_write(
+            HOST.ring_tail.offset, HOST.ring_tail.index.put(self.tail & HOST.ring_tail.index.mask)
+        )
         await self.platform.mmio_write(HOST.ring_doorbell.offset, HOST.ring_doorbell.encode(ring=1))
         return seqno
 
@@ -247,7 +251,7 @@ class Npu:
     async def _collect(self):
         """Read the completion records the hardware has written since the last collection."""
         hw_done = await self.platform.mmio_read(HOST.ring_done.offset)
-        count = (hw_done - self.done) & 0xFFFF_FFFF
+        count = HOST.ring_done.index.get(hw_done - self.done)  # indices wrap at 32 bits
         if count > len(self._in_flight):
             raise DeviceError(
                 errno.EIO, f"ring_done {hw_done} is ahead of the {self.tail} jobs submitted"

@@ -68,8 +68,11 @@ class Registers:
 
     async def write(self, name, **fields):
         """Write register ``name`` with ``fields`` (the others zero)."""
+        await self.write_raw(name, getattr(self.map, name).encode(**fields))
+
+    async def write_raw(self, name, value):
+        """Write the raw ``value`` to register ``name`` (shadowed like :meth:`write`)."""
         reg = getattr(self.map, name)
-        value = reg.encode(**fields)
         if name in self._cacheable and self._shadow.get(name) == value:
             return
         await self.bus.write(reg.offset, value)

@@ -21,6 +21,7 @@ from rtl.layouts import (
     nbytes,
     pack,
 )
+from rtl.regmap import CP, join_address, split_address
 
 from .bus import CpBus, Registers
 from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
@@ -54,6 +55,9 @@ class Firmware:
         Jobs ended since boot.
     """
 
+    #: The version this image reports in fw_version.
+    version = VERSION
+
     def __init__(self, bus: CpBus):
         self.bus = bus
         self.regs = Registers(bus)
@@ -83,7 +87,7 @@ class Firmware:
         self.sram_bytes = 1 << info["sram_log2"]
         self.scratch = self.sram_bytes - _SCRATCH_BYTES
         self.stream_limit = self.scratch
-        major, minor, patch = VERSION
+        major, minor, patch = self.version
         await self.regs.write("fw_version", major=major, minor=minor, patch=patch)
         await self.regs.write("cp_int_raw_status", entry=1, dma_done=1)
         await self.regs.write("fw_status", ready=1)
@@ -129,10 +133,11 @@ class Firmware:
         """Run one DMA command to completion; raise ``BUS_ERROR`` if it failed."""
         await self.bus.execute(_DMA_INSTRUCTIONS)
         regs = self.regs
-        await regs.write("dma_src_lo", addr=src & 0xFFFF_FFFF)
-        await regs.write("dma_src_hi", addr=src >> 32)
-        await regs.write("dma_dst_lo", addr=dst & 0xFFFF_FFFF)
-        await regs.write("dma_dst_hi", addr=dst >> 32)
+        for side, address in (("src", src), ("dst", dst)):
+            lo, hi = f"dma_{side}_lo", f"dma_{side}_hi"
+            words = split_address(getattr(CP, lo), getattr(CP, hi), address)
+            await regs.write_raw(lo, words[0])
+            await regs.write_raw(hi, words[1])
         await regs.write("dma_row_bytes", count=row_bytes)
         await regs.write("dma_rows", count=rows)
         await regs.write("dma_src_pitch", bytes=src_pitch)
@@ -206,7 +211,7 @@ class Firmware:
 
     async def _complete(self, index, seqno, error, offset, start):
         """Write the completion record of ring slot ``index`` and end the job."""
-        cycles = (await self.regs.read("cycles") - start) & 0xFFFF_FFFF
+        cycles = CP.cycles.count.get(await self.regs.read("cycles") - start)
         ok = error is ErrorCode.NONE
         record = pack(
             Completion,
@@ -219,8 +224,12 @@ class Firmware:
             },
         )
         size = 1 << (await self.regs.fields("ring_size"))["log2"]
-        base = (await self.regs.fields("cq_base_lo"))["addr"] << 4
-        base |= (await self.regs.fields("cq_base_hi"))["addr"] << 32
+        base = join_address(
+            CP.cq_base_lo,
+            CP.cq_base_hi,
+            await self.regs.read("cq_base_lo"),
+            await self.regs.read("cq_base_hi"),
+        )
         await self._sram_write(self.scratch, record)
         try:
             await self._dma(

@@ -88,7 +88,12 @@ class VerilatorRunner(cocotb_runner.Verilator):
 
     def _set_env_test(self):
         super()._set_env_test()
-        self.env["PYTHONPATH"] = os.pathsep.join([*self._python_path, self.env["PYTHONPATH"]])
+        # The runner passes the caller's sys.path, which under pytest holds tests/ with its
+        # driver/ and firmware/ test folders: the project root must come first, or those
+        # folders would shadow the packages of the same names inside the simulation.
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [*self._python_path, str(SIM_DIR.parent), self.env["PYTHONPATH"]]
+        )
 
 
 def _port_patterns(config: NpuConfig):

@@ -4,9 +4,19 @@
 ``cp.rdl``.
 """
 
-from .model import Field, Kind, Register, RegisterMap, load
+from .model import Field, Kind, Register, RegisterMap, join_address, load, split_address
 
-__all__ = ["CP", "HOST", "Field", "Kind", "Register", "RegisterMap", "load"]
+__all__ = [
+    "CP",
+    "HOST",
+    "Field",
+    "Kind",
+    "Register",
+    "RegisterMap",
+    "join_address",
+    "load",
+    "split_address",
+]
 
 HOST = load("host")
 CP = load("cp")

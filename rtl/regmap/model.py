@@ -14,7 +14,16 @@ from systemrdl import RDLCompiler
 from systemrdl.node import AddrmapNode, FieldNode, RegNode
 from systemrdl.rdltypes import AccessType, OnWriteType
 
-__all__ = ["Field", "Kind", "Register", "RegisterMap", "compile_rdl", "load"]
+__all__ = [
+    "Field",
+    "Kind",
+    "Register",
+    "RegisterMap",
+    "compile_rdl",
+    "join_address",
+    "load",
+    "split_address",
+]
 
 RDL_DIR = Path(__file__).parent
 
@@ -330,3 +339,27 @@ def load(source):
         As for :func:`compile_rdl`.
     """
     return from_rdl(compile_rdl(source))
+
+
+# Wide addresses span a pair of registers: ``<name>_lo`` holds address bits 31:0 in place (its
+# field may start above bit 0, for an alignment), ``<name>_hi`` the bits from 32 up in its field.
+
+
+def split_address(lo: Register, hi: Register, address):
+    """The values of the ``lo`` and ``hi`` registers that hold ``address``.
+
+    Raises
+    ------
+    ValueError
+        If ``address`` has bits below ``lo``'s field (misaligned) or beyond ``hi``'s field.
+    """
+    (low,), (high,) = lo.fields, hi.fields
+    if address & ((1 << low.lsb) - 1) or address >> (lo.width + high.width):
+        raise ValueError(f"Address {address:#x} does not fit registers {lo.name}/{hi.name}")
+    return address & low.mask, high.put(address >> lo.width)
+
+
+def join_address(lo: Register, hi: Register, lo_value, hi_value):
+    """The address held by the values of the ``lo`` and ``hi`` registers."""
+    (low,), (high,) = lo.fields, hi.fields
+    return (lo_value & low.mask) | high.get(hi_value) << lo.width

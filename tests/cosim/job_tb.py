@@ -403,3 +403,36 @@ async def firmware_crash(dut):
         assert error.errno == errno.ENOENT, error
     else:
         raise AssertionError("a lost job can still be waited for")
+
+
+class FutureFirmware(Firmware):
+    """A firmware of a major version this driver does not speak."""
+
+    version = (FIRMWARE_MAJOR + 1, 0, 0)
+
+
+@cocotb.test()
+async def bring_up_failures(dut):
+    """No firmware: init times out. A firmware of another major version: ENODEV."""
+    soc = Soc(dut)
+    await soc.start()
+    npu = Npu(soc, PhysicalAllocator(*POOL), boot_timeout_ns=20_000)
+    start = soc.now_ns()
+    try:
+        await npu.init()
+    except DeviceError as error:
+        assert error.errno == errno.ETIMEDOUT, error
+    else:
+        raise AssertionError("init without firmware succeeded")
+    assert 20_000 <= soc.now_ns() - start < 25_000
+
+    soc = Soc(dut, firmware=FutureFirmware)
+    await soc.start()
+    npu = Npu(soc, PhysicalAllocator(*POOL))
+    try:
+        await npu.init()
+    except DeviceError as error:
+        assert error.errno == errno.ENODEV, error
+        assert f"Unsupported firmware {FIRMWARE_MAJOR + 1}.0.0" in str(error)
+    else:
+        raise AssertionError("init accepted a firmware of another major version")

@@ -16,6 +16,7 @@ CASES = [
     "bus_errors",
     "ring_fetch_error",
     "firmware_crash",
+    "bring_up_failures",
 ]
 
 

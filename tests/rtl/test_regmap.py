@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rtl.config import PARAMETERS
-from rtl.regmap import CP, HOST, Field, Kind, Register, RegisterMap
+from rtl.regmap import CP, HOST, Field, Kind, Register, RegisterMap, join_address, split_address
 from rtl.regmap.export import abi_listing
 from rtl.regmap.model import compile_rdl, from_rdl, load
 
@@ -460,3 +460,27 @@ def test_unrepresentable_constructs_are_rejected(tmp_path, case):
     top = compile_rdl(_write_rdl(tmp_path, case, "    " + body))
     with pytest.raises(ValueError, match=message):
         from_rdl(top)
+
+
+# --- (e) addresses split over a lo/hi register pair -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "lo", "hi"),
+    [(0, 0, 0), (0xAB_1234_5660, 0x1234_5660, 0xAB), (0xFF_FFFF_FFE0, 0xFFFF_FFE0, 0xFF)],
+)
+def test_split_and_join_address(address, lo, hi):
+    assert split_address(HOST.ring_base_lo, HOST.ring_base_hi, address) == (lo, hi)
+    assert join_address(HOST.ring_base_lo, HOST.ring_base_hi, lo, hi) == address
+
+
+@pytest.mark.parametrize("address", [0x10, 1 << 40, 0x1_0000_0001])
+def test_split_address_refuses_what_does_not_fit(address):
+    with pytest.raises(ValueError, match=r"does not fit registers ring_base_lo/ring_base_hi$"):
+        split_address(HOST.ring_base_lo, HOST.ring_base_hi, address)
+
+
+def test_join_address_ignores_bits_outside_the_fields():
+    assert (
+        join_address(HOST.cq_base_lo, HOST.cq_base_hi, 0x1234_567F, 0xFFFF_FF12) == 0x12_1234_5670
+    )
