@@ -1,4 +1,4 @@
-"""The NPU backend, first cut: bring-up, the command ring, completions and reset.
+"""The NPU backend, first cut: bring-up, the command ring, completions, faults and reset.
 
 Everything register-aware about running a job lives here; the generic buffer, address-space
 and scheduler core will sit on top of :class:`Npu` and call :meth:`Npu.submit`,
@@ -11,6 +11,11 @@ The ring protocol (see ``docs/job-path.md``):
 * the firmware writes a :class:`~rtl.layouts.Completion` in the same slot of the completion ring
   and ends the job, which counts ``ring_done`` up and raises ``job_done`` or ``job_error``;
 * the handler reads ``ring_done`` and collects the records below it, in order.
+
+A job runs in an address space of :attr:`Npu.mmu` (:mod:`driver.mmu`): its command stream and
+every address in it are virtual. A translation fault ends the job with a ``FAULT`` completion;
+the handler first takes the fault records (:meth:`~driver.mmu.Mmu.handle_faults`), so a faulted
+job's :class:`JobResult` carries its fault.
 
 A slot is free again once its completion has been collected. With every slot taken,
 :meth:`Npu.submit` reports ``EBUSY`` instead of overwriting an entry the hardware may still
@@ -28,15 +33,16 @@ from rtl.regmap import HOST, split_address
 from .device import DeviceError, DeviceInfo, probe
 from .interrupts import acknowledge, set_enabled
 from .memory import PhysicalAllocator
+from .mmu import Fault, Mmu
 from .platform import Platform
 
 __all__ = ["FIRMWARE_MAJOR", "JobResult", "Npu"]
 
-#: The firmware major version this driver speaks.
-FIRMWARE_MAJOR = 1
+#: The firmware major version this driver speaks (2: job addresses are virtual).
+FIRMWARE_MAJOR = 2
 ENTRY_BYTES = nbytes(RingEntry)
 COMPLETION_BYTES = nbytes(Completion)
-_SOURCES = ("job_done", "job_error", "queue_error")
+_SOURCES = ("job_done", "job_error", "queue_error", "mmu_fault")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,8 @@ class JobResult:
         Byte offset of the failing command in the stream (0 on success).
     cycles : int
         NPU cycles from the firmware's pop of the entry to its completion.
+    fault : Fault or None
+        For a ``PAGE_FAULT``: the fault record of the job's address space.
     """
 
     seqno: int
@@ -59,6 +67,7 @@ class JobResult:
     error: ErrorCode
     offset: int
     cycles: int
+    fault: Fault | None = None
 
     @property
     def ok(self):
@@ -84,6 +93,8 @@ class Npu:
     info : DeviceInfo
         Identity and capabilities (after :meth:`init`).
     firmware_version : tuple of int
+    mmu : Mmu
+        The address spaces (after :meth:`init`).
     """
 
     def __init__(
@@ -105,6 +116,7 @@ class Npu:
         self._ring_log2 = ring_log2
         self.boot_timeout_ns = boot_timeout_ns
         self.info: DeviceInfo | None = None
+        self.mmu: Mmu | None = None
         self.firmware_version = None
         self.ring = self.completions = None
         self._next_seqno = 1
@@ -113,7 +125,7 @@ class Npu:
     def _reset_state(self):
         self.tail = 0  # entries written
         self.done = 0  # completions collected
-        self._in_flight = deque()  # seqnos of entries tail - done .. tail - 1
+        self._in_flight = deque()  # (seqno, asid) of entries tail - done .. tail - 1
         self.results = {}
         self.queue_error = QueueError.NONE
 
@@ -129,6 +141,7 @@ class Npu:
             major version; ``ETIMEDOUT`` if the firmware does not report ready in time.
         """
         self.info = await probe(self.platform)
+        self.mmu = Mmu(self.platform, self.memory, self.info.addr_spaces)
         self.ring = self.memory.alloc(self.ring_size * ENTRY_BYTES)
         self.completions = self.memory.alloc(self.ring_size * COMPLETION_BYTES)
         await self._bring_up()
@@ -174,14 +187,15 @@ class Npu:
 
         Every job not yet completed is lost: the returned list names their sequence numbers
         (the scheduler fails them with ``ECANCELED``). Completions already collected stay in
-        :attr:`results`.
+        :attr:`results`; the address spaces in use are programmed again, their tables intact.
         """
-        lost = list(self._in_flight)
+        lost = [seqno for seqno, _ in self._in_flight]
         results = self.results
         await self.platform.reset()
         self._reset_state()
         self.results = results
         await self._bring_up()
+        await self.mmu.restore()
         return lost
 
     # --- submission -------------------------------------------------------------------------------
@@ -191,8 +205,8 @@ class Npu:
         """Ring slots a submit may fill now."""
         return self.ring_size - (self.tail - self.done)
 
-    async def submit(self, cmd_addr, cmd_size, *, asid=0):
-        """Queue a job: a command stream of ``cmd_size`` bytes at physical ``cmd_addr``.
+    async def submit(self, cmd_addr, cmd_size, *, asid):
+        """Queue a job: a command stream of ``cmd_size`` bytes at ``cmd_addr`` in ``asid``.
 
         Returns
         -------
@@ -223,7 +237,7 @@ class Npu:
         await self.platform.mem_write(self.ring + slot * ENTRY_BYTES, entry)
         self._next_seqno = (seqno + 1) % (1 << 32)  # RingEntry.seqno is 32 bits
         self.tail += 1
-        self._in_flight.append(seqno)
+        self._in_flight.append((seqno, asid))
         await self.platform.mmio_write(
             HOST.ring_tail.offset, HOST.ring_tail.index.put(self.tail & HOST.ring_tail.index.mask)
         )
@@ -241,6 +255,8 @@ class Npu:
             The interrupt sources that were pending.
         """
         sources = await acknowledge(self.platform)
+        if "mmu_fault" in sources:
+            await self.mmu.handle_faults()
         if "queue_error" in sources:
             status = HOST.ring_status.decode(await self.platform.mmio_read(HOST.ring_status.offset))
             self.queue_error = QueueError(status["error"])
@@ -262,7 +278,7 @@ class Npu:
                 self.completions + slot * COMPLETION_BYTES, COMPLETION_BYTES
             )
             record = unpack(Completion, raw)
-            expected = self._in_flight.popleft()
+            expected, asid = self._in_flight.popleft()
             self.done += 1
             if record.seqno != expected:
                 raise DeviceError(
@@ -275,7 +291,12 @@ class Npu:
                 error=record.error,
                 offset=record.offset,
                 cycles=record.cycles,
+                fault=self._fault_of(asid) if record.error is ErrorCode.PAGE_FAULT else None,
             )
+
+    def _fault_of(self, asid):
+        """The latest fault handled in ``asid``."""
+        return next((f for f in reversed(self.mmu.faults) if f.asid == asid), None)
 
     async def wait(self, seqno, *, timeout_ns):
         """Wait for job ``seqno`` to complete, serving interrupts meanwhile.
@@ -291,7 +312,7 @@ class Npu:
             ``EIO`` if the command queue stopped on an error first; ``ENOENT`` for a sequence
             number that was never submitted or whose job was lost in a reset.
         """
-        if seqno not in self.results and seqno not in self._in_flight:
+        if seqno not in self.results and all(s != seqno for s, _ in self._in_flight):
             raise DeviceError(errno.ENOENT, f"No job {seqno} in flight or completed")
         deadline = self.platform.now_ns() + timeout_ns
         while seqno not in self.results:

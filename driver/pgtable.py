@@ -55,9 +55,29 @@ class PteWrite:
 
 @dataclass
 class Gather:
-    """What an unmap leaves for after the TLB invalidation: the table pages to free."""
+    """What an unmap leaves for the TLB invalidation, and for after it.
 
+    Attributes
+    ----------
+    start, end : int or None
+        The virtual range unmapped (``end`` exclusive): what the TLB must forget.
+    tables : list of int
+        Table pages the unmap emptied, to free once it has.
+    synced : bool
+        Set by whoever completed the TLB invalidation of the range; :meth:`PageTable.release`
+        refuses a gather without it.
+    """
+
+    start: int | None = None
+    end: int | None = None
     tables: list = field(default_factory=list)
+    synced: bool = False
+
+    def add_range(self, start, end):
+        """Widen the range to cover ``start .. end``."""
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+        self.synced = False
 
 
 def _descriptor(**fields):
@@ -244,6 +264,7 @@ class PageTable:
         """
         self._check_range(iova, size)
         gather = gather if gather is not None else Gather()
+        gather.add_range(iova, iova + size)
         unmapped, end = 0, iova + size
         while iova < end:
             level, table, index, value = self._walk(iova)
@@ -289,11 +310,28 @@ class PageTable:
         return empty
 
     def release(self, gather):
-        """Free the table pages of ``gather``: only after the TLB invalidation of the unmap."""
+        """Free the table pages of ``gather``: only after the TLB invalidation of the unmap.
+
+        Raises
+        ------
+        RuntimeError
+            If ``gather.synced`` is not set: the walker or the TLB may still use the pages.
+        """
+        if not gather.synced:
+            raise RuntimeError(
+                "Table pages released before the TLB invalidation of the unmapped range"
+            )
         for table in gather.tables:
             del self._tables[table]
             self.allocator.free(table)
         gather.tables.clear()
+
+    def destroy(self):
+        """Free every table page: only once the address space is disabled and invalidated."""
+        for table in self._tables:
+            self.allocator.free(table)
+        self._tables.clear()
+        self.root = None
 
     @property
     def table_pages(self):

@@ -69,7 +69,7 @@ def _reserved_set(const):
     return any(name.startswith("_reserved") and const[name] for name, _ in const.shape())
 
 
-def check_entry(raw: bytes, stream_limit: int):
+def check_entry(raw: bytes, stream_limit: int, addr_spaces: int):
     """Decode a ring entry and check it.
 
     Parameters
@@ -78,6 +78,8 @@ def check_entry(raw: bytes, stream_limit: int):
         The 32-byte entry.
     stream_limit : int
         Most bytes of command stream the firmware can hold.
+    addr_spaces : int
+        Address spaces of the MMU: the entry's ``asid`` must be below this.
 
     Returns
     -------
@@ -87,8 +89,8 @@ def check_entry(raw: bytes, stream_limit: int):
     ------
     CommandError
         ``BAD_ENTRY`` for non-zero flags or reserved fields, a stream size that is zero, not a
-        multiple of 8 or above ``stream_limit``, or a stream address that is not 8-byte aligned or
-        runs past the physical address space.
+        multiple of 8 or above ``stream_limit``, a stream address that is not 8-byte aligned or
+        runs past the 40-bit address space, or an address space the MMU does not have.
     """
     entry = unpack(RingEntry, raw)
     problems = []
@@ -101,6 +103,8 @@ def check_entry(raw: bytes, stream_limit: int):
         problems.append(f"stream size {size} exceeds {stream_limit}")
     if entry.cmd_addr % COMMAND_ALIGN or entry.cmd_addr + size > ADDRESS_LIMIT:
         problems.append(f"stream address {entry.cmd_addr:#x} misaligned or out of range")
+    if entry.asid >= addr_spaces:
+        problems.append(f"address space {entry.asid} not below {addr_spaces}")
     if problems:
         raise CommandError(ErrorCode.BAD_ENTRY, "; ".join(problems))
     return entry

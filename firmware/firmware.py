@@ -7,11 +7,15 @@ One job::
     completion record (SRAM, then DMA to the completion ring) -> end the job (job_end)
 
 Everything goes through the CP register window (:class:`~firmware.bus.CpBus`); all memory traffic
-goes through the DMA engine. A job that breaks a rule, or whose DMA gets a bus error, ends with
-an error completion naming the offending command; the next job runs normally.
+goes through the DMA engine. The job's memory (its command stream and every command's addresses)
+is virtual, in the entry's address space: the DMA engine translates it through the MMU. Only the
+completion ring is physical. A job that breaks a rule, or whose DMA gets a bus error, ends with
+an error completion naming the offending command; one whose translation faults ends with a
+FAULT completion, as does every job of its address space until the host acknowledges the fault.
+The next job runs normally.
 """
 
-from rtl.dma import DmaKind
+from rtl.dma import DmaError, DmaKind
 from rtl.layouts import (
     Completion,
     CompletionStatus,
@@ -28,8 +32,9 @@ from .commands import HEADER_BYTES, CommandError, check_command, check_entry, de
 
 __all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
 
-#: (major, minor, patch), reported in fw_version. A driver checks the major number.
-VERSION = (1, 0, 0)
+#: (major, minor, patch), reported in fw_version. A driver checks the major number. Major 2: job
+#: addresses are virtual.
+VERSION = (2, 0, 0)
 COMPLETION_BYTES = nbytes(Completion)
 _ENTRY_WORDS = nbytes(RingEntry) // 4
 #: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
@@ -87,6 +92,7 @@ class Firmware:
         self.sram_bytes = 1 << info["sram_log2"]
         self.scratch = self.sram_bytes - _SCRATCH_BYTES
         self.stream_limit = self.scratch
+        self.addr_spaces = (await self.regs.fields("mmu_info"))["addr_spaces"]
         major, minor, patch = self.version
         await self.regs.write("fw_version", major=major, minor=minor, patch=patch)
         await self.regs.write("cp_int_raw_status", entry=1, dma_done=1)
@@ -128,9 +134,24 @@ class Firmware:
     # --- DMA and SRAM ---------------------------------------------------------------------------
 
     async def _dma(
-        self, kind, *, src=0, dst=0, row_bytes, rows=1, src_pitch=0, dst_pitch=0, pattern=0
+        self,
+        kind,
+        *,
+        src=0,
+        dst=0,
+        row_bytes,
+        rows=1,
+        src_pitch=0,
+        dst_pitch=0,
+        pattern=0,
+        asid=None,
+        fetch=False,
     ):
-        """Run one DMA command to completion; raise ``BUS_ERROR`` if it failed."""
+        """Run one DMA command to completion.
+
+        Memory addresses are virtual in address space ``asid``, physical if it is ``None``.
+        Raises ``PAGE_FAULT`` if a translation faulted, ``BUS_ERROR`` for any other error.
+        """
         await self.bus.execute(_DMA_INSTRUCTIONS)
         regs = self.regs
         for side, address in (("src", src), ("dst", dst)):
@@ -143,12 +164,20 @@ class Firmware:
         await regs.write("dma_src_pitch", bytes=src_pitch)
         await regs.write("dma_dst_pitch", bytes=dst_pitch)
         await regs.write("dma_pattern", value=pattern)
-        await regs.write("dma_control", kind=kind.value)
+        await regs.write(
+            "dma_control",
+            kind=kind.value,
+            translate=int(asid is not None),
+            fetch=int(fetch),
+            asid=asid or 0,
+        )
         await regs.write("dma_start", start=1)
         await self._wait_for("dma_done")
-        error = (await regs.fields("dma_status"))["error"]
-        if error:
-            raise CommandError(ErrorCode.BUS_ERROR, f"DMA error {error}")
+        error = DmaError((await regs.fields("dma_status"))["error"])
+        if error is DmaError.MMU_FAULT:
+            raise CommandError(ErrorCode.PAGE_FAULT, f"translation fault in address space {asid}")
+        if error is not DmaError.NONE:
+            raise CommandError(ErrorCode.BUS_ERROR, f"DMA error {error.name}")
 
     async def _sram_read(self, offset, length):
         words = [await self.bus.read(self.sram_base + offset + i) for i in range(0, length, 4)]
@@ -168,9 +197,19 @@ class Firmware:
         seqno = int.from_bytes(raw[:4], "little")
         error, offset = ErrorCode.NONE, 0
         try:
-            entry = check_entry(raw, self.stream_limit)
+            entry = check_entry(raw, self.stream_limit, self.addr_spaces)
+            self.asid = entry.asid
+            stopped = (await self.regs.fields("mmu_stopped"))["aspaces"]
+            if stopped >> entry.asid & 1:
+                raise CommandError(ErrorCode.AS_STOPPED, f"address space {entry.asid} stopped")
             offset = 0
-            await self._dma(DmaKind.LOAD, src=entry.cmd_addr, row_bytes=entry.cmd_size)
+            await self._dma(
+                DmaKind.LOAD,
+                src=entry.cmd_addr,
+                row_bytes=entry.cmd_size,
+                asid=entry.asid,
+                fetch=True,
+            )
             while offset < entry.cmd_size:
                 offset += await self._command(offset, entry.cmd_size - offset)
             offset = 0
@@ -193,6 +232,7 @@ class Firmware:
                 rows=cmd.rows,
                 src_pitch=cmd.src_pitch,
                 dst_pitch=cmd.dst_pitch,
+                asid=self.asid,
             )
         elif opcode is Opcode.FILL:
             await self._dma(
@@ -202,22 +242,31 @@ class Firmware:
                 rows=cmd.rows,
                 dst_pitch=cmd.dst_pitch,
                 pattern=cmd.pattern,
+                asid=self.asid,
             )
         elif opcode is Opcode.WRITE_VALUE:
             staging = self.scratch + COMPLETION_BYTES
             await self._sram_write(staging, cmd.value.to_bytes(8, "little"))
-            await self._dma(DmaKind.STORE, src=staging, dst=cmd.addr, row_bytes=8)
+            await self._dma(
+                DmaKind.STORE, src=staging, dst=cmd.addr, row_bytes=8, asid=self.asid
+            )
         return length
 
     async def _complete(self, index, seqno, error, offset, start):
         """Write the completion record of ring slot ``index`` and end the job."""
         cycles = CP.cycles.count.get(await self.regs.read("cycles") - start)
         ok = error is ErrorCode.NONE
+        if ok:
+            status = CompletionStatus.OK
+        elif error in (ErrorCode.PAGE_FAULT, ErrorCode.AS_STOPPED):
+            status = CompletionStatus.FAULT
+        else:
+            status = CompletionStatus.ERROR
         record = pack(
             Completion,
             {
                 "seqno": seqno,
-                "status": CompletionStatus.OK if ok else CompletionStatus.ERROR,
+                "status": status,
                 "error": error,
                 "offset": 0 if ok else offset,
                 "cycles": cycles,

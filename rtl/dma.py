@@ -19,6 +19,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from .axi import AXI4Signature, Burst, Resp, channels, forward
+from .burst_translator import BurstTranslator
+from .translate import ASID_WIDTH, Access, TranslateSignature
 
 __all__ = ["MAX_WRITES", "DmaCommand", "DmaEngine", "DmaError", "DmaKind"]
 
@@ -45,6 +47,8 @@ class DmaError(enum.Enum, shape=3):
     WRITE_DECERR = 4
     #: A row of a LOAD or STORE reaches past the end of the SRAM; nothing was moved.
     SRAM_RANGE = 5
+    #: The MMU refused a burst's translation (its fault registers say why).
+    MMU_FAULT = 6
 
 
 class DmaCommand(data.Struct):
@@ -54,6 +58,9 @@ class DmaCommand(data.Struct):
     ``dst + r * dst_pitch``. Addresses are mem byte addresses, except the SRAM side of a LOAD
     (``dst``) or STORE (``src``), which is a byte offset into the SRAM. Byte ``i`` of each FILL row
     is byte ``i % 4`` of ``pattern``, little-endian; FILL ignores ``src`` and ``src_pitch``.
+
+    With ``translate`` set, mem addresses are virtual addresses in address space ``asid``,
+    translated burst by burst; ``fetch`` marks the reads as command fetches.
     """
 
     kind: DmaKind
@@ -64,6 +71,9 @@ class DmaCommand(data.Struct):
     src_pitch: 32
     dst_pitch: 32
     pattern: 32
+    translate: 1
+    fetch: 1
+    asid: ASID_WIDTH
 
 
 #: A 2-D region of one side of a command.
@@ -273,6 +283,22 @@ class _Realigner(wiring.Component):
         return m
 
 
+def _translator(m, side, bursts):
+    """Put a :class:`BurstTranslator` between a side's bursts and its bus (not the SRAM)."""
+    m.submodules.xlate = xlate = BurstTranslator(bursts.bursts.payload.shape())
+    wiring.connect(m, bursts.bursts, xlate.i)
+    wiring.connect(m, wiring.flipped(side.xlate), xlate.mmu)
+    m.d.comb += [
+        xlate.enable.eq(side.translate & ~side.sram),
+        xlate.asid.eq(side.asid),
+        xlate.access.eq(side.access),
+        xlate.stop.eq(side.stop),
+        xlate.start.eq(side.start),
+        side.mmu_fault.eq(xlate.fault),
+    ]
+    return xlate
+
+
 class _Reader(wiring.Component):
     """Fetches the source region into the source buffer, from mem or from the SRAM.
 
@@ -303,6 +329,11 @@ class _Reader(wiring.Component):
                 "beats": Out(stream.Signature(data_width)),
                 "fault": Out(Resp),
                 "idle": Out(1),
+                "translate": In(1),
+                "asid": In(ASID_WIDTH),
+                "access": In(Access),
+                "xlate": Out(TranslateSignature()),
+                "mmu_fault": Out(1),
             }
         )
 
@@ -312,7 +343,8 @@ class _Reader(wiring.Component):
         lg, mem = self._lg, self.mem
         m.submodules.bursts = bursts = _Bursts(data_width=self._dw, max_beats=self._max_burst)
         m.submodules.buffer = buffer = _Fifo(self._dw, self._depth)
-        burst = bursts.bursts.payload
+        xlate = _translator(m, self, bursts)
+        burst = xlate.o.payload
         m.d.comb += [
             bursts.start.eq(self.start),
             bursts.region.eq(self.region),
@@ -328,7 +360,7 @@ class _Reader(wiring.Component):
 
         room = used + burst.beats <= self._depth
         m.d.comb += [
-            mem.arvalid.eq(bursts.bursts.valid & ~self.sram & (ar_held | (~self.stop & room))),
+            mem.arvalid.eq(xlate.o.valid & ~self.sram & (ar_held | (~self.stop & room))),
             mem.araddr.eq(burst.addr),
             mem.arlen.eq(burst.beats - 1),
             mem.arsize.eq(lg),
@@ -336,17 +368,17 @@ class _Reader(wiring.Component):
             mem.arcache.eq(0b0011),  # normal, non-cacheable, bufferable
             mem.rready.eq(1),
             self.fault.eq(Mux(mem.rvalid, mem.rresp, Resp.OKAY)),
-            self.idle.eq((reads == 0) & ~mem.arvalid & ~sram_pending),
+            self.idle.eq((reads == 0) & ~mem.arvalid & ~sram_pending & ~xlate.busy),
         ]
         ar_go = mem.arvalid & mem.arready
         m.d.sync += ar_held.eq(mem.arvalid & ~mem.arready)
 
         # SRAM source: one beat per cycle while a slot is free, the burst popped with its last.
-        sram_go = bursts.bursts.valid & self.sram & ~self.stop & (used != self._depth)
+        sram_go = xlate.o.valid & self.sram & ~self.stop & (used != self._depth)
         m.d.comb += [
             self.sram_rd.en.eq(sram_go),
             self.sram_rd.addr.eq(burst.addr[lg:] + sram_beat),
-            bursts.bursts.ready.eq(ar_go | (sram_go & (sram_beat == burst.beats - 1))),
+            xlate.o.ready.eq(ar_go | (sram_go & (sram_beat == burst.beats - 1))),
         ]
         m.d.sync += sram_pending.eq(sram_go)
         with m.If(sram_go):
@@ -401,6 +433,11 @@ class _Writer(wiring.Component):
                 "sram_wr": In(sram_sig),
                 "fault": Out(Resp),
                 "idle": Out(1),
+                "translate": In(1),
+                "asid": In(ASID_WIDTH),
+                "access": In(Access),
+                "xlate": Out(TranslateSignature()),
+                "mmu_fault": Out(1),
                 "finished": Out(1),
             }
         )
@@ -412,7 +449,8 @@ class _Writer(wiring.Component):
         m.submodules.bursts = bursts = _Bursts(data_width=self._dw, max_beats=self._max_burst)
         m.submodules.buffer = buffer = _Fifo(_beat_layout(self._dw), self._depth)
         m.submodules.lens = lens = _Fifo(8, MAX_WRITES)  # awlen of each AW whose W is to come
-        burst = bursts.bursts.payload
+        xlate = _translator(m, self, bursts)
+        burst = xlate.o.payload
         m.d.comb += [
             bursts.start.eq(self.start),
             bursts.region.eq(self.region),
@@ -428,7 +466,7 @@ class _Writer(wiring.Component):
 
         ready = (avail >= burst.beats) & (writes != MAX_WRITES)
         m.d.comb += [
-            mem.awvalid.eq(bursts.bursts.valid & ~self.sram & (aw_held | (~self.stop & ready))),
+            mem.awvalid.eq(xlate.o.valid & ~self.sram & (aw_held | (~self.stop & ready))),
             mem.awaddr.eq(burst.addr),
             mem.awlen.eq(burst.beats - 1),
             mem.awsize.eq(lg),
@@ -438,8 +476,8 @@ class _Writer(wiring.Component):
             lens.w.payload.eq(burst.beats - 1),
             mem.bready.eq(1),
             self.fault.eq(Mux(mem.bvalid, mem.bresp, Resp.OKAY)),
-            self.idle.eq((writes == 0) & ~mem.awvalid),
-            self.finished.eq(~bursts.busy & self.idle),
+            self.idle.eq((writes == 0) & ~mem.awvalid & ~xlate.busy),
+            self.finished.eq(~bursts.busy & ~xlate.o.valid & self.idle),
         ]
         aw_go = mem.awvalid & mem.awready
         m.d.sync += [
@@ -458,21 +496,21 @@ class _Writer(wiring.Component):
                 mem.wlast.eq(w_last),
                 buffer.r.ready.eq(mem.wready & lens.r.valid),
                 lens.r.ready.eq(mem.wvalid & mem.wready & w_last),
-                bursts.bursts.ready.eq(aw_go),
+                xlate.o.ready.eq(aw_go),
             ]
             with m.If(mem.wvalid & mem.wready):
                 m.d.sync += beat.eq(Mux(w_last, 0, beat + 1))
 
         # SRAM: write each beat as it arrives; pop the burst with its last beat.
         with m.Else():
-            sram_go = bursts.bursts.valid & buffer.r.valid & ~self.stop
+            sram_go = xlate.o.valid & buffer.r.valid & ~self.stop
             sram_last = beat == burst.beats - 1
             m.d.comb += [
                 self.sram_wr.addr.eq(burst.addr[lg:] + beat),
                 self.sram_wr.data.eq(buffer.r.payload.data),
                 self.sram_wr.en.eq(Mux(sram_go, buffer.r.payload.strb, 0)),
                 buffer.r.ready.eq(sram_go),
-                bursts.bursts.ready.eq(sram_go & sram_last),
+                xlate.o.ready.eq(sram_go & sram_last),
             ]
             with m.If(sram_go):
                 m.d.sync += beat.eq(Mux(sram_last, 0, beat + 1))
@@ -498,6 +536,11 @@ class DmaEngine(wiring.Component):
     streams without waiting), with up to :data:`MAX_WRITES` writes in flight. ``wstrb`` covers
     exactly the row's bytes. All transactions use ID 0, so responses arrive in order. Both buffers
     hold ``buffer_depth = max(2 * max_burst, 8)`` beats: one burst drains while the next fills.
+
+    With ``translate``, each mem burst is translated on ``xlate_rd`` (reads; fetches if ``fetch``)
+    or ``xlate_wr`` (writes) before its AR or AW; translations run ahead of the data, one per
+    burst, a TLB hit costing no cycle. A refused translation is an error like a bus error
+    (:attr:`DmaError.MMU_FAULT`); the burst is not issued.
 
     On the first R beat or B response with SLVERR or DECERR the error is recorded, no further AR,
     AW or SRAM write is issued, and the engine waits for every outstanding R burst and B response
@@ -527,6 +570,8 @@ class DmaEngine(wiring.Component):
         Connects to ``memory.read_port()`` of the SRAM (synchronous, one cycle of latency).
     sram_wr : In(WritePort.Signature(addr_width=log2(words), shape=..., granularity=8))
         Connects to ``memory.write_port(granularity=8)`` of the SRAM.
+    xlate_rd, xlate_wr : Out(TranslateSignature())
+        Translation requests of the reads and of the writes, to the MMU.
 
     Raises
     ------
@@ -571,6 +616,8 @@ class DmaEngine(wiring.Component):
                 "sram_wr": In(
                     WritePort.Signature(addr_width=sram_addr_width, shape=sram_shape, granularity=8)
                 ),
+                "xlate_rd": Out(TranslateSignature()),
+                "xlate_wr": Out(TranslateSignature()),
             }
         )
 
@@ -584,6 +631,8 @@ class DmaEngine(wiring.Component):
         forward(m, self.mem, writer.mem)
         wiring.connect(m, wiring.flipped(self.sram_rd), reader.sram_rd)
         wiring.connect(m, wiring.flipped(self.sram_wr), writer.sram_wr)
+        wiring.connect(m, wiring.flipped(self.xlate_rd), reader.xlate)
+        wiring.connect(m, wiring.flipped(self.xlate_wr), writer.xlate)
         wiring.connect(m, reader.beats, realigner.i)
         wiring.connect(m, realigner.o, writer.beats)
 
@@ -605,6 +654,12 @@ class DmaEngine(wiring.Component):
             writer.region.pitch.eq(cmd.dst_pitch),
             writer.region.row_bytes.eq(cmd.row_bytes),
             writer.region.rows.eq(cmd.rows),
+            reader.translate.eq(cmd.translate),
+            reader.asid.eq(cmd.asid),
+            reader.access.eq(Mux(cmd.fetch, Access.FETCH, Access.READ)),
+            writer.translate.eq(cmd.translate),
+            writer.asid.eq(cmd.asid),
+            writer.access.eq(Access.WRITE),
         ]
 
         # The SRAM side's last row ends furthest: only it needs checking.
@@ -618,7 +673,9 @@ class DmaEngine(wiring.Component):
         # RUN the reader and writer are held stopped: after an error they may still hold bursts.
         running = Signal()
         stop = ~running | (self.error != DmaError.NONE)
-        with m.If(~stop):
+        with m.If(~stop & (reader.mmu_fault | writer.mmu_fault)):
+            m.d.sync += self.error.eq(DmaError.MMU_FAULT)
+        with m.Elif(~stop):
             with m.Switch(reader.fault):
                 with m.Case(Resp.SLVERR):
                     m.d.sync += self.error.eq(DmaError.READ_SLVERR)

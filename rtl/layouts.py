@@ -44,7 +44,7 @@ class RingEntry(data.Struct):
     cmd_size : 32 bits
         Bytes of command stream; a multiple of 8, at least 8.
     cmd_addr : 64 bits
-        Address of the command stream; 8-byte aligned.
+        Virtual address of the command stream in address space ``asid``; 8-byte aligned.
     """
 
     seqno: 32
@@ -62,6 +62,8 @@ class CompletionStatus(enum.Enum, shape=8):
 
     OK = 0
     ERROR = 1
+    #: The job's address space faulted, or was stopped by an earlier fault (``error`` says which).
+    FAULT = 2
 
 
 class ErrorCode(enum.Enum, shape=8):
@@ -82,6 +84,10 @@ class ErrorCode(enum.Enum, shape=8):
     BAD_ENTRY = 6
     #: The memory port answered SLVERR or DECERR.
     BUS_ERROR = 7
+    #: The MMU refused a translation: the address space's fault registers say why and where.
+    PAGE_FAULT = 8
+    #: The address space was stopped by an earlier fault not yet acknowledged; nothing ran.
+    AS_STOPPED = 9
 
 
 class Completion(data.Struct):

@@ -10,6 +10,7 @@ from .axi import AXI4LiteSignature, AXI4Signature, forward
 from .config import MEM_ADDR_WIDTH, NpuConfig
 from .cpbus import LiteDecoder, SramWindow
 from .dma import DmaEngine
+from .mmu import Mmu
 from .queue import RingFetcher
 from .regmap import CP, HOST
 from .regmap.block import RegisterBlock
@@ -39,6 +40,7 @@ class MemId:
 
     DMA = 0
     FETCHER = 1
+    WALKER = 2
 
 
 def npu_signature(config: NpuConfig):
@@ -73,8 +75,9 @@ class NpuTop(wiring.Component):
     host : In(AXI4LiteSignature(addr_width=16, data_width=32))
         The host CPU's MMIO window, laid out by ``rtl/regmap/host.rdl``.
     mem : Out(AXI4Signature(addr_width=40, data_width=config.mem_data_width, id_width=4))
-        Master port to host memory, shared by the ring fetcher and the DMA engine (reads carry
-        the IDs of :class:`MemId`; writes come from the DMA engine alone).
+        Master port to host memory, shared by the ring fetcher, the DMA engine and the MMU's
+        table walker (reads carry the IDs of :class:`MemId`; writes come from the DMA engine
+        alone).
     irq : Out(1)
         Level interrupt to the host: high while ``int_status`` is non-zero.
     cp : In(AXI4LiteSignature(addr_width=16, data_width=32))
@@ -95,11 +98,15 @@ class NpuTop(wiring.Component):
         return self.config.as_dict() | {"mem_addr_width": MEM_ADDR_WIDTH}
 
     def elaborate(self, platform):
-        """Wire the registers to the ring fetcher, the DMA engine and the CP SRAM."""
+        """Wire the registers to the ring fetcher, the DMA engine, the MMU and the CP SRAM."""
         m = Module()
         config = self.config
         width = config.mem_data_width
-        m.submodules.regs = regs = RegisterBlock(HOST, addr_width=HOST_ADDR_WIDTH)
+        # Address-space banks beyond the configured count are not implemented.
+        absent = {
+            reg.name for reg in HOST if reg.bank and reg.bank[1] >= config.addr_spaces
+        }
+        m.submodules.regs = regs = RegisterBlock(HOST, addr_width=HOST_ADDR_WIDTH, omit=absent)
         wiring.connect(m, wiring.flipped(self.host), regs.bus)
         host = regs.f
 
@@ -143,11 +150,22 @@ class NpuTop(wiring.Component):
         )
         wiring.connect(m, dma.sram_rd, sram.read_port())
         wiring.connect(m, dma.sram_wr, sram.write_port(granularity=8))
+        m.submodules.mmu = mmu = Mmu(
+            addr_spaces=config.addr_spaces,
+            tlb_entries=config.tlb_entries,
+            ports=2,
+            data_width=width,
+            id_width=MEM_ID_WIDTH,
+        )
+        wiring.connect(m, dma.xlate_rd, mmu.t0)
+        wiring.connect(m, dma.xlate_wr, mmu.t1)
         m.submodules.reads = reads = ReadArbiter(
-            managers=2, data_width=width, addr_width=MEM_ADDR_WIDTH, id_width=MEM_ID_WIDTH
+            managers=3, data_width=width, addr_width=MEM_ADDR_WIDTH, id_width=MEM_ID_WIDTH
         )
         forward(m, getattr(reads, f"m{MemId.DMA}"), dma.mem, prefixes=("ar", "r"))
         forward(m, getattr(reads, f"m{MemId.FETCHER}"), fetcher.mem, ("ar", "r"))
+        forward(m, getattr(reads, f"m{MemId.WALKER}"), mmu.mem, ("ar", "r"))
+        self._connect_mmu(m, mmu, host, cp)
         forward(m, self.mem, reads.mem)
         forward(m, self.mem, dma.mem, prefixes=("aw", "w", "b"))
 
@@ -203,6 +221,9 @@ class NpuTop(wiring.Component):
             dma.cmd.payload.src_pitch.eq(cp.dma_src_pitch.bytes.value),
             dma.cmd.payload.dst_pitch.eq(cp.dma_dst_pitch.bytes.value),
             dma.cmd.payload.pattern.eq(cp.dma_pattern.value.value),
+            dma.cmd.payload.translate.eq(cp.dma_control.translate.value),
+            dma.cmd.payload.fetch.eq(cp.dma_control.fetch.value),
+            dma.cmd.payload.asid.eq(cp.dma_control.asid.value),
             cp.dma_status.busy.value.eq(dma.busy),
             cp.dma_status.error.value.eq(dma.error),
         ]
@@ -226,6 +247,8 @@ class NpuTop(wiring.Component):
             host.int_raw_status.job_done.set.eq(cp.job_end.job_done.value),
             host.int_raw_status.job_error.set.eq(cp.job_end.job_error.value),
             host.int_raw_status.queue_error.set.eq(fetcher.error_event),
+            host.int_raw_status.mmu_fault.set.eq(mmu.event),
+            host.int_raw_status.tlb_inv_done.set.eq(mmu.inv_done),
             # Level-like: re-raised while entries wait, even right after the firmware clears it.
             cp.cp_int_raw_status.entry.set.eq(head.valid),
             cp.cp_int_raw_status.dma_done.set.eq(dma.done),
@@ -233,6 +256,43 @@ class NpuTop(wiring.Component):
         m.d.comb += self.irq.eq(self._mask(m, host, HOST, "int", test_set=True))
         m.d.comb += self.cp_irq.eq(self._mask(m, cp, CP, "cp_int"))
         return m
+
+    def _connect_mmu(self, m, mmu, host, cp):
+        """Wire the address-space banks, invalidation and counters to the MMU."""
+        for i, aspace in enumerate(mmu.aspace):
+            bank = HOST.bank("aspace", i)
+            regs = {reg.local: getattr(host, reg.name) for reg in bank}
+            record = aspace.fault
+            m.d.comb += [
+                aspace.ttbr.eq(
+                    Cat(Const(0, 12), regs["ttbr_lo"].addr.value, regs["ttbr_hi"].addr.value)
+                ),
+                aspace.enable.eq(regs["control"].enable.value),
+                aspace.bypass.eq(regs["control"].bypass.value),
+                aspace.ack.eq(regs["fault_ack"].ack.value),
+                regs["fault_status"].kind.value.eq(record.kind),
+                regs["fault_status"].table_level.value.eq(record.level),
+                regs["fault_status"].access.value.eq(record.access),
+                regs["fault_status"].count.value.eq(record.count),
+                regs["fault_addr_lo"].addr.value.eq(record.addr[:32]),
+                regs["fault_addr_hi"].addr.value.eq(record.addr[32:]),
+            ]
+        m.d.comb += [
+            host.mmu_fault_pending.aspaces.value.eq(mmu.stopped),
+            cp.mmu_stopped.aspaces.value.eq(mmu.stopped),
+            cp.mmu_info.addr_spaces.value.eq(self.config.addr_spaces),
+            mmu.everything.eq(host.tlb_inv_command.everything.value),
+            mmu.by_asid.eq(host.tlb_inv_command.by_asid.value),
+            mmu.by_range.eq(host.tlb_inv_command.by_range.value),
+            mmu.inv_asid.eq(host.tlb_inv_asid.asid.value),
+            mmu.inv_first.eq(Cat(host.tlb_inv_addr_lo.addr.value, host.tlb_inv_addr_hi.addr.value)),
+            mmu.inv_pages.eq(host.tlb_inv_pages.count.value),
+            host.tlb_inv_status.busy.value.eq(mmu.inv_busy),
+            host.tlb_inv_status.count.value.eq(mmu.inv_count),
+            host.mmu_tlb_hits.count.value.eq(mmu.hits),
+            host.mmu_tlb_misses.count.value.eq(mmu.misses),
+            host.mmu_walk_reads.count.value.eq(mmu.reads),
+        ]
 
     @staticmethod
     def _mask(m, ports, regmap, prefix, test_set=False):

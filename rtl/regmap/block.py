@@ -37,10 +37,15 @@ _PORTS = {
 }
 
 
-def fields_signature(regmap: RegisterMap):
-    """The signature of a register block's hardware-side ports, ``f.<register>.<field>``."""
+def fields_signature(regmap: RegisterMap, omit=frozenset()):
+    """The signature of a register block's hardware-side ports, ``f.<register>.<field>``.
+
+    Registers named in ``omit`` have no ports.
+    """
     registers = {}
     for reg in regmap:
+        if reg.name in omit:
+            continue
         fields = {
             field.name: Out(
                 wiring.Signature({port: d(field.width) for port, d in _PORTS[field.kind].items()})
@@ -62,6 +67,9 @@ class RegisterBlock(wiring.Component):
         The registers to implement.
     addr_width : int
         Address width of the bus: the block decodes a window of ``2 ** addr_width`` bytes.
+    omit : collection of str
+        Registers the hardware does not implement (the banks beyond a configured count): they
+        read as zero, ignore writes and have no ports.
 
     Attributes
     ----------
@@ -76,17 +84,21 @@ class RegisterBlock(wiring.Component):
         If the register map does not fit in the address window.
     """
 
-    def __init__(self, regmap: RegisterMap, *, addr_width):
+    def __init__(self, regmap: RegisterMap, *, addr_width, omit=frozenset()):
         if regmap.span > 1 << addr_width:
             raise ValueError(
                 f"Register map {regmap.name} spans {regmap.span} bytes, more than the "
                 f"{1 << addr_width}-byte window of a {addr_width}-bit address"
             )
+        unknown = set(omit) - {reg.name for reg in regmap}
+        if unknown:
+            raise ValueError(f"Register map {regmap.name} has no registers {sorted(unknown)}")
         self.regmap = regmap
+        self.omit = frozenset(omit)
         super().__init__(
             {
                 "bus": In(AXI4LiteSignature(addr_width=addr_width, data_width=32)),
-                "f": Out(fields_signature(regmap)),
+                "f": Out(fields_signature(regmap, self.omit)),
             }
         )
 
@@ -130,6 +142,8 @@ class RegisterBlock(wiring.Component):
 
         read_values = {}
         for reg in self.regmap:
+            if reg.name in self.omit:
+                continue
             hit = Signal(name=f"{reg.name}_write")
             m.d.comb += hit.eq(write & (write_word == reg.offset >> 2))
             read_value = Signal(32, name=f"{reg.name}_read")

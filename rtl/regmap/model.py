@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from systemrdl import RDLCompiler
-from systemrdl.node import AddrmapNode, FieldNode, RegNode
+from systemrdl.node import AddrmapNode, FieldNode, RegfileNode, RegNode
 from systemrdl.rdltypes import AccessType, OnWriteType
 
 __all__ = [
+    "Bank",
     "Field",
     "Kind",
     "Register",
@@ -107,7 +108,10 @@ class Field:
 class Register:
     """A 32-bit register of a register map.
 
-    Fields are attributes: ``reg.job_done`` is the :class:`Field` named ``job_done``.
+    Fields are attributes: ``reg.job_done`` is the :class:`Field` named ``job_done``. A register
+    of an element of a register-file array (a *bank*, such as one address space's registers) is
+    named ``<bank><index>_<local>``, ``aspace2_ttbr_lo``; its ``bank`` is ``("aspace", 2)`` and
+    its ``local`` name ``ttbr_lo``.
     """
 
     name: str
@@ -116,6 +120,8 @@ class Register:
     title: str = ""
     desc: str = ""
     width: int = 32
+    bank: tuple[str, int] | None = None
+    local: str | None = None
 
     def __getattr__(self, name):
         return self.field(name)
@@ -202,6 +208,28 @@ class RegisterMap:
         """Bytes from offset 0 to the end of the last register."""
         return max(r.offset + r.width // 8 for r in self.registers)
 
+    def bank(self, name, index):
+        """Return the registers of element ``index`` of the register-file array ``name``.
+
+        Raises
+        ------
+        IndexError
+            If the array has no element ``index``.
+        AttributeError
+            If there is no such array.
+        """
+        count = self.bank_count(name)
+        if not isinstance(index, int) or not 0 <= index < count:
+            raise IndexError(f"Bank {name} has elements 0 to {count - 1}, not {index!r}")
+        return Bank(name, index, tuple(r for r in self if r.bank == (name, index)))
+
+    def bank_count(self, name):
+        """Number of elements of the register-file array ``name``."""
+        indices = {r.bank[1] for r in self if r.bank and r.bank[0] == name}
+        if not indices:
+            raise AttributeError(f"Register map {self.name} has no bank {name!r}")
+        return len(indices)
+
     def at(self, offset):
         """Return the register at a byte offset, or ``None`` where nothing is mapped."""
         for reg in self.registers:
@@ -215,6 +243,27 @@ class RegisterMap:
         if reg is None:
             return f"<unmapped {offset:#06x}> = {value:#010x}"
         return reg.format(value)
+
+
+@dataclass(frozen=True)
+class Bank:
+    """The registers of one element of a register-file array, by local name.
+
+    ``HOST.bank("aspace", 2).ttbr_lo`` is the :class:`Register` ``aspace2_ttbr_lo``.
+    """
+
+    name: str
+    index: int
+    registers: tuple[Register, ...]
+
+    def __getattr__(self, local):
+        for reg in self.__dict__.get("registers", ()):
+            if reg.local == local:
+                return reg
+        raise AttributeError(f"Bank {self.__dict__.get('name')} has no register {local!r}")
+
+    def __iter__(self):
+        return iter(self.registers)
 
 
 def _field_kind(node: FieldNode):
@@ -261,50 +310,67 @@ def _text(node, prop):
     return " ".join(text.split())
 
 
+def _register(reg: RegNode, name, bank=None):
+    _check_name(reg, Register)
+    if reg.is_array:
+        raise ValueError(f"Register {reg.get_path()}: register arrays are not supported")
+    if reg.get_property("regwidth") != 32:
+        raise ValueError(f"Register {reg.get_path()}: only 32-bit registers are supported")
+    for field in reg.fields():
+        _check_name(field, Register)
+    fields = tuple(
+        Field(
+            name=f.inst_name,
+            lsb=f.lsb,
+            width=f.width,
+            kind=(kind := _field_kind(f)),
+            reset=None if kind is Kind.RO else (f.get_property("reset") or 0),
+            desc=_text(f, "desc"),
+            param=f.get_property("param", default=None),
+        )
+        for f in reg.fields()
+    )
+    return Register(
+        name=name,
+        offset=reg.absolute_address,
+        fields=fields,
+        title=_text(reg, "name"),
+        desc=_text(reg, "desc"),
+        bank=bank,
+        local=reg.inst_name if bank else None,
+    )
+
+
 def from_rdl(top: AddrmapNode):
     """Build a :class:`RegisterMap` from an elaborated SystemRDL address map.
+
+    Registers sit directly in the address map, or in a register file (an array of them is a
+    bank per element) whose registers sit directly in it. The map must start at address 0.
 
     Raises
     ------
     ValueError
-        If a register is not 32 bits wide or a field uses a kind the generator does not support.
+        If a register is not 32 bits wide, a field uses a kind the generator does not support,
+        or the map nests deeper than that.
     """
     registers = []
-    for node in top.children():
-        if not isinstance(node, RegNode):
+    for node in top.children(unroll=True):
+        if isinstance(node, RegNode):
+            registers.append(_register(node, node.inst_name))
+        elif isinstance(node, RegfileNode):
+            index = node.current_idx[0] if node.is_array else None
+            for reg in node.children(unroll=True):
+                if not isinstance(reg, RegNode):
+                    raise ValueError(f"{reg.get_path()}: only registers may sit in a regfile")
+                suffix = "" if index is None else str(index)
+                name = f"{node.inst_name}{suffix}_{reg.inst_name}"
+                registers.append(_register(reg, name, (node.inst_name, index)))
+        else:
             raise ValueError(
-                f"{node.get_path()}: only registers placed directly in the address map are "
-                "supported, not regfiles or nested address maps"
+                f"{node.get_path()}: only registers and register files are supported, not "
+                "nested address maps or memories"
             )
-    for reg in top.registers():
-        _check_name(reg, Register)
-        if reg.is_array:
-            raise ValueError(f"Register {reg.get_path()}: register arrays are not supported")
-        if reg.get_property("regwidth") != 32:
-            raise ValueError(f"Register {reg.get_path()}: only 32-bit registers are supported")
-        for field in reg.fields():
-            _check_name(field, Register)
-        fields = tuple(
-            Field(
-                name=f.inst_name,
-                lsb=f.lsb,
-                width=f.width,
-                kind=(kind := _field_kind(f)),
-                reset=None if kind is Kind.RO else (f.get_property("reset") or 0),
-                desc=_text(f, "desc"),
-                param=f.get_property("param", default=None),
-            )
-            for f in reg.fields()
-        )
-        registers.append(
-            Register(
-                name=reg.inst_name,
-                offset=reg.address_offset,
-                fields=fields,
-                title=_text(reg, "name"),
-                desc=_text(reg, "desc"),
-            )
-        )
+    registers.sort(key=lambda r: r.offset)
     return RegisterMap(
         name=top.inst_name,
         registers=tuple(registers),

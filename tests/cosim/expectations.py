@@ -35,12 +35,35 @@ STATUS_AFTER_RESET = {
     ("ring_status", "error"): 0,
     ("ring_status", "fifo"): 0,
     ("ring_status", "empty_doorbells"): 0,
+    ("mmu_fault_pending", "aspaces"): 0,
+    ("tlb_inv_status", "busy"): 0,
+    ("tlb_inv_status", "count"): 0,
+    ("mmu_tlb_hits", "count"): 0,
+    ("mmu_tlb_misses", "count"): 0,
+    ("mmu_walk_reads", "count"): 0,
 }
+
+#: The same for each address space's bank, by local register name: no fault recorded.
+BANK_STATUS_AFTER_RESET = {
+    ("fault_status", "kind"): 0,
+    ("fault_status", "table_level"): 0,
+    ("fault_status", "access"): 0,
+    ("fault_status", "count"): 0,
+    ("fault_addr_lo", "addr"): 0,
+    ("fault_addr_hi", "addr"): 0,
+}
+
+
+def implemented(reg, config):
+    """Whether the hardware has ``reg``: address-space banks exist up to ``addr_spaces``."""
+    return reg.bank is None or reg.bank[1] < config.addr_spaces
 
 
 def expected_reset(reg, config):
     """The value ``reg`` must read right after reset."""
     value = 0
+    if not implemented(reg, config):
+        return 0
     for field in reg.fields:
         if field.kind in (Kind.CONST, Kind.RW, Kind.W1C):
             value |= field.reset << field.lsb
@@ -48,6 +71,8 @@ def expected_reset(reg, config):
             pass  # nothing pending after reset
         elif (reg.name, field.name) in STATUS_AFTER_RESET:
             value |= STATUS_AFTER_RESET[(reg.name, field.name)] << field.lsb
+        elif reg.bank is not None and (reg.local, field.name) in BANK_STATUS_AFTER_RESET:
+            value |= BANK_STATUS_AFTER_RESET[(reg.local, field.name)] << field.lsb
         elif field.kind is Kind.RO:
             value |= CAPABILITIES[(reg.name, field.name)](config) << field.lsb
     return value

@@ -3,7 +3,7 @@
 import cocotb
 import pytest
 from cocotb.triggers import Timer
-from expectations import ALL_SOURCES, constant_bits, expected_reset, rw_mask
+from expectations import ALL_SOURCES, constant_bits, expected_reset, implemented, rw_mask
 
 from rtl.regmap import HOST, Kind
 from sim.soc import Soc
@@ -37,16 +37,22 @@ async def reset_values(dut):
 
 @cocotb.test()
 async def read_write_fields(dut):
-    """RW fields read back what was written; other bits and other registers do not move."""
+    """RW fields read back what was written; other bits and other registers do not move.
+
+    Address-space banks the configuration lacks read as zero whatever is written.
+    """
     soc = await booted(dut)
     for reg in HOST:
         if Kind.RW not in kinds(reg):
             continue
-        for pattern in PATTERNS:
+        # The banks repeat one layout: two patterns each keep the test short.
+        for pattern in PATTERNS if reg.bank is None else PATTERNS[:2]:
             before = await snapshot(soc)
             await soc.mmio_write(reg.offset, pattern)
             after = await snapshot(soc)
             want = (pattern & rw_mask(reg)) | constant_bits(reg)
+            if not implemented(reg, soc.config):
+                want = 0
             assert after[reg.name] == want, (
                 f"{reg.name}: wrote {pattern:#010x}, read {after[reg.name]:#010x}, "
                 f"expected {want:#010x}"
@@ -112,7 +118,12 @@ async def unmapped_addresses(dut):
     window = soc.mmio.window
     holes = [a for a in range(0, HOST.span + 0x40, 4) if a not in mapped]
     # The same low bits as mapped registers, with high address bits set: full decode.
-    aliases = [offset | high for offset in sorted(mapped) for high in (0x200, 0x8000)]
+    aliases = [
+        offset | high
+        for offset in sorted(mapped)
+        for high in (0x800, 0x8000)
+        if offset | high not in mapped
+    ]
     far = [0x1000, window // 2, window - 4]
     before = await snapshot(soc)
     for address in holes + aliases + far:

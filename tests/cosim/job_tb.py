@@ -1,7 +1,9 @@
 """Jobs through the whole path: driver, ring, fetcher, firmware, DMA, completions.
 
 Expected memory contents are built by slicing Python byte strings, not by any code of the
-project; results and error codes are literals of the shared enums.
+project; results and error codes are literals of the shared enums. The jobs run in address space
+:data:`FLAT`, which maps all of host memory at the same virtual addresses with 2 MiB blocks: the
+MMU's own behaviour is tested in ``mmu_tb.py``.
 """
 
 import errno
@@ -13,6 +15,7 @@ from driver import commands
 from driver.device import DeviceError
 from driver.memory import PhysicalAllocator
 from driver.npu import FIRMWARE_MAJOR, Npu
+from driver.pgtable import Prot
 from firmware import VERSION, Firmware
 from rtl.layouts import CompletionStatus, ErrorCode, RingEntry, nbytes
 from rtl.regmap import HOST
@@ -23,6 +26,9 @@ TIMEOUT_NS = 5_000_000
 #: The driver's structures and job buffers come from here; the rest of memory is the tests'.
 POOL = (0x10_0000, 32 * MiB)
 OK, ERROR = CompletionStatus.OK, CompletionStatus.ERROR
+#: The address space of every job here (the first one created), and what it maps.
+FLAT = 0
+MEMORY = 64 * MiB
 
 
 async def bring_up(dut, **kwargs):
@@ -30,7 +36,14 @@ async def bring_up(dut, **kwargs):
     await soc.start()
     npu = Npu(soc, PhysicalAllocator(*POOL), **kwargs)
     await npu.init()
+    space = await npu.mmu.create()
+    assert space.asid == FLAT
+    await npu.mmu.map(space, 0, 0, MEMORY, Prot.READ | Prot.WRITE)
     return soc, npu
+
+
+async def submit(npu, addr, size):
+    return await npu.submit(addr, size, asid=FLAT)
 
 
 async def put_stream(npu, *cmds):
@@ -43,7 +56,7 @@ async def put_stream(npu, *cmds):
 async def run(npu, *cmds, timeout_ns=TIMEOUT_NS):
     """Write a stream, submit it, wait for it; return the result."""
     addr, size = await put_stream(npu, *cmds)
-    seqno = await npu.submit(addr, size)
+    seqno = await submit(npu, addr, size)
     result = await npu.wait(seqno, timeout_ns=timeout_ns)
     npu.memory.free(addr)
     assert result.seqno == seqno
@@ -174,7 +187,7 @@ async def thousand_jobs(dut):
     for addr, size in streams:
         while not npu.free_slots:
             await npu.wait(pending.pop(0), timeout_ns=TIMEOUT_NS)
-        seqno = await npu.submit(addr, size)
+        seqno = await submit(npu, addr, size)
         seqnos.append(seqno)
         pending.append(seqno)
     for seqno in pending:
@@ -201,10 +214,10 @@ async def full_ring(dut):
     streams = [
         await put_stream(npu, commands.write_value(fences + 8 * i, 0xF0 + i)) for i in range(5)
     ]
-    seqnos = [await npu.submit(*streams[i]) for i in range(4)]
+    seqnos = [await submit(npu, *streams[i]) for i in range(4)]
     ring = await soc.mem_read(npu.ring, 4 * nbytes(RingEntry))
     try:
-        await npu.submit(*streams[4])
+        await submit(npu, *streams[4])
     except DeviceError as error:
         assert error.errno == errno.EBUSY, error
     else:
@@ -214,7 +227,7 @@ async def full_ring(dut):
     soc.cp.start()
     results = [await npu.wait(s, timeout_ns=TIMEOUT_NS) for s in seqnos]
     assert [r.seqno for r in results] == [1, 2, 3, 4] and all(r.ok for r in results)
-    last = await npu.submit(*streams[4])
+    last = await submit(npu, *streams[4])
     assert (await npu.wait(last, timeout_ns=TIMEOUT_NS)).ok
     raw = await soc.mem_read(fences, 8 * 5)
     assert [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(5)] == [
@@ -313,14 +326,19 @@ async def bad_entries(dut):
     ]
     for name, cmd_addr, cmd_size in cases:
         await soc.mem_write(fence, bytes(8))
-        seqno = await npu.submit(cmd_addr, cmd_size)
+        seqno = await submit(npu, cmd_addr, cmd_size)
         result = await npu.wait(seqno, timeout_ns=TIMEOUT_NS)
         assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BAD_ENTRY, 0), (
             name,
             result,
         )
         assert await soc.mem_read(fence, 8) == bytes(8), name
-    seqno = await npu.submit(addr, size, asid=0)
+    missing = npu.info.addr_spaces  # the first address space the MMU does not have
+    seqno = await npu.submit(addr, size, asid=missing)
+    result = await npu.wait(seqno, timeout_ns=TIMEOUT_NS)
+    assert (result.status, result.error) == (ERROR, ErrorCode.BAD_ENTRY), result
+    assert await soc.mem_read(fence, 8) == bytes(8)
+    seqno = await submit(npu, addr, size)
     assert (await npu.wait(seqno, timeout_ns=TIMEOUT_NS)).ok
     assert await soc.mem_read(fence, 8) == (7).to_bytes(8, "little")
 
@@ -348,7 +366,7 @@ async def bus_errors(dut):
 
     addr, size = await put_stream(npu, lead, lead)
     soc.memory.inject_error(addr, 8, write=False)
-    seqno = await npu.submit(addr, size)
+    seqno = await submit(npu, addr, size)
     result = await npu.wait(seqno, timeout_ns=TIMEOUT_NS)
     assert (result.status, result.error, result.offset) == (ERROR, ErrorCode.BUS_ERROR, 0)
     soc.memory.clear_errors()
@@ -362,9 +380,9 @@ async def ring_fetch_error(dut):
     soc, npu = await bring_up(dut)
     addr, size = await put_stream(npu, commands.nop())
     soc.memory.inject_error(npu.ring + 32, 32, write=False)
-    first = await npu.submit(addr, size)
+    first = await submit(npu, addr, size)
     assert (await npu.wait(first, timeout_ns=TIMEOUT_NS)).ok
-    second = await npu.submit(addr, size)
+    second = await submit(npu, addr, size)
     try:
         await npu.wait(second, timeout_ns=TIMEOUT_NS)
     except DeviceError as error:
@@ -387,7 +405,7 @@ async def firmware_crash(dut):
     assert first.ok
     soc.cp.crash()
     addr, size = await put_stream(npu, commands.nop())
-    hung = await npu.submit(addr, size)
+    hung = await submit(npu, addr, size)
     try:
         await npu.wait(hung, timeout_ns=50_000)
     except DeviceError as error:

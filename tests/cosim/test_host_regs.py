@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 from configs import config_params
-from expectations import CAPABILITIES, STATUS_AFTER_RESET
+from expectations import BANK_STATUS_AFTER_RESET, CAPABILITIES, STATUS_AFTER_RESET
 
 from rtl.config import PARAMETERS, NpuConfig
 from rtl.regmap import HOST, Kind
@@ -57,7 +57,11 @@ def test_capability_table_covers_the_register_map():
         (reg.name, field.name)
         for reg in HOST
         for field in reg.fields
-        if field.kind is Kind.RO and reg.name != "int_status"
+        if field.kind is Kind.RO and reg.name != "int_status" and reg.bank is None
     }
     assert hardware_driven == set(CAPABILITIES) | set(STATUS_AFTER_RESET)
     assert not set(CAPABILITIES) & set(STATUS_AFTER_RESET)
+    in_banks = {
+        (reg.local, field.name) for reg in HOST for field in reg.fields if field.kind is Kind.RO
+    } - {(reg.name, field.name) for reg in HOST if reg.bank is None for field in reg.fields}
+    assert in_banks == set(BANK_STATUS_AFTER_RESET)

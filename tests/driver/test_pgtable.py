@@ -7,7 +7,7 @@ import pytest
 
 from driver.device import DeviceError
 from driver.memory import PhysicalAllocator
-from driver.pgtable import PageTable, Prot
+from driver.pgtable import Gather, PageTable, Prot
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 RW = Prot.READ | Prot.WRITE
@@ -85,6 +85,8 @@ def test_full_unmap_then_remap(pt):
     unmapped, gather = run(pt.unmap_pages(2 * MiB - 4 * KiB, size))
     assert unmapped == size
     assert pt.iova_to_phys(2 * MiB + 42) is None
+    assert (gather.start, gather.end) == (2 * MiB - 4 * KiB, 6 * MiB + 8 * KiB)
+    gather.synced = True  # the TLB invalidation of the range completed
     pt.release(gather)
     assert pt.table_pages == 1
     assert pt.allocator.free_bytes == POOL_SIZE - 4096
@@ -152,8 +154,20 @@ def test_tables_are_freed_only_on_release(pt):
     _, gather = run(pt.unmap_pages(0x1000, 4096))
     assert len(gather.tables) == 2 and pt.allocator.free_bytes == free
     assert pt.memory.word(pt.root) == 0
+    with pytest.raises(RuntimeError, match="before the TLB invalidation"):
+        pt.release(gather)
+    assert pt.allocator.free_bytes == free and pt.table_pages == 3
+    gather.synced = True
     pt.release(gather)
     assert pt.allocator.free_bytes == free + 2 * 4096 and pt.table_pages == 1
+
+
+def test_gather_widens_and_needs_a_new_sync():
+    gather = Gather()
+    gather.add_range(0x5000, 0x6000)
+    gather.synced = True
+    gather.add_range(0x1000, 0x2000)
+    assert (gather.start, gather.end, gather.synced) == (0x1000, 0x6000, False)
 
 
 def test_memory_matches_the_shadow(pt):

@@ -20,6 +20,7 @@ LIMIT = 1 << 40  # physical address space
 MAX_ROW_BYTES = (1 << 24) - 1
 MAX_ROWS = 65535
 STREAM_LIMIT = 4096
+ADDR_SPACES = 4
 
 
 def le(value, size):
@@ -76,11 +77,11 @@ def test_helpers_match_the_layout_sizes():
 
 
 def test_entry_decoded():
-    raw = entry(seqno=0xDEAD_BEEF, asid=0xFF, size=0x48, addr=0x12_3456_7008)
-    e = check_entry(raw, STREAM_LIMIT)
+    raw = entry(seqno=0xDEAD_BEEF, asid=3, size=0x48, addr=0x12_3456_7008)
+    e = check_entry(raw, STREAM_LIMIT, ADDR_SPACES)
     assert (e.seqno, e.asid, e.flags, e.cmd_size, e.cmd_addr) == (
         0xDEAD_BEEF,
-        0xFF,
+        3,
         0,
         0x48,
         0x12_3456_7008,
@@ -97,7 +98,7 @@ def test_entry_decoded():
     ],
 )
 def test_entry_accepted(size, addr):
-    e = check_entry(entry(size=size, addr=addr), STREAM_LIMIT)
+    e = check_entry(entry(size=size, addr=addr), STREAM_LIMIT, ADDR_SPACES)
     assert (e.cmd_size, e.cmd_addr) == (size, addr)
 
 
@@ -122,20 +123,27 @@ def test_entry_accepted(size, addr):
         {"addr": LIMIT - 56},  # 64 bytes from 2**40 - 56: one word past the end
         {"addr": LIMIT},
         {"addr": (1 << 64) - 8},
+        {"asid": ADDR_SPACES},  # the first address space the MMU does not have
+        {"asid": 0xFF},
     ],
     ids=repr,
 )
 def test_entry_bad(fields):
-    _raises(ErrorCode.BAD_ENTRY, check_entry, entry(**fields), STREAM_LIMIT)
+    _raises(ErrorCode.BAD_ENTRY, check_entry, entry(**fields), STREAM_LIMIT, ADDR_SPACES)
 
 
 def test_entry_stream_limit_is_a_parameter():
-    assert check_entry(entry(size=16), 16).cmd_size == 16
-    _raises(ErrorCode.BAD_ENTRY, check_entry, entry(size=16), 8)
+    assert check_entry(entry(size=16), 16, ADDR_SPACES).cmd_size == 16
+    _raises(ErrorCode.BAD_ENTRY, check_entry, entry(size=16), 8, ADDR_SPACES)
+
+
+def test_entry_address_spaces_are_a_parameter():
+    assert check_entry(entry(asid=15), STREAM_LIMIT, 16).asid == 15
+    _raises(ErrorCode.BAD_ENTRY, check_entry, entry(asid=1), STREAM_LIMIT, 1)
 
 
 def test_entry_error_lists_every_problem():
-    message = _raises(ErrorCode.BAD_ENTRY, check_entry, entry(flags=1, size=0, addr=4), 64)
+    message = _raises(ErrorCode.BAD_ENTRY, check_entry, entry(flags=1, size=0, addr=4), 64, ADDR_SPACES)
     assert message == (
         "flags or reserved fields set; stream size 0 is not a positive multiple of 8; "
         "stream address 0x4 misaligned or out of range"

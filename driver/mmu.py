@@ -1,0 +1,245 @@
+"""Address spaces on the NPU's MMU: assignment, table bases, TLB invalidation and faults.
+
+The register-aware half of the page-table story; :mod:`driver.pgtable` writes the tables.
+
+* :meth:`Mmu.create` takes a free address space, gives it a level-1 table, programs the table
+  base, invalidates whatever the TLB holds for it and enables it.
+* :meth:`Mmu.map` writes descriptors (new mappings need no invalidation: the TLB never caches
+  a fault).
+* :meth:`Mmu.unmap` clears descriptors, invalidates the TLB for the range and waits for the
+  invalidation to complete, and only then frees the table pages the unmap emptied (the ordering
+  of Linux's ``iommu_iotlb_sync``).
+* :meth:`Mmu.handle_faults` is the ``mmu_fault`` interrupt's bottom half: it reads each stopped
+  address space's fault record into :attr:`Mmu.faults` and acknowledges it, which restarts it.
+"""
+
+import errno
+from dataclasses import dataclass
+
+from rtl.pte import GRANULE
+from rtl.regmap import HOST, join_address, split_address
+from rtl.translate import Access, FaultKind
+
+from .device import DeviceError
+from .memory import PhysicalAllocator
+from .pgtable import Gather, PageTable, Prot
+from .platform import Platform
+
+__all__ = ["AddressSpace", "Fault", "Mmu"]
+
+#: MMIO polls of tlb_inv_status an invalidation may take before it is declared hung.
+INVALIDATE_POLLS = 1000
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault record, as the hardware reported it.
+
+    Attributes
+    ----------
+    asid : int
+    address : int
+        The faulting virtual address.
+    kind : FaultKind
+    access : Access
+    level : int
+        Table level of the fault (0 for a disabled address space or an address beyond 39 bits).
+    count : int
+        Further faults in the address space while this one was pending.
+    """
+
+    asid: int
+    address: int
+    kind: FaultKind
+    access: Access
+    level: int
+    count: int
+
+
+@dataclass(eq=False)
+class AddressSpace:
+    """One address space in use: its hardware number and its tables.
+
+    In ``bypass``, its jobs' addresses are physical and the tables are not used.
+    """
+
+    asid: int
+    table: PageTable
+    bypass: bool = False
+
+    def iova_to_phys(self, iova):
+        """The physical address ``iova`` maps to, or ``None``."""
+        return self.table.iova_to_phys(iova)
+
+
+class Mmu:
+    """The MMU's address spaces, on behalf of one :class:`~driver.npu.Npu`.
+
+    Parameters
+    ----------
+    platform : Platform
+    allocator : PhysicalAllocator
+        Where table pages come from.
+    count : int
+        Address spaces the hardware has (``cap_mmu.addr_spaces``).
+
+    Attributes
+    ----------
+    faults : list of Fault
+        Every fault handled, oldest first.
+    """
+
+    def __init__(self, platform: Platform, allocator: PhysicalAllocator, count: int):
+        self.platform = platform
+        self.allocator = allocator
+        self.count = count
+        self.faults = []
+        self._spaces = {}  # asid -> AddressSpace
+
+    async def create(self, *, bypass=False):
+        """Assign a free address space, with empty tables, and enable it.
+
+        With ``bypass``, its addresses are physical: for the driver's own jobs, never a
+        client's.
+
+        Raises
+        ------
+        DeviceError
+            ``EBUSY`` if every address space is in use; ``ENOMEM`` if no page is left for the
+            level-1 table.
+        """
+        free = [asid for asid in range(self.count) if asid not in self._spaces]
+        if not free:
+            raise DeviceError(errno.EBUSY, f"All {self.count} address spaces are in use")
+        table = PageTable(self.platform, self.allocator)
+        await table.init()
+        space = AddressSpace(free[0], table, bypass)
+        self._spaces[space.asid] = space
+        await self._program(space)
+        return space
+
+    async def _program(self, space):
+        """Table base, a clean TLB, then enable."""
+        bank = HOST.bank("aspace", space.asid)
+        low, high = split_address(bank.ttbr_lo, bank.ttbr_hi, space.table.root)
+        await self.platform.mmio_write(bank.ttbr_lo.offset, low)
+        await self.platform.mmio_write(bank.ttbr_hi.offset, high)
+        await self.invalidate(space.asid)
+        await self.platform.mmio_write(
+            bank.control.offset, bank.control.encode(enable=1, bypass=int(space.bypass))
+        )
+
+    async def restore(self):
+        """Program every address space in use again, after a device reset."""
+        for space in self._spaces.values():
+            await self._program(space)
+
+    async def destroy(self, space):
+        """Disable the address space, forget its TLB entries and free all its tables.
+
+        Its mappings are gone; the pages they mapped are the caller's again.
+        """
+        self._check(space)
+        bank = HOST.bank("aspace", space.asid)
+        await self.platform.mmio_write(bank.control.offset, bank.control.encode(enable=0))
+        await self.invalidate(space.asid)
+        space.table.destroy()
+        del self._spaces[space.asid]
+
+    def _check(self, space):
+        if self._spaces.get(space.asid) is not space:
+            raise DeviceError(errno.ENOENT, f"Address space {space.asid} is not in use")
+
+    async def map(self, space, iova, paddr, size, prot=Prot.READ | Prot.WRITE):
+        """Map ``size`` bytes at ``iova`` to ``paddr`` (see :meth:`PageTable.map_pages`)."""
+        self._check(space)
+        await space.table.map_pages(iova, paddr, size, prot)
+
+    async def unmap(self, space, iova, size):
+        """Unmap, invalidate the TLB for the range, then free emptied table pages.
+
+        Returns
+        -------
+        int
+            Bytes that were mapped.
+        """
+        self._check(space)
+        unmapped, gather = await space.table.unmap_pages(iova, size)
+        await self.sync(space, gather)
+        space.table.release(gather)
+        return unmapped
+
+    async def sync(self, space, gather: Gather):
+        """Invalidate the TLB for the range ``gather`` covers; mark it synced."""
+        if gather.start is not None:
+            first = gather.start // GRANULE
+            pages = -(-gather.end // GRANULE) - first
+            await self.invalidate(space.asid, gather.start - gather.start % GRANULE, pages)
+        gather.synced = True
+
+    async def invalidate(self, asid=None, iova=None, pages=None):
+        """Invalidate TLB entries and wait until the hardware reports it done.
+
+        Everything with no arguments; an address space's entries with ``asid``; those of
+        ``pages`` pages from the page-aligned ``iova`` with all three.
+
+        Raises
+        ------
+        DeviceError
+            ``ETIMEDOUT`` if the invalidation does not complete.
+        """
+        platform = self.platform
+        before = HOST.tlb_inv_status.count.get(await platform.mmio_read(HOST.tlb_inv_status.offset))
+        if asid is None:
+            command = HOST.tlb_inv_command.encode(everything=1)
+        else:
+            await platform.mmio_write(HOST.tlb_inv_asid.offset, HOST.tlb_inv_asid.encode(asid=asid))
+            command = HOST.tlb_inv_command.encode(by_asid=1)
+        if iova is not None:
+            low, high = split_address(HOST.tlb_inv_addr_lo, HOST.tlb_inv_addr_hi, iova)
+            await platform.mmio_write(HOST.tlb_inv_addr_lo.offset, low)
+            await platform.mmio_write(HOST.tlb_inv_addr_hi.offset, high)
+            await platform.mmio_write(
+                HOST.tlb_inv_pages.offset, HOST.tlb_inv_pages.encode(count=pages)
+            )
+            command = HOST.tlb_inv_command.encode(by_range=1)
+        await platform.mmio_write(HOST.tlb_inv_command.offset, command)
+        for _ in range(INVALIDATE_POLLS):
+            status = HOST.tlb_inv_status.decode(
+                await platform.mmio_read(HOST.tlb_inv_status.offset)
+            )
+            if status["count"] != before and not status["busy"]:
+                return
+        raise DeviceError(errno.ETIMEDOUT, "TLB invalidation did not complete")
+
+    async def handle_faults(self):
+        """Read and acknowledge every pending fault record; return the new ones."""
+        platform = self.platform
+        pending = HOST.mmu_fault_pending.aspaces.get(
+            await platform.mmio_read(HOST.mmu_fault_pending.offset)
+        )
+        found = []
+        for asid in range(self.count):
+            if not pending >> asid & 1:
+                continue
+            bank = HOST.bank("aspace", asid)
+            status = bank.fault_status.decode(await platform.mmio_read(bank.fault_status.offset))
+            address = join_address(
+                bank.fault_addr_lo,
+                bank.fault_addr_hi,
+                await platform.mmio_read(bank.fault_addr_lo.offset),
+                await platform.mmio_read(bank.fault_addr_hi.offset),
+            )
+            await platform.mmio_write(bank.fault_ack.offset, bank.fault_ack.encode(ack=1))
+            found.append(
+                Fault(
+                    asid=asid,
+                    address=address,
+                    kind=FaultKind(status["kind"]),
+                    access=Access(status["access"]),
+                    level=status["table_level"],
+                    count=status["count"],
+                )
+            )
+        self.faults += found
+        return found

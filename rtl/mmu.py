@@ -1,0 +1,354 @@
+"""The MMU: address spaces, the TLB, the table walker, fault records and TLB invalidation.
+
+Translation (see ``docs/page-tables.md``): a request on a port is answered in its first cycle
+when the TLB holds the page, the access is allowed and the address space is enabled and running,
+or when the address space is enabled, running and in bypass (the address is physical).
+Anything else goes to one sequencer, which serves one request at a time, the ports in round
+robin:
+
+1. an address space number without a bank faults, recorded nowhere;
+2. a stopped address space (a fault pending) faults, and the fault is counted;
+3. a disabled address space faults (``DISABLED``, level 0), as does an input address of 40 bits
+   (``TRANSLATION``, level 0);
+4. a TLB hit that the access may not use faults (``PERMISSION``, at the entry's level);
+5. otherwise the walker reads the tables; a valid, allowed page or block is put in the TLB and
+   answered, anything else faults.
+
+A fault is recorded in its address space's fault registers, raises ``event`` (the host's
+``mmu_fault`` interrupt) and stops the address space until ``ack``. Every fault is recorded by the
+sequencer, one at a time, so none is lost: a fault in a stopped address space adds to its count.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import AXI4Signature, channels
+from .config import MEM_ADDR_WIDTH
+from .tlb import Tlb
+from .translate import (
+    ASID_WIDTH,
+    VA_WIDTH,
+    Access,
+    FaultKind,
+    PageSize,
+    TlbEntry,
+    TranslateSignature,
+)
+from .walker import Walker
+
+__all__ = ["AspaceSignature", "FaultRecord", "Mmu"]
+
+#: The most further faults an address space's record counts.
+MAX_COUNT = 0xFFFF
+
+
+class FaultRecord(data.Struct):
+    """An address space's fault registers."""
+
+    kind: FaultKind
+    level: 2
+    access: Access
+    count: 16
+    addr: VA_WIDTH
+
+
+class AspaceSignature(wiring.Signature):
+    """One address space's registers, from the MMU's side."""
+
+    def __init__(self):
+        super().__init__(
+            {
+                "ttbr": In(MEM_ADDR_WIDTH),
+                "enable": In(1),
+                "bypass": In(1),
+                "ack": In(1),
+                "fault": Out(FaultRecord),
+            }
+        )
+
+
+def _level_of(size):
+    """The table level of a TLB entry of ``size``."""
+    return Mux(size == PageSize.BLOCK_1G, 1, Mux(size == PageSize.BLOCK_2M, 2, 3))
+
+
+def _allowed(entry, access):
+    """Whether ``access`` may use the translation of ``entry``."""
+    return ~((access == Access.WRITE) & entry.read_only) & ~(
+        (access == Access.FETCH) & entry.execute_never
+    )
+
+
+class Mmu(wiring.Component):
+    """Translates requesters' virtual addresses in one of several address spaces.
+
+    Parameters
+    ----------
+    addr_spaces : int
+        Number of address spaces (banks of registers), 1 to 16.
+    tlb_entries : int
+        Entries of the TLB.
+    ports : int
+        Number of translation ports.
+    data_width, id_width : int
+        Of the walker's ``mem`` port.
+
+    Attributes
+    ----------
+    t0, t1, ... : In(TranslateSignature())
+        Translation ports.
+    aspace : Out(AspaceSignature()).array(addr_spaces)
+    stopped : Out(addr_spaces)
+        Address spaces with a fault pending.
+    event : Out(1)
+        High for one cycle when a fault is recorded.
+    everything, by_asid, by_range : In(1)
+        Invalidation commands (pulses), with ``inv_asid``, ``inv_first`` (page number) and
+        ``inv_pages`` latched with them. A command while one is pending is ignored.
+    inv_busy : Out(1)
+    inv_done : Out(1)
+        High for one cycle as an invalidation completes.
+    inv_count : Out(16)
+        Invalidations completed (wraps).
+    hits, misses, reads : Out(32)
+        Translations answered by the TLB (bypassed ones are not counted); walks started;
+        descriptors read (all wrap).
+    mem : Out(channels(AXI4Signature(...), ("ar", "r")))
+        The walker's reads.
+    """
+
+    def __init__(self, *, addr_spaces, tlb_entries, ports, data_width, id_width):
+        if not 1 <= addr_spaces <= 1 << ASID_WIDTH:
+            raise ValueError(f"Address spaces must be 1 to 16, not {addr_spaces!r}")
+        self.addr_spaces, self.tlb_entries, self.ports = addr_spaces, tlb_entries, ports
+        self._walker = dict(data_width=data_width, id_width=id_width)
+        axi = AXI4Signature(addr_width=MEM_ADDR_WIDTH, data_width=data_width, id_width=id_width)
+        members = {f"t{i}": In(TranslateSignature()) for i in range(ports)}
+        super().__init__(
+            members
+            | {
+                "aspace": Out(AspaceSignature()).array(addr_spaces),
+                "stopped": Out(addr_spaces),
+                "event": Out(1),
+                "everything": In(1),
+                "by_asid": In(1),
+                "by_range": In(1),
+                "inv_asid": In(ASID_WIDTH),
+                "inv_first": In(27),
+                "inv_pages": In(28),
+                "inv_busy": Out(1),
+                "inv_done": Out(1),
+                "inv_count": Out(16),
+                "hits": Out(32),
+                "misses": Out(32),
+                "reads": Out(32),
+                "mem": Out(channels(axi, ("ar", "r"))),
+            }
+        )
+
+    def elaborate(self, platform):
+        """Build the fast path, the sequencer, the fault records and the invalidation."""
+        m = Module()
+        n = self.addr_spaces
+        m.submodules.tlb = tlb = Tlb(entries=self.tlb_entries, lookups=self.ports)
+        m.submodules.walker = walker = Walker(**self._walker)
+        wiring.connect(m, wiring.flipped(self.mem), walker.mem)
+        ports = [getattr(self, f"t{i}") for i in range(self.ports)]
+        lookups = [getattr(tlb, f"lookup{i}") for i in range(self.ports)]
+        records = [a.fault for a in self.aspace]
+
+        enabled = Signal(n)
+        bypass = Signal(n)
+        m.d.comb += [
+            enabled.eq(Cat(a.enable for a in self.aspace)),
+            bypass.eq(Cat(a.bypass for a in self.aspace)),
+            self.stopped.eq(Cat(r.kind != FaultKind.NONE for r in records)),
+        ]
+
+        def running(asid):
+            return (asid < n) & enabled.bit_select(asid, 1) & ~self.stopped.bit_select(asid, 1)
+
+        # The sequencer's request: which port, and its latched request.
+        serving = Signal()
+        sel = Signal(range(self.ports))
+        asid = Signal(ASID_WIDTH)
+        va = Signal(VA_WIDTH)
+        access = Signal(Access)
+        respond = Signal()
+        resp_fault = Signal()
+        resp_pa = Signal(MEM_ADDR_WIDTH)
+
+        # Fast path: TLB hits and bypass, answered combinationally; the rest need the sequencer.
+        need = Signal(self.ports)
+        fast = Signal(self.ports)
+        hit = Signal(self.ports)
+        for i, (port, lookup) in enumerate(zip(ports, lookups)):
+            mine = serving & (sel == i)
+            through = bypass.bit_select(port.asid, 1)
+            m.d.comb += [
+                lookup.asid.eq(port.asid),
+                lookup.va.eq(port.va),
+                hit[i].eq(~through & lookup.hit & _allowed(lookup.entry, port.access)),
+                fast[i].eq(port.valid & ~mine & running(port.asid) & (through | hit[i])),
+                need[i].eq(port.valid & ~mine & ~fast[i]),
+                port.done.eq(fast[i] | (respond & (sel == i))),
+                port.fault.eq(respond & (sel == i) & resp_fault),
+                port.pa.eq(Mux(respond & (sel == i), resp_pa, Mux(through, port.va, lookup.pa))),
+            ]
+
+        # Fault records: acknowledged, then the sequencer's new fault or further fault counted.
+        m.d.sync += self.event.eq(0)
+        for a, record in zip(self.aspace, records):
+            with m.If(a.ack):
+                m.d.sync += record.eq(0)
+
+        def refuse(kind=None, level=0):
+            """Answer the request with a fault; record it (``kind``) or only count it."""
+            m.d.sync += [resp_fault.eq(1), respond.eq(1)]
+            for i, (a, record) in enumerate(zip(self.aspace, records)):
+                fresh = (record.kind == FaultKind.NONE) | a.ack
+                with m.If((asid == i) & fresh):
+                    if kind is not None:
+                        m.d.sync += [
+                            record.kind.eq(kind),
+                            record.level.eq(level),
+                            record.access.eq(access),
+                            record.count.eq(0),
+                            record.addr.eq(va),
+                            self.event.eq(1),
+                        ]
+                with m.Elif((asid == i) & (record.count != MAX_COUNT)):
+                    m.d.sync += record.count.eq(record.count + 1)
+
+        # Invalidation: latched, performed when the sequencer is idle (no walk in progress).
+        pending = Signal()
+        op = Signal(3)  # everything, by_asid, by_range
+        inv_asid = Signal(ASID_WIDTH)
+        inv_first = Signal(27)
+        inv_pages = Signal(28)
+        command = Cat(self.everything, self.by_asid, self.by_range)
+        with m.If(~pending & command.any()):
+            widest = Mux(
+                self.everything, 0b001, Mux(self.by_asid, 0b010, 0b100)
+            )  # with several bits, the widest
+            m.d.sync += [
+                pending.eq(1),
+                op.eq(widest),
+                inv_asid.eq(self.inv_asid),
+                inv_first.eq(self.inv_first),
+                inv_pages.eq(self.inv_pages),
+            ]
+        m.d.comb += [
+            self.inv_busy.eq(pending),
+            tlb.inv_asid.eq(inv_asid),
+            tlb.inv_first.eq(inv_first),
+            tlb.inv_pages.eq(inv_pages),
+        ]
+        m.d.sync += self.inv_done.eq(0)
+
+        hits = Signal(32)
+        misses = Signal(32)
+        reads = Signal(32)
+        m.d.sync += [hits.eq(hits + sum(fast & hit)), reads.eq(reads + walker.read)]
+        m.d.comb += [self.hits.eq(hits), self.misses.eq(misses), self.reads.eq(reads)]
+
+        # Round robin: the first needy port after the last one served.
+        last = Signal(range(self.ports))
+        pick = Signal(range(self.ports))
+        for offset in reversed(range(1, self.ports + 1)):
+            for i in range(self.ports):
+                with m.If(((last + offset) % self.ports == i) & need[i]):
+                    m.d.comb += pick.eq(i)
+
+        # The served port's TLB lookup (its request is held, so it matches the latched one).
+        chosen = Signal(TlbEntry)
+        chosen_hit = Signal()
+        chosen_pa = Signal(MEM_ADDR_WIDTH)
+        with m.Switch(sel):
+            for i, lookup in enumerate(lookups):
+                with m.Case(i):
+                    m.d.comb += [
+                        chosen.eq(lookup.entry),
+                        chosen_hit.eq(lookup.hit),
+                        chosen_pa.eq(lookup.pa),
+                    ]
+        walked = walker.entry
+        m.d.comb += [
+            walker.asid.eq(asid),
+            walker.va.eq(va),
+            tlb.fill_entry.eq(walked),
+        ]
+        with m.Switch(asid):
+            for i, a in enumerate(self.aspace):
+                with m.Case(i):
+                    m.d.comb += walker.ttbr.eq(a.ttbr)
+
+        m.d.sync += respond.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(pending):
+                    m.d.comb += [
+                        tlb.everything.eq(op[0]),
+                        tlb.by_asid.eq(op[1]),
+                        tlb.by_range.eq(op[2]),
+                        walker.flush.eq(1),
+                    ]
+                    m.d.sync += [
+                        pending.eq(0),
+                        self.inv_done.eq(1),
+                        self.inv_count.eq(self.inv_count + 1),
+                    ]
+                with m.Elif(need.any()):
+                    m.d.sync += [serving.eq(1), sel.eq(pick), last.eq(pick)]
+                    with m.Switch(pick):
+                        for i, port in enumerate(ports):
+                            with m.Case(i):
+                                m.d.sync += [
+                                    asid.eq(port.asid),
+                                    va.eq(port.va),
+                                    access.eq(port.access),
+                                ]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += resp_fault.eq(0)
+                m.next = "RESPOND"
+                with m.If(asid >= n):
+                    m.d.sync += [resp_fault.eq(1), respond.eq(1)]  # no bank to record it in
+                with m.Elif(self.stopped.bit_select(asid, 1)):
+                    refuse()
+                with m.Elif(~enabled.bit_select(asid, 1)):
+                    refuse(FaultKind.DISABLED, 0)
+                with m.Elif(bypass.bit_select(asid, 1)):
+                    m.d.sync += [respond.eq(1), resp_pa.eq(va)]
+                with m.Elif(va[39:] != 0):
+                    refuse(FaultKind.TRANSLATION, 0)
+                with m.Elif(chosen_hit & ~_allowed(chosen, access)):
+                    refuse(FaultKind.PERMISSION, _level_of(chosen.size))
+                with m.Elif(chosen_hit):
+                    m.d.sync += [respond.eq(1), resp_pa.eq(chosen_pa)]
+                with m.Else():
+                    m.d.comb += walker.start.eq(1)
+                    m.d.sync += misses.eq(misses + 1)
+                    m.next = "WALK"
+            with m.State("WALK"):
+                with m.If(walker.done):
+                    with m.If(walker.fault != FaultKind.NONE):
+                        refuse(walker.fault, walker.level)
+                    with m.Elif(~_allowed(walked, access)):
+                        refuse(FaultKind.PERMISSION, walker.level)
+                    with m.Else():
+                        low = Mux(
+                            walked.size == PageSize.BLOCK_1G,
+                            (1 << 18) - 1,
+                            Mux(walked.size == PageSize.BLOCK_2M, (1 << 9) - 1, 0),
+                        )
+                        ppn = (walked.ppn & ~low) | (va[12:39] & low)
+                        m.d.comb += tlb.fill.eq(1)
+                        m.d.sync += [respond.eq(1), resp_pa.eq(Cat(va[:12], ppn))]
+                    m.next = "RESPOND"
+            with m.State("RESPOND"):
+                # respond is high this cycle: the port takes the answer.
+                m.d.sync += serving.eq(0)
+                m.next = "IDLE"
+        return m
