@@ -231,6 +231,16 @@ class PageTable:
             table = self._next(value)
         raise AssertionError("a level-3 descriptor is never a table")
 
+    def locate(self, iova):
+        """Where the walk for ``iova`` ends: ``(level, descriptor address, descriptor value)``.
+
+        The descriptor is the leaf that maps ``iova``, or the invalid one that stops the walk:
+        what the hardware walker reads last.
+        """
+        self._check_range(iova - iova % GRANULE, GRANULE)
+        level, table, index, value = self._walk(iova)
+        return level, table + index * _DESCRIPTOR_BYTES, value
+
     def _lookup(self, iova):
         level, _, _, value = self._walk(iova)
         d = _decode(value)

@@ -247,9 +247,7 @@ class Firmware:
         elif opcode is Opcode.WRITE_VALUE:
             staging = self.scratch + COMPLETION_BYTES
             await self._sram_write(staging, cmd.value.to_bytes(8, "little"))
-            await self._dma(
-                DmaKind.STORE, src=staging, dst=cmd.addr, row_bytes=8, asid=self.asid
-            )
+            await self._dma(DmaKind.STORE, src=staging, dst=cmd.addr, row_bytes=8, asid=self.asid)
         return length
 
     async def _complete(self, index, seqno, error, offset, start):

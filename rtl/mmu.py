@@ -7,7 +7,8 @@ Anything else goes to one sequencer, which serves one request at a time, the por
 robin:
 
 1. an address space number without a bank faults, recorded nowhere;
-2. a stopped address space (a fault pending) faults, and the fault is counted;
+2. a stopped address space (a fault pending) refuses the access, counted as a further fault (the
+   DMA engine's other side may have a request raised when its sibling faults);
 3. a disabled address space faults (``DISABLED``, level 0), as does an input address of 40 bits
    (``TRANSLATION``, level 0);
 4. a TLB hit that the access may not use faults (``PERMISSION``, at the entry's level);
@@ -25,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4Signature, channels
 from .config import MEM_ADDR_WIDTH
-from .tlb import Tlb
+from .tlb import Tlb, low_mask
 from .translate import (
     ASID_WIDTH,
     VA_WIDTH,
@@ -338,11 +339,7 @@ class Mmu(wiring.Component):
                     with m.Elif(~_allowed(walked, access)):
                         refuse(FaultKind.PERMISSION, walker.level)
                     with m.Else():
-                        low = Mux(
-                            walked.size == PageSize.BLOCK_1G,
-                            (1 << 18) - 1,
-                            Mux(walked.size == PageSize.BLOCK_2M, (1 << 9) - 1, 0),
-                        )
+                        low = low_mask(walked.size, len(walked.ppn))
                         ppn = (walked.ppn & ~low) | (va[12:39] & low)
                         m.d.comb += tlb.fill.eq(1)
                         m.d.sync += [respond.eq(1), resp_pa.eq(Cat(va[:12], ppn))]

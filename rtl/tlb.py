@@ -1,13 +1,13 @@
 """The TLB: fully associative, tagged by address space, pages and blocks in the same entries."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import MEM_ADDR_WIDTH
 from .translate import ASID_WIDTH, VA_WIDTH, PageSize, TlbEntry
 
-__all__ = ["LookupSignature", "Tlb"]
+__all__ = ["LookupSignature", "Tlb", "low_mask"]
 
 #: Bits of the page number below the block, per page size.
 _LOW_BITS = {PageSize.PAGE_4K: 0, PageSize.BLOCK_2M: 9, PageSize.BLOCK_1G: 18}
@@ -28,12 +28,19 @@ class LookupSignature(wiring.Signature):
         )
 
 
-def _low_mask(size):
-    """The page-number bits an entry of ``size`` ignores, as a 27-bit mask."""
+def low_mask(size, width):
+    """The page-number bits an entry of ``size`` ignores, as a ``width``-bit mask.
+
+    The width matters: ``~mask`` must cover every bit of the page number it is applied to.
+    """
     return Mux(
         size == PageSize.BLOCK_1G,
-        (1 << _LOW_BITS[PageSize.BLOCK_1G]) - 1,
-        Mux(size == PageSize.BLOCK_2M, (1 << _LOW_BITS[PageSize.BLOCK_2M]) - 1, 0),
+        Const((1 << _LOW_BITS[PageSize.BLOCK_1G]) - 1, width),
+        Mux(
+            size == PageSize.BLOCK_2M,
+            Const((1 << _LOW_BITS[PageSize.BLOCK_2M]) - 1, width),
+            Const(0, width),
+        ),
     )
 
 
@@ -100,7 +107,7 @@ class Tlb(wiring.Component):
             in_range = port.va[39:] == 0
             hits = []
             for entry in entries:
-                low = _low_mask(entry.size)
+                low = low_mask(entry.size, len(vpn))
                 hits.append(
                     entry.valid
                     & in_range
@@ -111,7 +118,7 @@ class Tlb(wiring.Component):
             for hit, entry in reversed(list(zip(hits, entries))):
                 with m.If(hit):
                     m.d.comb += port.entry.eq(entry)
-            low = _low_mask(port.entry.size)
+            low = low_mask(port.entry.size, len(port.entry.ppn))
             ppn = (port.entry.ppn & ~low) | (vpn & low)
             m.d.comb += port.pa.eq(Cat(port.va[:12], ppn))
 
@@ -135,7 +142,7 @@ class Tlb(wiring.Component):
         last = Signal(28)
         m.d.comb += last.eq(first + self.inv_pages - 1)
         for entry in entries:
-            low = _low_mask(entry.size)
+            low = low_mask(entry.size, len(entry.vpn))
             lo = entry.vpn & ~low
             hi = entry.vpn | low
             mine = entry.asid == self.inv_asid

@@ -103,9 +103,7 @@ class NpuTop(wiring.Component):
         config = self.config
         width = config.mem_data_width
         # Address-space banks beyond the configured count are not implemented.
-        absent = {
-            reg.name for reg in HOST if reg.bank and reg.bank[1] >= config.addr_spaces
-        }
+        absent = {reg.name for reg in HOST if reg.bank and reg.bank[1] >= config.addr_spaces}
         m.submodules.regs = regs = RegisterBlock(HOST, addr_width=HOST_ADDR_WIDTH, omit=absent)
         wiring.connect(m, wiring.flipped(self.host), regs.bus)
         host = regs.f

@@ -10,7 +10,10 @@ from .config import MEM_ADDR_WIDTH
 from .pte import Descriptor
 from .translate import ASID_WIDTH, VA_WIDTH, FaultKind, PageSize, TlbEntry
 
-__all__ = ["Walker"]
+__all__ = ["TABLE_CACHE_WAYS", "Walker"]
+
+#: Cached table descriptors per level (levels 1 and 2, naming level-2 and level-3 tables).
+TABLE_CACHE_WAYS = 4
 
 
 class Walker(wiring.Component):
@@ -30,9 +33,10 @@ class Walker(wiring.Component):
     and ``level``, the level of the descriptor that ended the walk. Permissions are the caller's
     to check, with ``entry.read_only`` and ``entry.execute_never``.
 
-    Table descriptors read at levels 1 and 2 are cached (one entry each, tagged by address space
-    and the address bits the table covers), so a walk next to the previous one starts at level 3
-    and reads one descriptor. ``flush`` empties both entries at the next edge.
+    Table descriptors read at levels 1 and 2 are cached (:data:`TABLE_CACHE_WAYS` entries per
+    level, tagged by address space and the address bits the table covers, replaced in turn), so
+    a walk near a recent one starts at level 3 and reads one descriptor. ``flush`` empties the
+    cache at the next edge.
 
     Parameters
     ----------
@@ -90,13 +94,16 @@ class Walker(wiring.Component):
         beat = Signal(range(beats))
         bad = Signal()  # a beat of this read carried an error
 
-        # The table cache: the level-2 table for va[38:30], the level-3 table for va[38:21].
+        # The table cache: level-2 tables by va[38:30], level-3 tables by va[38:21], a few of
+        # each (the DMA's reader and writer walk in two regions at once), replaced in turn.
         caches = []
         for lvl, tag_lsb in ((2, 30), (3, 21)):
-            valid = Signal(name=f"cache{lvl}_valid")
-            tag = Signal(ASID_WIDTH + 39 - tag_lsb, name=f"cache{lvl}_tag")
-            where = Signal(MEM_ADDR_WIDTH - 12, name=f"cache{lvl}_table")
-            caches.append((lvl, tag_lsb, valid, tag, where))
+            for way in range(TABLE_CACHE_WAYS):
+                valid = Signal(name=f"cache{lvl}_{way}_valid")
+                tag = Signal(ASID_WIDTH + 39 - tag_lsb, name=f"cache{lvl}_{way}_tag")
+                where = Signal(MEM_ADDR_WIDTH - 12, name=f"cache{lvl}_{way}_table")
+                caches.append((lvl, tag_lsb, way, valid, tag, where))
+        next_way = {lvl: Signal(range(TABLE_CACHE_WAYS), name=f"cache{lvl}_next") for lvl in (2, 3)}
 
         def tag_of(lsb):
             return Cat(self.va[lsb:39], self.asid)
@@ -132,7 +139,7 @@ class Walker(wiring.Component):
                         self.fault.eq(FaultKind.NONE),
                     ]
                     # The deepest cached table that covers va.
-                    for lvl, lsb, valid, tag, where in caches:
+                    for lvl, lsb, _, valid, tag, where in caches:
                         with m.If(valid & (tag == tag_of(lsb))):
                             m.d.sync += [level.eq(lvl), table.eq(Cat(Const(0, 12), where))]
                     m.next = "READ"
@@ -167,13 +174,16 @@ class Walker(wiring.Component):
                 with m.Elif(is_table):
                     next_table = desc.address[: MEM_ADDR_WIDTH - 12]
                     m.d.sync += [table.eq(Cat(Const(0, 12), next_table)), level.eq(level + 1)]
-                    for lvl, lsb, valid, tag, where in caches:
-                        with m.If(level + 1 == lvl):
+                    for lvl, lsb, way, valid, tag, where in caches:
+                        with m.If((level + 1 == lvl) & (next_way[lvl] == way)):
                             m.d.sync += [
                                 valid.eq(1),
                                 tag.eq(Cat(va[lsb:39], asid)),
                                 where.eq(next_table),
                             ]
+                    for lvl, way in next_way.items():
+                        with m.If(level + 1 == lvl):
+                            m.d.sync += way.eq(way + 1)
                     m.next = "READ"
                 with m.Elif(~desc.af):
                     m.d.sync += [self.fault.eq(FaultKind.ACCESS_FLAG), self.done.eq(1)]
@@ -198,6 +208,6 @@ class Walker(wiring.Component):
                     m.next = "IDLE"
 
         with m.If(self.flush):
-            for _, _, valid, _, _ in caches:
+            for _, _, _, valid, _, _ in caches:
                 m.d.sync += valid.eq(0)
         return m

@@ -143,7 +143,9 @@ def test_entry_address_spaces_are_a_parameter():
 
 
 def test_entry_error_lists_every_problem():
-    message = _raises(ErrorCode.BAD_ENTRY, check_entry, entry(flags=1, size=0, addr=4), 64, ADDR_SPACES)
+    message = _raises(
+        ErrorCode.BAD_ENTRY, check_entry, entry(flags=1, size=0, addr=4), 64, ADDR_SPACES
+    )
     assert message == (
         "flags or reserved fields set; stream size 0 is not a positive multiple of 8; "
         "stream address 0x4 misaligned or out of range"

@@ -1,8 +1,10 @@
 """Unit tests of the generated AXI4-Lite register block, on the host register map.
 
 Every test builds ``RegisterBlock(HOST, addr_width=16)`` and drives its subordinate port from an
-Amaranth async testbench through small AXI4-Lite manager helpers. Expected offsets and values are
-literals, so a change of the SystemRDL source or of the generator shows up here.
+Amaranth async testbench through small AXI4-Lite manager helpers (the ``omit`` tests leave some
+registers out). Expected offsets and values are literals, so a change of the SystemRDL source or
+of the generator shows up here. The sixteen address-space banks share one literal layout,
+expanded below.
 """
 
 import gc
@@ -13,12 +15,35 @@ from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
 
 from rtl.regmap import HOST, Field, Kind, Register, RegisterMap
-from rtl.regmap.block import RegisterBlock
+from rtl.regmap.block import RegisterBlock, fields_signature
 
 #: Encoding of the AXI OKAY response.
 OKAY = 0
 #: Longest a single handshake may take before the bus is declared hung.
 CYCLE_LIMIT = 16
+
+#: The address-space banks (host.rdl: aspace[16] @ 0x400 += 0x20): offset of each register in a
+#: bank, and the banks' base, stride and count.
+ASPACE_LAYOUT = {
+    "ttbr_lo": 0x00,
+    "ttbr_hi": 0x04,
+    "control": 0x08,
+    "fault_status": 0x0C,
+    "fault_addr_lo": 0x10,
+    "fault_addr_hi": 0x14,
+    "fault_ack": 0x18,
+}
+ASPACE_BASE = 0x400
+ASPACE_STRIDE = 0x20
+ASPACES = range(16)
+#: The bank registers whose fields are all RO.
+ASPACE_RO = ("fault_status", "fault_addr_lo", "fault_addr_hi")
+
+
+def aspace(index, local):
+    """The name of register ``local`` of address-space bank ``index``."""
+    return f"aspace{index}_{local}"
+
 
 #: Byte offset of every host register.
 OFFSETS = {
@@ -49,12 +74,26 @@ OFFSETS = {
     "ring_control": 0x120,
     "cq_base_lo": 0x130,
     "cq_base_hi": 0x134,
+    "mmu_fault_pending": 0x200,
+    "tlb_inv_asid": 0x210,
+    "tlb_inv_addr_lo": 0x214,
+    "tlb_inv_addr_hi": 0x218,
+    "tlb_inv_pages": 0x21C,
+    "tlb_inv_command": 0x220,
+    "tlb_inv_status": 0x224,
+    "mmu_tlb_hits": 0x230,
+    "mmu_tlb_misses": 0x234,
+    "mmu_walk_reads": 0x238,
+} | {
+    aspace(i, local): ASPACE_BASE + i * ASPACE_STRIDE + offset
+    for i in ASPACES
+    for local, offset in ASPACE_LAYOUT.items()
 }
 
 #: Read value after reset of every register without hardware-driven fields.
 RESET_READS = {
     "id": 0x544E5055,
-    "version": 0x00000100,
+    "version": 0x00000200,
     "scratch": 0x00000000,
     "int_raw_status": 0x00000000,
     "int_mask": 0x00000000,
@@ -67,6 +106,15 @@ RESET_READS = {
     "ring_control": 0x00000000,
     "cq_base_lo": 0x00000000,
     "cq_base_hi": 0x00000000,
+    "tlb_inv_asid": 0x00000000,
+    "tlb_inv_addr_lo": 0x00000000,
+    "tlb_inv_addr_hi": 0x00000000,
+    "tlb_inv_pages": 0x00000000,
+    "tlb_inv_command": 0x00000000,
+} | {
+    aspace(i, local): 0x00000000
+    for i in ASPACES
+    for local in ("ttbr_lo", "ttbr_hi", "control", "fault_ack")
 }
 
 #: Registers whose fields are all RO: (register, {field: driven value}, expected read).
@@ -93,19 +141,49 @@ RO_CASES = [
     ("ring_done", {"index": 0x80000001}, 0x80000001),
     ("ring_status", {"error": 3, "fifo": 0xFF, "empty_doorbells": 0xFFFF}, 0xFFFFFF03),
     ("ring_status", {"error": 1, "fifo": 0x12, "empty_doorbells": 0x3456}, 0x34561201),
+    ("int_status", {"tlb_inv_done": 1}, 0x20),
+    ("mmu_fault_pending", {"aspaces": 0xFFFF}, 0x0000FFFF),
+    ("mmu_fault_pending", {"aspaces": 0x8001}, 0x00008001),
+    ("tlb_inv_status", {"busy": 1, "count": 0xFFFF}, 0xFFFF0001),
+    ("tlb_inv_status", {"busy": 0, "count": 0x1234}, 0x12340000),
+    ("mmu_tlb_hits", {"count": 0xFFFFFFFF}, 0xFFFFFFFF),
+    ("mmu_tlb_misses", {"count": 0x80000001}, 0x80000001),
+    ("mmu_walk_reads", {"count": 0x0BADCAFE}, 0x0BADCAFE),
+] + [
+    # Every field kind of the banks, in the first and the last bank; test_ro_every_bank covers
+    # the banks between.
+    (aspace(i, local), drive, expected)
+    for i in (0, 15)
+    for local, drive, expected in [
+        ("fault_status", {"kind": 7, "table_level": 3, "access": 3, "count": 0xFFFF}, 0xFFFF0337),
+        ("fault_status", {"kind": 6, "table_level": 1, "access": 2, "count": 0x0001}, 0x00010216),
+        ("fault_addr_lo", {"addr": 0xFFFFFFFF}, 0xFFFFFFFF),
+        ("fault_addr_lo", {"addr": 0x89ABC123}, 0x89ABC123),
+        ("fault_addr_hi", {"addr": 0xFF}, 0x000000FF),
+        ("fault_addr_hi", {"addr": 0x5A}, 0x0000005A),
+    ]
 ]
 RO_PARAMS = [pytest.param(*case, id=f"{case[0]}-{case[2]:#010x}") for case in RO_CASES]
 
 #: Bits of each RW register that hold storage.
 RW_MASKS = {
     "scratch": 0xFFFFFFFF,
-    "int_mask": 0x0000001F,
+    "int_mask": 0x0000003F,
     "ring_base_lo": 0xFFFFFFE0,
     "ring_base_hi": 0x000000FF,
     "ring_size": 0x0000000F,
     "ring_tail": 0xFFFFFFFF,
     "cq_base_lo": 0xFFFFFFF0,
     "cq_base_hi": 0x000000FF,
+    "tlb_inv_asid": 0x0000000F,
+    "tlb_inv_addr_lo": 0xFFFFF000,
+    "tlb_inv_addr_hi": 0x0000007F,
+    "tlb_inv_pages": 0x0FFFFFFF,
+} | {
+    # The first and the last bank; test_rw_every_bank covers the banks between.
+    aspace(i, local): mask
+    for i in (0, 15)
+    for local, mask in [("ttbr_lo", 0xFFFFF000), ("ttbr_hi", 0x000000FF), ("control", 0x00000003)]
 }
 #: Bit of each interrupt source in int_raw_status, int_mask, int_status and int_set.
 IRQ_BITS = {
@@ -114,11 +192,13 @@ IRQ_BITS = {
     "mmu_fault": 0x4,
     "bus_error": 0x8,
     "queue_error": 0x10,
+    "tlb_inv_done": 0x20,
 }
 
 RW_PATTERNS = [0xFFFFFFFF, 0xA5A5A5A5, 0x5A5A5A5A, 0x12345678, 0x00000000]
 
-#: Addresses with no register: gaps, the top word, and aliases with address bit 15 set.
+#: Addresses with no register: gaps (between the MMU registers and in and after the banks), the
+#: top word, and aliases with address bit 15 set.
 UNMAPPED = [
     0x00C,
     0x02C,
@@ -129,6 +209,17 @@ UNMAPPED = [
     0x0FC,
     0x124,
     0x138,
+    0x1FC,
+    0x204,
+    0x20C,
+    0x228,
+    0x22C,
+    0x23C,
+    0x3FC,
+    0x41C,
+    0x4FC,
+    0x5FC,
+    0x600,
     0x7FFC,
     0xFFFC,
     0x8000,
@@ -138,15 +229,18 @@ UNMAPPED = [
     0x8040,
     0x8044,
     0x804C,
+    0x8220,
+    0x8460,
+    0x85F8,
 ]
 
 
 # --- simulation and AXI4-Lite manager helpers -----------------------------------------------
 
 
-def simulate(testbench):
-    """Run ``testbench(ctx, dut)`` on a fresh host register block."""
-    dut = RegisterBlock(HOST, addr_width=16)
+def simulate(testbench, omit=frozenset()):
+    """Run ``testbench(ctx, dut)`` on a fresh host register block without the ``omit`` registers."""
+    dut = RegisterBlock(HOST, addr_width=16, omit=omit)
     finished = []
 
     async def bench(ctx):
@@ -267,7 +361,9 @@ def test_offsets_match_host_map():
 
 
 def test_every_register_has_an_expectation():
-    ro = {name for name, _, _ in RO_CASES}
+    ro = {name for name, _, _ in RO_CASES} | {
+        aspace(i, local) for i in ASPACES for local in ASPACE_RO
+    }
     assert set(RESET_READS) | ro == set(OFFSETS)
     assert not set(RESET_READS) & ro
     for reg in HOST:
@@ -279,7 +375,8 @@ def test_every_register_has_an_expectation():
 
 
 @pytest.mark.parametrize(
-    "name", [reg.name for reg in HOST if any(f.kind is not Kind.RO for f in reg.fields)]
+    "name",
+    [reg.name for reg in HOST if not reg.bank and any(f.kind is not Kind.RO for f in reg.fields)],
 )
 def test_reset_value(name):
     """Every register with storage or constants reads its literal reset value."""
@@ -287,6 +384,18 @@ def test_reset_value(name):
 
     async def bench(ctx, dut):
         assert await read_ok(ctx, dut.bus, OFFSETS[name]) == RESET_READS[name]
+
+    simulate(bench)
+
+
+def test_reset_value_every_bank():
+    """The banks' registers with storage read their literal reset values (one simulation)."""
+    names = [name for name in RESET_READS if name.startswith("aspace")]
+    assert len(names) == 64
+
+    async def bench(ctx, dut):
+        for name in names:
+            assert await read_ok(ctx, dut.bus, OFFSETS[name]) == RESET_READS[name], name
 
     simulate(bench)
 
@@ -309,6 +418,26 @@ def test_ro_reads_hardware_value(name, drive, expected):
     async def bench(ctx, dut):
         drive_ro(ctx, dut, name, drive)
         assert await read_ok(ctx, dut.bus, OFFSETS[name]) == expected
+
+    simulate(bench)
+
+
+def test_ro_every_bank():
+    """Each bank's RO registers read that bank's hardware values, not another bank's."""
+
+    async def bench(ctx, dut):
+        for i in ASPACES:
+            drive_ro(ctx, dut, aspace(i, "fault_status"), {"kind": i % 8, "count": 0x100 + i})
+            drive_ro(ctx, dut, aspace(i, "fault_addr_lo"), {"addr": 0xF0000000 | i << 12})
+            drive_ro(ctx, dut, aspace(i, "fault_addr_hi"), {"addr": 0x80 | i})
+        for i in ASPACES:
+            assert await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "fault_status")]) == (
+                (0x100 + i) << 16 | i % 8
+            ), i
+            assert await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "fault_addr_lo")]) == (
+                0xF0000000 | i << 12
+            ), i
+            assert await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "fault_addr_hi")]) == 0x80 | i, i
 
     simulate(bench)
 
@@ -336,6 +465,28 @@ def test_rw_write_read_back(name, pattern):
         reg = getattr(HOST, name)
         for field in reg.fields:
             assert ctx.get(port(dut, name, field.name).value) == field.get(pattern), field.name
+
+    simulate(bench)
+
+
+def test_rw_every_bank():
+    """Each bank keeps its own table base and control, on its own ports."""
+
+    async def bench(ctx, dut):
+        for i in ASPACES:
+            await write_ok(ctx, dut.bus, OFFSETS[aspace(i, "ttbr_lo")], 0xA0000FFF | i << 12)
+            await write_ok(ctx, dut.bus, OFFSETS[aspace(i, "ttbr_hi")], 0xFFFFFF00 | 0x40 + i)
+            await write_ok(ctx, dut.bus, OFFSETS[aspace(i, "control")], 0xFFFFFFFC | i % 4)
+        for i in ASPACES:
+            assert (
+                await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "ttbr_lo")]) == 0xA0000000 | i << 12
+            )
+            assert await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "ttbr_hi")]) == 0x40 + i
+            assert await read_ok(ctx, dut.bus, OFFSETS[aspace(i, "control")]) == i % 4
+            assert ctx.get(port(dut, aspace(i, "ttbr_lo"), "addr").value) == 0xA0000 | i
+            assert ctx.get(port(dut, aspace(i, "ttbr_hi"), "addr").value) == 0x40 + i
+            assert ctx.get(port(dut, aspace(i, "control"), "enable").value) == i % 2
+            assert ctx.get(port(dut, aspace(i, "control"), "bypass").value) == i // 2 % 2
 
     simulate(bench)
 
@@ -387,7 +538,7 @@ def test_rw_strobe_outside_fields():
         await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b1110)
         assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0xA
         await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0xFFFFFFF5, 0b0001)
-        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x15
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x35
 
     simulate(bench)
 
@@ -445,18 +596,18 @@ def test_w1c_set_is_sticky(name):
 @pytest.mark.parametrize("name", list(IRQ_BITS))
 def test_w1c_write_one_clears_only_that_bit(name):
     async def bench(ctx, dut):
-        await raise_irqs(ctx, dut, 0xF)
-        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0xF
+        await raise_irqs(ctx, dut, 0x3F)
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0x3F
         await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], IRQ_BITS[name])
-        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0xF & ~IRQ_BITS[name]
-        assert irq_outputs(ctx, dut, "int_raw_status") == 0xF & ~IRQ_BITS[name]
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0x3F & ~IRQ_BITS[name]
+        assert irq_outputs(ctx, dut, "int_raw_status") == 0x3F & ~IRQ_BITS[name]
 
     simulate(bench)
 
 
 @pytest.mark.parametrize(
     ("data", "strb"),
-    [(0x00000000, 0xF), (0xFFFFFFF0, 0xF), (0xFFFFFFFF, 0x0), (0xFFFFFFFF, 0b1110)],
+    [(0x00000000, 0xF), (0xFFFFFFC0, 0xF), (0xFFFFFFFF, 0x0), (0xFFFFFFFF, 0b1110)],
     ids=["zero", "reserved-bits", "no-strobe", "other-bytes"],
 )
 def test_w1c_write_without_ones_has_no_effect(data, strb):
@@ -470,7 +621,7 @@ def test_w1c_write_without_ones_has_no_effect(data, strb):
 
 def test_w1c_write_clears_several_bits():
     async def bench(ctx, dut):
-        await raise_irqs(ctx, dut, 0xF)
+        await raise_irqs(ctx, dut, 0x3F)
         await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], 0xFFFFFFF6)
         assert await read_ok(ctx, dut.bus, OFFSETS["int_raw_status"]) == 0x9
         await write_ok(ctx, dut.bus, OFFSETS["int_raw_status"], 0xF)
@@ -555,12 +706,25 @@ def test_w1c_waiting_write_clears_only_when_accepted():
         (0x2, 0xF, 0x2),
         (0x4, 0xF, 0x4),
         (0x8, 0xF, 0x8),
+        (0x10, 0xF, 0x10),
+        (0x20, 0xF, 0x20),
         (0xA, 0xF, 0xA),
-        (0xFFFFFFFF, 0xF, 0x1F),
+        (0xFFFFFFFF, 0xF, 0x3F),
         (0xFFFFFFFF, 0b1110, 0x0),
         (0x0, 0xF, 0x0),
     ],
-    ids=["job_done", "job_error", "mmu_fault", "bus_error", "two", "all", "no-strobe", "zero"],
+    ids=[
+        "job_done",
+        "job_error",
+        "mmu_fault",
+        "bus_error",
+        "queue_error",
+        "tlb_inv_done",
+        "two",
+        "all",
+        "no-strobe",
+        "zero",
+    ],
 )
 def test_pulse_lasts_one_cycle(data, strb, pulse):
     async def bench(ctx, dut):
@@ -646,6 +810,62 @@ def test_pulse_does_not_touch_raw_status():
     simulate(bench)
 
 
+def pulse_outputs(ctx, dut):
+    """The ``value`` outputs of every bank's fault_ack.ack, one bit per bank."""
+    return sum(ctx.get(port(dut, aspace(i, "fault_ack"), "ack").value) << i for i in ASPACES)
+
+
+@pytest.mark.parametrize("index", [0, 6, 15])
+def test_fault_ack_pulses_only_its_bank(index):
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awaddr, OFFSETS[aspace(index, "fault_ack")])
+        ctx.set(bus.wdata, 0xFFFFFFFF)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        _, _, accepted = await ctx.tick().sample(bus.awready)
+        assert accepted
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        trace = [pulse_outputs(ctx, dut)]
+        await ctx.tick()
+        trace.append(pulse_outputs(ctx, dut))
+        assert trace == [1 << index, 0]
+        assert await read_ok(ctx, bus, OFFSETS[aspace(index, "fault_ack")]) == 0
+
+    simulate(bench)
+
+
+@pytest.mark.parametrize(
+    ("data", "pulse"),
+    [(0x1, (1, 0, 0)), (0x2, (0, 1, 0)), (0x4, (0, 0, 1)), (0xFFFFFFFF, (1, 1, 1))],
+    ids=["everything", "by_asid", "by_range", "all"],
+)
+def test_tlb_inv_command_pulses(data, pulse):
+    fields = ("everything", "by_asid", "by_range")
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        ctx.set(bus.bready, 1)
+        ctx.set(bus.awaddr, OFFSETS["tlb_inv_command"])
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        await ctx.tick()
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        values = [ctx.get(port(dut, "tlb_inv_command", f).value) for f in fields]
+        assert tuple(values) == pulse
+        await ctx.tick()
+        assert [ctx.get(port(dut, "tlb_inv_command", f).value) for f in fields] == [0, 0, 0]
+        assert await read_ok(ctx, bus, OFFSETS["tlb_inv_command"]) == 0
+
+    simulate(bench)
+
+
 # --- 6. unmapped addresses ------------------------------------------------------------------------
 
 
@@ -668,9 +888,11 @@ def test_unmapped_reads_zero_and_ignores_writes(addr):
     simulate(bench)
 
 
-@pytest.mark.parametrize("addr", [0x804C, 0x004C | 0x4000, 0x005C], ids=lambda a: f"{a:#06x}")
+@pytest.mark.parametrize(
+    "addr", [0x804C, 0x004C | 0x4000, 0x005C, 0x85F8, 0x041C], ids=lambda a: f"{a:#06x}"
+)
 def test_unmapped_write_makes_no_pulse(addr):
-    """int_set's outputs stay low in the cycle after an unmapped write is accepted."""
+    """int_set's and fault_ack's outputs stay low in the cycle after an unmapped write."""
 
     async def bench(ctx, dut):
         bus = dut.bus
@@ -684,10 +906,10 @@ def test_unmapped_write_makes_no_pulse(addr):
         assert accepted
         ctx.set(bus.awvalid, 0)
         ctx.set(bus.wvalid, 0)
-        trace = [irq_outputs(ctx, dut, "int_set")]
+        trace = [(irq_outputs(ctx, dut, "int_set"), pulse_outputs(ctx, dut))]
         await ctx.tick()
-        trace.append(irq_outputs(ctx, dut, "int_set"))
-        assert trace == [0, 0]
+        trace.append((irq_outputs(ctx, dut, "int_set"), pulse_outputs(ctx, dut)))
+        assert trace == [(0, 0), (0, 0)]
 
     simulate(bench)
 
@@ -712,7 +934,7 @@ def test_back_to_back_reads():
     """With ARVALID and RREADY held high, one read completes per cycle after the first."""
 
     addrs = [0x000, 0x004, 0x008, 0x00C, 0x010, 0x8000, 0x000, 0x048]
-    expected = [0x544E5055, 0x00000100, 0xFEEDC0DE, 0, 0x20, 0, 0x544E5055, 0x3]
+    expected = [0x544E5055, 0x00000200, 0xFEEDC0DE, 0, 0x20, 0, 0x544E5055, 0x3]
 
     async def bench(ctx, dut):
         bus = dut.bus
@@ -881,15 +1103,15 @@ def test_read_and_write_together():
 # --- 8. constructor -------------------------------------------------------------------------------
 
 
-def construction_error(regmap, addr_width):
-    """The message of the ValueError ``RegisterBlock(regmap, addr_width=...)`` raises.
+def construction_error(regmap, addr_width, **kwargs):
+    """The message of the ValueError ``RegisterBlock(regmap, addr_width=..., **kwargs)`` raises.
 
     The half-built block is never elaborated; its UnusedElaboratable warning is silenced.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnusedElaboratable)
         try:
-            RegisterBlock(regmap, addr_width=addr_width)
+            RegisterBlock(regmap, addr_width=addr_width, **kwargs)
         except ValueError as error:
             message = str(error)
         else:
@@ -898,18 +1120,18 @@ def construction_error(regmap, addr_width):
     return message
 
 
-@pytest.mark.parametrize(("addr_width", "window"), [(4, 16), (8, 256)])
+@pytest.mark.parametrize(("addr_width", "window"), [(4, 16), (8, 256), (10, 1024)])
 def test_map_larger_than_window(addr_width, window):
-    message = construction_error(HOST, addr_width)
-    assert "npu_host" in message
-    assert "312 bytes" in message
-    assert f"{window}-byte window" in message
+    assert construction_error(HOST, addr_width) == (
+        f"Register map npu_host spans 1532 bytes, more than the {window}-byte window of a "
+        f"{addr_width}-bit address"
+    )
 
 
 def test_map_fits_window():
-    """HOST spans 0x138 bytes: a 9-bit (512-byte) window is enough."""
-    block = RegisterBlock(HOST, addr_width=9)
-    assert len(block.bus.awaddr) == 9
+    """HOST spans 0x5FC bytes: an 11-bit (2048-byte) window is enough."""
+    block = RegisterBlock(HOST, addr_width=11)
+    assert len(block.bus.awaddr) == 11
     Fragment.get(block, None)  # elaborates, and marks the block as used
 
 
@@ -918,3 +1140,107 @@ def test_exact_fit_and_one_byte_short():
     tiny = RegisterMap("tiny_map", (reg,))
     Fragment.get(RegisterBlock(tiny, addr_width=4), None)
     assert "tiny_map" in construction_error(tiny, 3)
+
+
+# --- 9. omitted registers -------------------------------------------------------------------------
+
+#: The banks of a four-address-space configuration: banks 4 to 15 are not implemented.
+ABSENT_BANKS = {aspace(i, local) for i in range(4, 16) for local in ASPACE_LAYOUT}
+
+
+def test_omitted_registers_have_no_ports():
+    block = RegisterBlock(HOST, addr_width=16, omit=ABSENT_BANKS)
+    assert block.omit == ABSENT_BANKS
+    members = block.signature.members["f"].signature.members
+    assert sorted(name for name in members if name.startswith("aspace")) == sorted(
+        aspace(i, local) for i in range(4) for local in ASPACE_LAYOUT
+    )
+    assert not hasattr(block.f, "aspace4_ttbr_lo")
+    assert not hasattr(block.f, "aspace15_fault_status")
+    assert hasattr(block.f, "aspace3_ttbr_lo")
+    assert "scratch" in members
+    Fragment.get(block, None)  # elaborates, and marks the block as used
+
+
+def test_fields_signature_omit():
+    members = fields_signature(HOST, {"scratch", "int_set"}).members
+    assert "scratch" not in members
+    assert "int_set" not in members
+    assert "int_mask" in members
+    assert "scratch" in fields_signature(HOST).members
+    assert (
+        len(fields_signature(HOST, ABSENT_BANKS).members)
+        == len(fields_signature(HOST).members) - 84
+    )
+
+
+def test_no_omit_has_every_bank_port():
+    members = RegisterBlock(HOST, addr_width=16).signature.members["f"].signature.members
+    assert all(aspace(i, local) in members for i in ASPACES for local in ASPACE_LAYOUT)
+
+
+def test_omitted_registers_read_zero_and_ignore_writes():
+    """Every register of banks 4 to 15 reads zero, before and after a write of all ones."""
+
+    async def bench(ctx, dut):
+        for name in sorted(ABSENT_BANKS, key=OFFSETS.get):
+            assert await read_ok(ctx, dut.bus, OFFSETS[name]) == 0, name
+            await write_ok(ctx, dut.bus, OFFSETS[name], 0xFFFFFFFF)
+            assert await read_ok(ctx, dut.bus, OFFSETS[name]) == 0, name
+
+    simulate(bench, omit=ABSENT_BANKS)
+
+
+def test_present_banks_work_beside_omitted_ones():
+    """Bank 3 (the last present one) keeps its storage, ports and pulses; bank 4 is not there."""
+
+    async def bench(ctx, dut):
+        bus = dut.bus
+        await write_ok(ctx, bus, OFFSETS["aspace3_ttbr_lo"], 0x12345678)
+        await write_ok(ctx, bus, OFFSETS["aspace3_control"], 0x3)
+        await write_ok(ctx, bus, OFFSETS["aspace4_ttbr_lo"], 0x87654321)
+        await write_ok(ctx, bus, OFFSETS["aspace4_control"], 0x3)
+        assert await read_ok(ctx, bus, OFFSETS["aspace3_ttbr_lo"]) == 0x12345000
+        assert await read_ok(ctx, bus, OFFSETS["aspace3_control"]) == 0x3
+        assert await read_ok(ctx, bus, OFFSETS["aspace4_ttbr_lo"]) == 0
+        assert await read_ok(ctx, bus, OFFSETS["aspace4_control"]) == 0
+        assert ctx.get(port(dut, "aspace3_ttbr_lo", "addr").value) == 0x12345
+        assert ctx.get(port(dut, "aspace3_control", "bypass").value) == 1
+        drive_ro(ctx, dut, "aspace3_fault_addr_lo", {"addr": 0xCAFEF00D})
+        assert await read_ok(ctx, bus, OFFSETS["aspace3_fault_addr_lo"]) == 0xCAFEF00D
+        assert await read_ok(ctx, bus, OFFSETS["aspace4_fault_addr_lo"]) == 0
+        await write_ok(ctx, bus, OFFSETS["scratch"], 0x0F0F0F0F)
+        assert await read_ok(ctx, bus, OFFSETS["scratch"]) == 0x0F0F0F0F
+
+    simulate(bench, omit=ABSENT_BANKS)
+
+
+def test_omitted_plain_register():
+    """A register outside the banks can be left out too: scratch reads zero, int_mask works."""
+
+    async def bench(ctx, dut):
+        assert not hasattr(dut.f, "scratch")
+        await write_ok(ctx, dut.bus, OFFSETS["scratch"], 0xDEADBEEF)
+        await write_ok(ctx, dut.bus, OFFSETS["int_mask"], 0x00000021)
+        assert await read_ok(ctx, dut.bus, OFFSETS["scratch"]) == 0
+        assert await read_ok(ctx, dut.bus, OFFSETS["int_mask"]) == 0x21
+        assert await read_ok(ctx, dut.bus, OFFSETS["id"]) == 0x544E5055
+
+    simulate(bench, omit={"scratch"})
+
+
+@pytest.mark.parametrize(
+    ("omit", "message"),
+    [
+        ({"bogus"}, "Register map npu_host has no registers ['bogus']"),
+        (
+            {"aspace16_ttbr_lo", "scratch", "bogus"},
+            "Register map npu_host has no registers ['aspace16_ttbr_lo', 'bogus']",
+        ),
+        ({"ttbr_lo"}, "Register map npu_host has no registers ['ttbr_lo']"),
+        ({"aspace"}, "Register map npu_host has no registers ['aspace']"),
+    ],
+    ids=["bogus", "sorted", "local-name", "bank-name"],
+)
+def test_omit_unknown_register(omit, message):
+    assert construction_error(HOST, 16, omit=omit) == message
