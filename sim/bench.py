@@ -2,8 +2,11 @@
 
 Figures: elaboration + Verilog emission, Verilator build cold (empty cache) and warm (cached),
 simulated clock cycles per wall-clock second (idle, back-to-back MMIO reads, during jobs), the
-firmware and queue overhead of a NOP job, and the DMA throughput of 1 MiB copies against the
-memory bus's peak (one bus width per cycle in each direction).
+firmware and queue overhead of a NOP job, the DMA throughput of 1 MiB copies against the
+memory bus's peak (one bus width per cycle in each direction), and the MMU's cost: the same
+copies through 4 KiB pages on shuffled frames against physical addresses (an address space in
+bypass), with TLB hit rates, walker reads and extra cycles per TLB miss, for sequential copies
+and for a strided one that misses on every row.
 """
 
 import json
@@ -43,16 +46,48 @@ def _job_rows(jobs, figures):
         ("  simulation speed meanwhile", f"{nop_cycles / nop_s:10.0f} cycles/s"),
     ]
     peak = jobs["mem_bytes_per_cycle"]
-    for name, copy in jobs["copies"].items():
-        rate = copy["bytes"] / copy["job_cycles"]
-        figures[f"copy_{name}_bytes_per_cycle"] = rate
-        figures[f"copy_{name}_peak_fraction"] = rate / peak
+    copies = jobs["copies"]
+    for name in ("sequential", "sequential_unaligned", "strided"):
+        physical, mmu = copies[f"{name}_physical"], copies[f"{name}_mmu"]
+        label = {
+            "sequential": "1 MiB COPY",
+            "sequential_unaligned": "1 MiB COPY, unaligned",
+            "strided": f"{mmu['rows']} rows of 64 B, one per source page",
+        }[name]
+        rates = {
+            k: run["bytes"] / run["job_cycles"] for k, run in (("physical", physical), ("mmu", mmu))
+        }
+        lookups = mmu["tlb_hits"] + mmu["tlb_misses"]
+        extra = mmu["job_cycles"] - physical["job_cycles"]
+        figures |= {
+            f"copy_{name}_physical_bytes_per_cycle": rates["physical"],
+            f"copy_{name}_mmu_bytes_per_cycle": rates["mmu"],
+            f"copy_{name}_mmu_fraction": rates["mmu"] / rates["physical"],
+            f"copy_{name}_tlb_hit_rate": mmu["tlb_hits"] / lookups,
+            f"copy_{name}_walk_reads": mmu["walk_reads"],
+            f"copy_{name}_cycles_per_miss": extra / max(mmu["tlb_misses"], 1),
+        }
         rows += [
             (
-                f"1 MiB COPY, {name} ({copy['bytes']} bytes)",
-                f"{rate:10.2f} B/cycle = {100 * rate / peak:.1f}% of {peak} B/cycle",
+                f"{label}, physical (bypass)",
+                f"{rates['physical']:10.2f} B/cycle = {100 * rates['physical'] / peak:.1f}% of "
+                f"{peak} B/cycle",
             ),
-            ("  simulation speed meanwhile", f"{copy['cycles'] / copy['wall_s']:10.0f} cycles/s"),
+            (
+                "  through the MMU, 4 KiB pages, shuffled frames",
+                f"{rates['mmu']:10.2f} B/cycle = {100 * rates['mmu'] / rates['physical']:.1f}% "
+                "of physical",
+            ),
+            (
+                "  TLB hits / misses, walker reads",
+                f"{mmu['tlb_hits']:10d} / {mmu['tlb_misses']} "
+                f"({100 * mmu['tlb_hits'] / lookups:.1f}% hits), {mmu['walk_reads']} reads",
+            ),
+            (
+                "  extra cycles per TLB miss",
+                f"{extra / max(mmu['tlb_misses'], 1):10.1f}",
+            ),
+            ("  simulation speed meanwhile", f"{mmu['cycles'] / mmu['wall_s']:10.0f} cycles/s"),
         ]
     return rows
 

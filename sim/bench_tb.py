@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import time
 
 import cocotb
@@ -10,7 +11,9 @@ from cocotb.triggers import Timer
 from driver import commands
 from driver.memory import PhysicalAllocator
 from driver.npu import Npu
+from driver.pgtable import Prot
 from firmware import Firmware
+from rtl.layouts import CopyCommand, unpack
 from rtl.regmap import HOST
 
 from .soc import Soc
@@ -40,53 +43,96 @@ async def speed(dut):
         json.dump({"idle": idle, "mmio": mmio, "reads": reads}, f)
 
 
-async def _one_job(soc, npu, stream, scratch):
-    """Submit ``stream``, wait; return (result, doorbell-to-interrupt cycles, wall seconds)."""
-    await soc.mem_write(scratch, stream)
+async def _one_job(soc, npu, stream, frame, scratch, asid):
+    """Run ``stream`` (written to ``frame``, submitted at ``scratch`` in ``asid``).
+
+    Returns (result, doorbell-to-interrupt cycles, wall seconds, MMU counter deltas).
+    """
+    await soc.mem_write(frame, stream)
+    before = await _mmu_counters(soc)
     start, wall = soc.cycles, time.perf_counter()
-    seqno = await npu.submit(scratch, len(stream))
+    seqno = await npu.submit(scratch, len(stream), asid=asid)
     result = await npu.wait(seqno, timeout_ns=1e9)
-    return result, soc.cycles - start, time.perf_counter() - wall
+    cycles, seconds = soc.cycles - start, time.perf_counter() - wall
+    after = await _mmu_counters(soc)
+    deltas = {name: (after[name] - before[name]) % (1 << 32) for name in after}
+    return result, cycles, seconds, deltas
+
+
+async def _mmu_counters(soc):
+    return {
+        name: await soc.mmio_read(getattr(HOST, f"mmu_{name}").offset)
+        for name in ("tlb_hits", "tlb_misses", "walk_reads")
+    }
+
+
+#: Virtual addresses of the MMU runs: the command stream, the source and the destination.
+STREAM_VA, SRC_VA, DST_VA = 0x7F_0000_0000, 0x10_0000_0000, 0x20_0000_0000
+PAGE = 4096
 
 
 @cocotb.test()
 async def jobs(dut):
-    """The job path: NOP overhead, large-copy DMA throughput, simulation speed meanwhile."""
+    """The job path: NOP overhead, copies with and without translation, simulation speed."""
     nops = int(os.environ.get("BENCH_NOP_JOBS", "200"))
     soc = Soc(dut, firmware=Firmware)
     await soc.start()
     npu = Npu(soc, PhysicalAllocator(0x10_0000, 16 << 20), ring_log2=6)
     await npu.init()
-    scratch = npu.memory.alloc(4096)
+    physical = await npu.mmu.create(bypass=True)
+    virtual = await npu.mmu.create()
+    # One stream page, at the same physical address in both spaces.
+    frame = npu.memory.alloc(PAGE)
+    await npu.mmu.map(virtual, STREAM_VA, frame, PAGE, Prot.READ)
 
     # One NOP alone: its latency. Then a stream of them: the cost of each in a busy queue.
-    single, latency, _ = await _one_job(soc, npu, commands.nop(), scratch)
+    single, latency, _, _ = await _one_job(soc, npu, commands.nop(), frame, STREAM_VA, virtual.asid)
     start, wall, pending = soc.cycles, time.perf_counter(), []
     for _ in range(nops):
         if not npu.free_slots:
             await npu.wait(pending.pop(0), timeout_ns=1e9)
-        pending.append(await npu.submit(scratch, 8))
+        pending.append(await npu.submit(STREAM_VA, 8, asid=virtual.asid))
     for seqno in pending:
         await npu.wait(seqno, timeout_ns=1e9)
     nop_stream = (soc.cycles - start, time.perf_counter() - wall)
 
-    copies = {}
+    # 1 MiB sources and destinations: physically contiguous for the bypass runs, and mapped
+    # page by page to shuffled frames of the same regions for the translated runs.
     size = 1 << 20
-    await soc.mem_write(0x0200_0000, bytes(range(256)) * (size // 256))
-    for name, src, dst in (
-        ("aligned", 0x0200_0000, 0x0300_0000),
-        ("unaligned", 0x0200_0003, 0x0300_0005),
-    ):
-        result, cycles, seconds = await _one_job(
-            soc, npu, commands.copy(src, dst, size - 8), scratch
+    src, dst = 0x0200_0000, 0x0300_0000
+    pages = size // PAGE
+    order = random.Random(1).sample(range(pages), pages)
+    for i, page in enumerate(order):
+        await npu.mmu.map(virtual, SRC_VA + i * PAGE, src + page * PAGE, PAGE, Prot.READ)
+        await npu.mmu.map(
+            virtual, DST_VA + i * PAGE, dst + page * PAGE, PAGE, Prot.READ | Prot.WRITE
         )
-        assert result.ok, result
-        copies[name] = {
-            "bytes": size - 8,
-            "job_cycles": result.cycles,
-            "cycles": cycles,
-            "wall_s": seconds,
-        }
+    await soc.mem_write(src, bytes(range(256)) * (size // 256))
+
+    rows = size // PAGE
+    runs = {
+        "sequential": lambda s, d: commands.copy(s, d, size - 8),
+        "sequential_unaligned": lambda s, d: commands.copy(s + 3, d + 5, size - 8),
+        # One 64-byte row per source page: a TLB miss for every row.
+        "strided": lambda s, d: commands.copy(s, d, 64, rows=rows, src_pitch=PAGE, dst_pitch=64),
+    }
+    copies = {}
+    for name, make in runs.items():
+        for space, s, d in ((physical, src, dst), (virtual, SRC_VA, DST_VA)):
+            stream = commands.stream(make(s, d))
+            result, cycles, seconds, counters = await _one_job(
+                soc, npu, stream, frame, STREAM_VA if space is virtual else frame, space.asid
+            )
+            assert result.ok, result
+            command = unpack(CopyCommand, stream)
+            copies[f"{name}_{'mmu' if space is virtual else 'physical'}"] = {
+                "bytes": command.row_bytes * command.rows,
+                "rows": command.rows,
+                "job_cycles": result.cycles,
+                "cycles": cycles,
+                "wall_s": seconds,
+                **counters,
+            }
 
     report = {
         "nop_latency_cycles": latency,

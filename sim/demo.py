@@ -1,4 +1,4 @@
-"""``tinynpu demo``: boot the NPU and its firmware, run one job, show what crossed the bus."""
+"""``tinynpu demo``: boot the NPU, run one job through the MMU, show what crossed the bus."""
 
 import json
 import time
@@ -39,6 +39,12 @@ def run_demo(config: NpuConfig, *, out=print):
         f"collected completion"
     )
     out(f"  copied: {job['copied']!r}")
+    out("\nAddress space 0 (virtual -> physical, one 4 KiB page each):")
+    for name, where in report["mappings"].items():
+        out(f"  {name:<7} {where['va']:#014x} -> {where['pa']:#012x}")
+    out("Descriptors the driver wrote (level, table, index, value):")
+    for line in report["pte_writes"]:
+        out("  " + line)
     out("\nHost MMIO trace (simulated time, offset, register {fields}):")
     for line in report["trace"]:
         out("  " + line)

@@ -358,11 +358,14 @@ def from_rdl(top: AddrmapNode):
         if isinstance(node, RegNode):
             registers.append(_register(node, node.inst_name))
         elif isinstance(node, RegfileNode):
-            index = node.current_idx[0] if node.is_array else None
+            if node.is_array and len(node.array_dimensions) > 1:
+                raise ValueError(f"{node.get_path()}: only one-dimensional regfile arrays")
+            # A single regfile is a bank of one element, without an index in its names.
+            index = node.current_idx[0] if node.is_array else 0
             for reg in node.children(unroll=True):
                 if not isinstance(reg, RegNode):
                     raise ValueError(f"{reg.get_path()}: only registers may sit in a regfile")
-                suffix = "" if index is None else str(index)
+                suffix = str(index) if node.is_array else ""
                 name = f"{node.inst_name}{suffix}_{reg.inst_name}"
                 registers.append(_register(reg, name, (node.inst_name, index)))
         else:
@@ -370,6 +373,10 @@ def from_rdl(top: AddrmapNode):
                 f"{node.get_path()}: only registers and register files are supported, not "
                 "nested address maps or memories"
             )
+    names = [r.name for r in registers]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise ValueError(f"Register map {top.inst_name}: names {clashes} are given twice")
     registers.sort(key=lambda r: r.offset)
     return RegisterMap(
         name=top.inst_name,

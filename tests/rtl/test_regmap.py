@@ -652,6 +652,15 @@ def test_unsupported_constructs_rejected_by_from_rdl(tmp_path, case):
 # Constructs the model cannot represent faithfully: a nested map or memory would lose its
 # registers, a read side effect would be lost, a reserved name would be unreachable.
 UNREPRESENTABLE = {
+    "two_dimensional_regfile_array": (
+        "regfile { reg { field { sw = rw; hw = r; } f[0:0] = 0; } a @ 0x0; } rf[2][2] @ 0x0 += 0x10;",
+        r"only one-dimensional regfile arrays",
+    ),
+    "flattened_names_clash": (
+        "reg { field { sw = rw; hw = r; } f[0:0] = 0; } rf_a @ 0x0;\n"
+        "    regfile { reg { field { sw = rw; hw = r; } f[0:0] = 0; } a @ 0x0; } rf @ 0x10;",
+        r"names \['rf_a'\] are given twice",
+    ),
     "register_in_nested_addrmap": (
         "addrmap { reg { field { sw = rw; hw = r; } f[0:0] = 0; } inner @ 0x0; } sub @ 0x100;\n"
         "    reg { field { sw = rw; hw = r; } g[0:0] = 0; } r0 @ 0x0;",
@@ -721,8 +730,8 @@ def test_single_regfile_registers(tmp_path):
     regmap = load(_write_rdl(tmp_path, "regfile", REGFILE))
     assert [(r.name, r.offset, r.bank, r.local) for r in regmap] == [
         ("r0", 0x0, None, None),
-        ("rf_a", 0x10, ("rf", None), "a"),
-        ("rf_b", 0x14, ("rf", None), "b"),
+        ("rf_a", 0x10, ("rf", 0), "a"),
+        ("rf_b", 0x14, ("rf", 0), "b"),
     ]
     assert regmap.rf_a.f.mask == 0xFFFF_FFFF
     assert regmap.rf_b.s.kind is Kind.RO
@@ -733,13 +742,8 @@ def test_single_regfile_registers(tmp_path):
         _ = regmap.a
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="model bug: bank_count() of a single (non-array) regfile is 1, but bank(name, 0) "
-    "selects registers whose bank is (name, 0) and a single regfile's are (name, None)",
-)
 def test_single_regfile_bank_holds_its_registers(tmp_path):
+    """A single regfile is a bank of one element."""
     regmap = load(_write_rdl(tmp_path, "regfile_bank", REGFILE))
     assert regmap.bank_count("rf") == 1
     assert [r.name for r in regmap.bank("rf", 0)] == ["rf_a", "rf_b"]
