@@ -184,7 +184,7 @@ class Mmu(wiring.Component):
         need = Signal(self.ports)
         fast = Signal(self.ports)
         hit = Signal(self.ports)
-        for i, (port, lookup) in enumerate(zip(ports, lookups)):
+        for i, (port, lookup) in enumerate(zip(ports, lookups, strict=True)):
             mine = serving & (sel == i)
             through = bypass.bit_select(port.asid, 1)
             m.d.comb += [
@@ -200,14 +200,14 @@ class Mmu(wiring.Component):
 
         # Fault records: acknowledged, then the sequencer's new fault or further fault counted.
         m.d.sync += self.event.eq(0)
-        for a, record in zip(self.aspace, records):
+        for a, record in zip(self.aspace, records, strict=True):
             with m.If(a.ack):
                 m.d.sync += record.eq(0)
 
         def refuse(kind=None, level=0):
             """Answer the request with a fault; record it (``kind``) or only count it."""
             m.d.sync += [resp_fault.eq(1), respond.eq(1)]
-            for i, (a, record) in enumerate(zip(self.aspace, records)):
+            for i, (a, record) in enumerate(zip(self.aspace, records, strict=True)):
                 fresh = (record.kind == FaultKind.NONE) | a.ack
                 with m.If((asid == i) & fresh):
                     if kind is not None:
@@ -251,7 +251,8 @@ class Mmu(wiring.Component):
         hits = Signal(32)
         misses = Signal(32)
         reads = Signal(32)
-        m.d.sync += [hits.eq(hits + sum(fast & hit)), reads.eq(reads + walker.read)]
+        late_hit = Signal()  # a hit answered by the sequencer (the space was stopped or disabled)
+        m.d.sync += [hits.eq(hits + sum(fast & hit) + late_hit), reads.eq(reads + walker.read)]
         m.d.comb += [self.hits.eq(hits), self.misses.eq(misses), self.reads.eq(reads)]
 
         # Round robin: the first needy port after the last one served.
@@ -327,6 +328,7 @@ class Mmu(wiring.Component):
                 with m.Elif(chosen_hit & ~_allowed(chosen, access)):
                     refuse(FaultKind.PERMISSION, _level_of(chosen.size))
                 with m.Elif(chosen_hit):
+                    m.d.comb += late_hit.eq(1)
                     m.d.sync += [respond.eq(1), resp_pa.eq(chosen_pa)]
                 with m.Else():
                     m.d.comb += walker.start.eq(1)

@@ -54,7 +54,8 @@ class Tlb(wiring.Component):
 
     ``fill`` writes ``fill_entry`` at the next edge into the lowest-numbered invalid entry; when
     every entry is valid, into the entry after the one the previous such replacement took, round
-    robin (so the entries are replaced in the order they were filled: FIFO).
+    robin (first in, first out while the TLB stays full; an entry refilled after an invalidation
+    does not move the pointer).
 
     ``invalidate`` removes, at the next edge, every entry (``everything``), the entries of
     ``inv_asid`` (``by_asid``) or the entries of ``inv_asid`` that map any page from
@@ -115,7 +116,7 @@ class Tlb(wiring.Component):
                     & ((entry.vpn & ~low) == (vpn & ~low))
                 )
             m.d.comb += port.hit.eq(Cat(hits).any())
-            for hit, entry in reversed(list(zip(hits, entries))):
+            for hit, entry in reversed(list(zip(hits, entries, strict=True))):
                 with m.If(hit):
                     m.d.comb += port.entry.eq(entry)
             low = low_mask(port.entry.size, len(port.entry.ppn))
@@ -139,7 +140,7 @@ class Tlb(wiring.Component):
 
         # Invalidation: an entry covers page numbers lo..hi; the range first..last.
         first = self.inv_first
-        last = Signal(28)
+        last = Signal(29)  # first + pages - 1 may run past the 39-bit space: must not wrap
         m.d.comb += last.eq(first + self.inv_pages - 1)
         for entry in entries:
             low = low_mask(entry.size, len(entry.vpn))

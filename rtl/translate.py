@@ -14,12 +14,12 @@ from .config import MEM_ADDR_WIDTH
 
 __all__ = [
     "ASID_WIDTH",
+    "VA_WIDTH",
     "Access",
     "FaultKind",
     "PageSize",
     "TlbEntry",
     "TranslateSignature",
-    "VA_WIDTH",
 ]
 
 #: Width of a virtual address as requesters present it (the ``mem`` port's width). Addresses at

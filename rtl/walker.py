@@ -21,8 +21,8 @@ class Walker(wiring.Component):
 
     ``start`` (a one-cycle pulse while ``busy`` is low) begins a walk of ``va`` (below 2^39) in
     ``asid`` from the level-1 table at ``ttbr``. Each level's descriptor is one 8-byte read on
-    ``mem``: one full-width beat holding it, or two beats on a 32-bit bus. The walk ends with ``done``
-    high for one cycle and ``fault``:
+    ``mem``: one full-width beat holding it, or two beats on a 32-bit bus. The walk ends with
+    ``done`` high for one cycle and ``fault``:
 
     * ``NONE``: ``entry`` is the valid TLB entry of the page or block;
     * ``TRANSLATION``: a descriptor with ``valid=0``, or ``table=0`` at level 3;

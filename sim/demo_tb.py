@@ -21,7 +21,7 @@ RW = Prot.READ | Prot.WRITE
 @cocotb.test()
 async def demo(dut):
     """Bring the device up through the driver, run a COPY and a fence, and check them."""
-    soc = Soc(dut, firmware=Firmware)
+    soc = Soc(dut, firmware=Firmware, trace=True)
     await soc.start()
     npu = Npu(soc, PhysicalAllocator(0x10_0000, 1 << 20), ring_log2=4)
     await npu.init()

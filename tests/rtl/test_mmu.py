@@ -1,4 +1,4 @@
-"""Unit tests of the MMU in amaranth.sim: translations, the walk cache, faults, the TLB, invalidation.
+"""Unit tests of the MMU in amaranth.sim: translation, walk cache, faults, TLB, invalidation.
 
 The MMU's walker reads page tables from the AXI4 memory model of ``axi_model.py``. The tables are
 written once, by hand, as literal descriptors (:data:`TABLES`); every expected physical address,
@@ -8,11 +8,16 @@ Address spaces of every simulation (``addr_spaces=4``):
 
 * 0: the tables of 1 (``ttbr=0x1000``) but not enabled: every access faults ``DISABLED``;
 * 1: ``ttbr=0x1000``, enabled;
-* 2: ``ttbr=0x8000``, enabled: the same virtual address 0x4000_0000 maps to another frame;
+* 2: ``ttbr=0x8000``, enabled: virtual pages 0x0000_0000 and 0x0000_1000 map to other frames;
 * 3: enabled, in bypass.
 
 The bench drives the ports cycle by cycle (:meth:`Env.run`); it counts the cycles of each
-request, checks that no port sees ``done`` without a request, and logs every ``event`` pulse.
+request (1: ``done`` in the request's first cycle, a TLB hit), checks that no port sees ``done``
+without a request, and logs every ``event`` pulse. The descriptor reads are the memory model's
+AR log: ``(address, beats)``, one beat on a 64-bit bus, two on a 32-bit one.
+
+Two tests pin down fixed bugs: a range invalidation running past the top of the address space,
+and a TLB hit answered by the sequencer (an ``ack`` racing the request), counted in ``hits``.
 """
 
 from dataclasses import dataclass
@@ -173,7 +178,7 @@ class Env:
             self.cycle += 1
 
     async def run(self, requests, hook=None):
-        """Issue ``requests[port]`` (lists of ``(va, asid, access)``) back to back, all ports at once.
+        """Issue ``requests[port]`` (lists of ``(va, asid, access)``), all ports at once.
 
         Each request is held until ``done`` and the next one is raised in the following cycle.
         ``hook(n)``, if given, is called in each cycle ``n`` (from 0) once the requests are set.
@@ -245,15 +250,17 @@ class Env:
         await self.step()
         self.ctx.set(self.dut.aspace[asid].ack, 0)
 
-    async def command(self, op, *, asid=0, first=0, pages=0):
-        """Pulse invalidation command ``op`` for one cycle, with its operands."""
+    async def command(self, *ops, asid=0, first=0, pages=0):
+        """Pulse invalidation commands ``ops`` for one cycle, with their operands."""
         ctx, dut = self.ctx, self.dut
         ctx.set(dut.inv_asid, asid)
         ctx.set(dut.inv_first, first)
         ctx.set(dut.inv_pages, pages)
-        ctx.set(getattr(dut, op), 1)
+        for op in ops:
+            ctx.set(getattr(dut, op), 1)
         await self.step()
-        ctx.set(getattr(dut, op), 0)
+        for op in ops:
+            ctx.set(getattr(dut, op), 0)
 
     async def inv_wait(self):
         """Wait for ``inv_done``: ``inv_busy`` high until then, ``inv_count`` one more after.
@@ -276,8 +283,8 @@ class Env:
         assert not ctx.get(dut.inv_done), "inv_done longer than one cycle"
         return done_cycle
 
-    async def invalidate(self, op, **operands):
-        await self.command(op, **operands)
+    async def invalidate(self, *ops, **operands):
+        await self.command(*ops, **operands)
         assert self.ctx.get(self.dut.inv_busy), "inv_busy low after a command"
         return await self.inv_wait()
 
@@ -311,19 +318,6 @@ def simulate(bench, *, data_width=64, tlb_entries=8, ports=2, read_latency=1, er
     sim.add_testbench(testbench)
     sim.run()
     assert finished, "testbench did not finish"
-
-
-def idle():
-    """The record of an address space without a fault."""
-    return (NONE, 0, READ, 0, 0)
-
-
-def ar(env, n):
-    """The last ``n`` descriptor reads, as ``(araddr, beats)``."""
-    return env.model.ar_log[len(env.model.ar_log) - n :]
-
-
-WIDTHS = pytest.mark.parametrize("data_width", [32, 64])
 
 
 def idle():
@@ -536,7 +530,7 @@ def test_addresses_above_1_gib(data_width):
         assert await env.translate(0x2_7FFF_FFFF) == Answer(0, 0x23_7FFF_FFFF, 1)
         assert await env.pa(0x7F_FFFF_FFFF) == 0xFF_FFFF_FFFF
         assert await env.translate(0x7F_C000_0000) == Answer(0, 0xFF_C000_0000, 1)
-        assert env.counters() == (4, 4, 7)
+        assert env.counters() == (4, 4, 6)
 
     simulate(bench, data_width=data_width)
 
@@ -593,26 +587,52 @@ FAULTS = [
 
 
 @WIDTHS
-@pytest.mark.parametrize(
-    ("asid", "va", "access", "kind", "level", "reads", "walks"),
-    [f[1:] for f in FAULTS],
-    ids=[f[0] for f in FAULTS],
-)
-def test_fault_record(data_width, asid, va, access, kind, level, reads, walks):
+def test_fault_records(data_width):
+    """Every case of :data:`FAULTS` in turn, from an empty TLB and walk cache.
+
+    (One simulation for all: each case is acknowledged, then the TLB invalidated.)
+    """
+
     async def bench(env):
-        answer = await env.translate(va, asid, access)
-        assert answer.fault == 1
-        assert env.record(asid) == (kind, level, access, 0, va)
-        assert env.stopped() == 1 << asid
-        assert env.counters() == (0, walks, reads)
-        for other in {0, 1, 2, 3} - {asid}:
-            assert env.record(other) == idle()
-        await env.step(3)
-        assert len(env.events) == 1
-        assert env.record(asid) == (kind, level, access, 0, va)
-        await env.ack(asid)
-        assert env.record(asid) == idle()
-        assert env.stopped() == 0
+        for name, asid, va, access, kind, level, reads, walks in FAULTS:
+            before = env.counters()
+            answer = await env.translate(va, asid, access)
+            assert answer.fault == 1, name
+            assert env.record(asid) == (kind, level, access, 0, va), name
+            assert env.stopped() == 1 << asid, name
+            delta = tuple(a - b for a, b in zip(env.counters(), before, strict=True))
+            assert delta == (0, walks, reads), name
+            for other in {0, 1, 2, 3} - {asid}:
+                assert env.record(other) == idle(), name
+            await env.step(3)
+            assert len(env.events) == 1, name
+            assert env.record(asid) == (kind, level, access, 0, va), name
+            await env.ack(asid)
+            assert env.record(asid) == idle(), name
+            assert env.stopped() == 0, name
+            await env.invalidate("everything")
+            env.events.clear()
+
+    simulate(bench, data_width=data_width)
+
+
+@WIDTHS
+def test_faults_are_never_cached(data_width):
+    """A page mapped (or fixed) after its fault translates without an invalidation."""
+
+    async def bench(env):
+        for va, where, fixed, pa, access in [
+            (0x0000_4000, 0x3020, desc(0x0100_4000), 0x0100_4000, READ),  # was invalid
+            (0x0000_3000, 0x3018, desc(0x0100_3000), 0x0100_3000, READ),  # was af=0
+            (0x0000_1000, 0x3008, desc(0x0009_8000), 0x0009_8000, WRITE),  # was read-only
+        ]:
+            assert (await env.translate(va, access=access)).fault == 1, f"{va:#x}"
+            env.model.write(where, fixed)
+            await env.ack(1)
+            answer = await env.translate(va + 0x10, access=access)
+            assert (answer.fault, answer.pa) == (0, pa + 0x10), f"{va:#x}"
+            assert env.stopped() == 0
+        assert env.counters() == (0, 6, 8)
 
     simulate(bench, data_width=data_width)
 
@@ -838,3 +858,319 @@ def test_tlb_replacement_is_fifo_and_reuses_invalid_entries(data_width):
         assert env.counters() == (28, 13, 17)
 
     simulate(bench, data_width=data_width, tlb_entries=4)
+
+
+# --- invalidation ---------------------------------------------------------------------------------
+
+
+@WIDTHS
+def test_invalidate_by_asid_and_everything(data_width):
+    async def bench(env):
+        assert await env.pa(0x0000_0000, asid=1) == 0x1234_5000
+        assert await env.pa(0x0000_7000, asid=1) == 0x3777_7000
+        assert await env.pa(0x0000_0000, asid=2) == 0x2444_4000
+        assert await env.pa(0x0000_1000, asid=2) == 0x2444_5000
+        assert env.counters() == (0, 4, 8)
+        assert env.ctx.get(env.dut.inv_count) == 0
+        await env.invalidate("by_asid", asid=2)
+        assert env.ctx.get(env.dut.inv_count) == 1
+        # Address space 1 keeps its entries; 2 walks again (the walk cache was flushed too).
+        assert await env.translate(0x0000_0000, asid=1) == Answer(0, 0x1234_5000, 1)
+        assert await env.translate(0x0000_7000, asid=1) == Answer(0, 0x3777_7000, 1)
+        assert env.counters() == (2, 4, 8)
+        assert await env.pa(0x0000_0000, asid=2) == 0x2444_4000
+        assert await env.pa(0x0000_1000, asid=2) == 0x2444_5000
+        assert env.counters() == (2, 6, 12)
+        await env.invalidate("everything")
+        assert env.ctx.get(env.dut.inv_count) == 2
+        assert await env.pa(0x0000_7000, asid=1) == 0x3777_7000
+        assert await env.pa(0x0000_1000, asid=2) == 0x2444_5000
+        assert env.counters() == (2, 8, 18)
+        assert await env.translate(0x0000_1000, asid=2) == Answer(0, 0x2444_5000, 1)
+
+    simulate(bench, data_width=data_width)
+
+
+@WIDTHS
+def test_invalidate_by_range(data_width):
+    async def bench(env):
+        async def hit(va, pa, asid=1):
+            assert await env.translate(va, asid) == Answer(0, pa, 1), f"{va:#x}"
+
+        async def miss(va, pa):
+            answer = await env.translate(va)
+            assert (answer.fault, answer.pa) == (0, pa), f"{va:#x}"
+            assert answer.cycles > 1, f"{va:#x}: a hit"
+
+        assert await env.pa(0x0000_0000) == 0x1234_5000  # page 0
+        assert await env.pa(0x0000_7000) == 0x3777_7000  # page 7
+        assert await env.pa(0x0041_2000) == 0x2BC1_2000  # 2 MiB block: pages 0x400 to 0x5FF
+        assert await env.pa(0x0000_0000, asid=2) == 0x2444_4000
+        assert env.counters() == (0, 4, 8)
+        # Pages 1 to 6: neither page 0 nor page 7.
+        await env.invalidate("by_range", asid=1, first=0x1, pages=6)
+        await hit(0x0000_0000, 0x1234_5000)
+        await hit(0x0000_7FFF, 0x3777_7FFF)
+        await hit(0x0040_0000, 0x2BC0_0000)
+        await hit(0x0000_0000, 0x2444_4000, asid=2)
+        # No pages: nothing.
+        await env.invalidate("by_range", asid=1, first=0x0, pages=0)
+        await hit(0x0000_0000, 0x1234_5000)
+        # Another address space's range.
+        await env.invalidate("by_range", asid=2, first=0x7, pages=1)
+        await hit(0x0000_7000, 0x3777_7000)
+        assert env.counters() == (6, 4, 8)
+        # Page 7 exactly.
+        await env.invalidate("by_range", asid=1, first=0x7, pages=1)
+        await miss(0x0000_7000, 0x3777_7000)
+        await hit(0x0000_0000, 0x1234_5000)
+        assert env.counters() == (7, 5, 11)
+        # The page just below the block, then a range overlapping its first page only.
+        await env.invalidate("by_range", asid=1, first=0x3FF, pages=1)
+        await hit(0x0040_0000, 0x2BC0_0000)
+        await env.invalidate("by_range", asid=1, first=0x3FF, pages=2)
+        await miss(0x005F_F000, 0x2BDF_F000)
+        # Its last page only.
+        await env.invalidate("by_range", asid=1, first=0x5FF, pages=0x10)
+        await miss(0x0040_0000, 0x2BC0_0000)
+        # A range inside the block.
+        await env.invalidate("by_range", asid=1, first=0x480, pages=3)
+        await miss(0x0050_0000, 0x2BD0_0000)
+        assert env.counters() == (8, 8, 17)
+        # A range inside a 1 GiB block.
+        await miss(0x4123_4000, 0x0123_4000)
+        await env.invalidate("by_range", asid=1, first=0x5_0000, pages=1)
+        await miss(0x4123_4000, 0x0123_4000)
+        # A range to the last page of the address space.
+        await miss(0x7F_FFFF_F000, 0xFF_FFFF_F000)
+        await env.invalidate("by_range", asid=1, first=0x7FF_FFFF, pages=1)
+        await miss(0x7F_C000_0000, 0xFF_C000_0000)
+        await env.invalidate("by_range", asid=1, first=0x100_0000, pages=0x700_0000)
+        await miss(0x7F_C000_0000, 0xFF_C000_0000)
+        # Address space 2 and page 0 of 1 were never in a range.
+        await hit(0x0000_0000, 0x2444_4000, asid=2)
+        await hit(0x0000_0000, 0x1234_5000)
+        assert env.counters() == (10, 13, 22)
+        assert env.ctx.get(env.dut.inv_count) == 11
+
+    simulate(bench, data_width=data_width)
+
+
+def test_invalidate_a_range_running_past_the_address_space():
+    """inv_pages is 28 bits: from a first page above 2^27 - ..., the sum needs 29 bits."""
+
+    async def bench(env):
+        assert await env.pa(0x7F_C000_1000) == 0xFF_C000_1000
+        await env.invalidate("by_range", asid=1, first=0x7FC_0000, pages=0xFFF_FFFF)
+        answer = await env.translate(0x7F_C000_1000)
+        assert (answer.fault, answer.pa) == (0, 0xFF_C000_1000)
+        assert env.counters() == (0, 2, 2)
+
+    simulate(bench)
+
+
+def test_simultaneous_commands_the_widest_wins():
+    async def bench(env):
+        dut, ctx = env.dut, env.ctx
+        assert await env.pa(0x0000_0000, asid=1) == 0x1234_5000
+        assert await env.pa(0x0000_0000, asid=2) == 0x2444_4000
+        # by_asid and by_range (of a page not mapped): by_asid.
+        await env.invalidate("by_asid", "by_range", asid=1, first=0x100, pages=1)
+        assert ctx.get(dut.inv_count) == 1
+        assert (await env.translate(0x0000_0000, asid=1)).cycles > 1
+        assert await env.translate(0x0000_0000, asid=2) == Answer(0, 0x2444_4000, 1)
+        # All three, address space 1: everything.
+        await env.invalidate("everything", "by_asid", "by_range", asid=1, first=0x100, pages=1)
+        assert ctx.get(dut.inv_count) == 2
+        assert (await env.translate(0x0000_0000, asid=2)).cycles > 1
+        assert env.counters() == (1, 4, 12)
+
+    simulate(bench)
+
+
+#: (command, operands, whether the walked page is removed)
+DURING_WALK = [
+    ("everything", {}, True),
+    ("by_asid", {"asid": 1}, True),
+    ("by_asid", {"asid": 2}, False),
+    ("by_range", {"asid": 1, "first": 0x0, "pages": 1}, True),
+    ("by_range", {"asid": 1, "first": 0x1, "pages": 1}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("op", "operands", "removed"),
+    DURING_WALK,
+    ids=[f"{c[0]}-{'-'.join(f'{v}' for v in c[1].values())}" for c in DURING_WALK],
+)
+def test_invalidation_waits_for_the_walk_in_progress(op, operands, removed):
+    async def bench(env):
+        dut, ctx = env.dut, env.ctx
+        log = []
+
+        def hook(n):
+            if n == 2:
+                ctx.set(dut.inv_asid, operands.get("asid", 0))
+                ctx.set(dut.inv_first, operands.get("first", 0))
+                ctx.set(dut.inv_pages, operands.get("pages", 0))
+            ctx.set(getattr(dut, op), n == 2)
+            log.append((ctx.get(dut.inv_busy), ctx.get(dut.inv_done)))
+
+        answers, _ = await env.run({0: [(0x0000_0000, 1, READ)]}, hook=hook)
+        (answer,) = answers[0]
+        assert (answer.fault, answer.pa) == (0, 0x1234_5000)
+        ctx.set(getattr(dut, op), 0)
+        assert answer.cycles > 20  # three reads of 6 cycles' latency
+        # Pending from the cycle after the command to the walk's answer, at least.
+        assert log == [(0, 0)] * 3 + [(1, 0)] * (answer.cycles - 3)
+        await env.inv_wait()
+        assert ctx.get(dut.inv_count) == 1
+        answer = await env.translate(0x0000_0000)
+        assert (answer.fault, answer.pa) == (0, 0x1234_5000)
+        assert (answer.cycles > 1) == removed
+        assert env.counters() == ((0, 2, 6) if removed else (1, 1, 3))
+        # The walk cache is flushed either way: a neighbour page takes three reads unless the
+        # walk again above refilled it.
+        assert await env.pa(0x0000_7000) == 0x3777_7000
+        assert env.counters()[2] == (7 if removed else 6)
+
+    simulate(bench, read_latency=6)
+
+
+def test_a_command_while_one_is_pending_is_ignored():
+    async def bench(env):
+        dut, ctx = env.dut, env.ctx
+
+        def hook(n):
+            ctx.set(dut.inv_asid, 2)
+            ctx.set(dut.by_asid, n == 2)
+            ctx.set(dut.everything, n == 5)
+
+        answers, _ = await env.run({0: [(0x0000_0000, 1, READ)]}, hook=hook)
+        ctx.set(dut.everything, 0)
+        assert answers[0][0].pa == 0x1234_5000
+        await env.inv_wait()
+        await env.step(3)
+        assert ctx.get(dut.inv_count) == 1
+        assert not ctx.get(dut.inv_busy)
+        assert await env.translate(0x0000_0000) == Answer(0, 0x1234_5000, 1)
+
+    simulate(bench, read_latency=6)
+
+
+# --- ports ----------------------------------------------------------------------------------------
+
+
+@WIDTHS
+def test_two_ports(data_width):
+    async def bench(env):
+        assert await env.pa(0x0000_0000, asid=1, port=0) == 0x1234_5000
+        # Both ports, back to back, every request a walk: served in turn, port 1 first.
+        answers, order = await env.run(
+            {
+                0: [(0x0000_7000, 1, READ), (0x0020_0000, 1, READ), (0x0000_8000, 1, WRITE)],
+                1: [(0x0000_0000, 2, READ), (0x0000_1000, 2, WRITE), (0x0020_1000, 1, READ)],
+            }
+        )
+        assert [(a.fault, a.pa) for a in answers[0]] == [
+            (0, 0x3777_7000),
+            (0, 0x3300_0000),
+            (0, 0x0800_8000),
+        ]
+        assert [(a.fault, a.pa) for a in answers[1]] == [
+            (0, 0x2444_4000),
+            (0, 0x2444_5000),
+            (0, 0x3300_1000),
+        ]
+        assert order == [
+            (1, 0x0000_0000),
+            (0, 0x0000_7000),
+            (1, 0x0000_1000),
+            (0, 0x0020_0000),
+            (1, 0x0020_1000),
+            (0, 0x0000_8000),
+        ]
+        assert env.counters() == (0, 7, 12)
+        # The same page on both: one walk, the other port answered by the TLB.
+        answers, _ = await env.run({0: [(0x0000_9000, 1, READ)], 1: [(0x0000_9ABC, 1, WRITE)]})
+        assert (answers[0][0].fault, answers[0][0].pa) == (0, 0x0800_9000)
+        assert (answers[1][0].fault, answers[1][0].pa) == (0, 0x0800_9ABC)
+        assert env.counters() == (1, 8, 13)
+        # Two hits in the same cycle.
+        answers, _ = await env.run({0: [(0x0000_0010, 1, READ)], 1: [(0x0000_7FF0, 1, WRITE)]})
+        assert answers == {0: [Answer(0, 0x1234_5010, 1)], 1: [Answer(0, 0x3777_7FF0, 1)]}
+        assert env.counters() == (3, 8, 13)
+        # Hits and walks mixed, back to back: every answer belongs to its own request.
+        answers, _ = await env.run(
+            {
+                0: [
+                    (0x0000_0000, 1, READ),
+                    (0x0000_A000, 1, READ),
+                    (0x0000_0000, 2, READ),
+                    (0x0000_A004, 1, WRITE),
+                ],
+                1: [
+                    (0x0000_7000, 1, FETCH),
+                    (0x0000_B000, 1, READ),
+                    (0x0000_1000, 2, WRITE),
+                    (0x0000_9000, 1, READ),
+                ],
+            }
+        )
+        assert [(a.fault, a.pa) for a in answers[0]] == [
+            (0, 0x1234_5000),
+            (0, 0x0800_A000),
+            (0, 0x2444_4000),
+            (0, 0x0800_A004),
+        ]
+        assert [(a.fault, a.pa) for a in answers[1]] == [
+            (0, 0x3777_7000),
+            (0, 0x0800_B000),
+            (0, 0x2444_5000),
+            (0, 0x0800_9000),
+        ]
+        assert env.counters() == (9, 10, 15)
+
+    simulate(bench, data_width=data_width, tlb_entries=16)
+
+
+def test_two_ports_fault_and_translate_at_once():
+    """A fault on one port and a walk on the other, at once: each gets its own answer."""
+
+    async def bench(env):
+        answers, _ = await env.run(
+            {0: [(0x0000_4000, 1, WRITE), (0x0000_0000, 1, READ)], 1: [(0x0000_0000, 2, READ)]}
+        )
+        assert [a.fault for a in answers[0]] == [1, 1]
+        assert (answers[1][0].fault, answers[1][0].pa) == (0, 0x2444_4000)
+        assert env.record(1) == (TRANSLATION, 3, WRITE, 1, 0x0000_4000)
+        assert env.record(2) == idle()
+        await env.step(2)
+        assert len(env.events) == 1
+
+    simulate(bench)
+
+
+def test_a_hit_answered_after_ack_races_the_request_is_counted():
+    """A request in a stopped address space, with ack in its first cycle, is answered by the TLB.
+
+    It reaches the sequencer (the address space was stopped), which finds it running and the page
+    in the TLB: a translation answered by the TLB, so ``hits`` should count it.
+    """
+
+    async def bench(env):
+        ctx, dut = env.ctx, env.dut
+        assert await env.pa(0x0000_0000) == 0x1234_5000
+        assert (await env.translate(0x0000_4000)).fault == 1
+        assert env.counters() == (0, 2, 4)
+
+        def hook(n):
+            ctx.set(dut.aspace[1].ack, n == 0)
+
+        answers, _ = await env.run({0: [(0x0000_0000, 1, READ)]}, hook=hook)
+        ctx.set(dut.aspace[1].ack, 0)
+        assert (answers[0][0].fault, answers[0][0].pa) == (0, 0x1234_5000)
+        assert env.record(1) == idle()
+        assert env.counters() == (1, 2, 4)
+
+    simulate(bench)

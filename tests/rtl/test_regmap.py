@@ -653,7 +653,8 @@ def test_unsupported_constructs_rejected_by_from_rdl(tmp_path, case):
 # registers, a read side effect would be lost, a reserved name would be unreachable.
 UNREPRESENTABLE = {
     "two_dimensional_regfile_array": (
-        "regfile { reg { field { sw = rw; hw = r; } f[0:0] = 0; } a @ 0x0; } rf[2][2] @ 0x0 += 0x10;",
+        "regfile { reg { field { sw = rw; hw = r; } f[0:0] = 0; } a @ 0x0; }"
+        " rf[2][2] @ 0x0 += 0x10;",
         r"only one-dimensional regfile arrays",
     ),
     "flattened_names_clash": (
