@@ -174,7 +174,14 @@ def test_device_info_capability_attributes():
 
 
 def test_interrupt_sources():
-    assert SOURCES == ("job_done", "job_error", "mmu_fault", "bus_error", "queue_error")
+    assert SOURCES == (
+        "job_done",
+        "job_error",
+        "mmu_fault",
+        "bus_error",
+        "queue_error",
+        "tlb_inv_done",
+    )
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,8 @@ def test_error_code_values_are_stable():
         ("RESERVED", 5),
         ("BAD_ENTRY", 6),
         ("BUS_ERROR", 7),
+        ("PAGE_FAULT", 8),
+        ("AS_STOPPED", 9),
     ]
 
 
@@ -144,3 +146,7 @@ def test_unpack_wrong_size():
 def test_pack_rejects_what_does_not_fit(layout, fields, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         pack(layout, fields)
+
+
+def test_completion_status_values_are_stable():
+    assert [(s.name, s.value) for s in CompletionStatus] == [("OK", 0), ("ERROR", 1), ("FAULT", 2)]
