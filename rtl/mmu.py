@@ -26,10 +26,12 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4Signature, channels
 from .config import MEM_ADDR_WIDTH
+from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT
 from .tlb import Tlb, low_mask
 from .translate import (
     ASID_WIDTH,
     VA_WIDTH,
+    VPN_WIDTH,
     Access,
     FaultKind,
     PageSize,
@@ -136,8 +138,8 @@ class Mmu(wiring.Component):
                 "by_asid": In(1),
                 "by_range": In(1),
                 "inv_asid": In(ASID_WIDTH),
-                "inv_first": In(27),
-                "inv_pages": In(28),
+                "inv_first": In(VPN_WIDTH),
+                "inv_pages": In(VPN_WIDTH + 1),
                 "inv_busy": Out(1),
                 "inv_done": Out(1),
                 "inv_count": Out(16),
@@ -226,8 +228,8 @@ class Mmu(wiring.Component):
         pending = Signal()
         op = Signal(3)  # everything, by_asid, by_range
         inv_asid = Signal(ASID_WIDTH)
-        inv_first = Signal(27)
-        inv_pages = Signal(28)
+        inv_first = Signal(VPN_WIDTH)
+        inv_pages = Signal(VPN_WIDTH + 1)
         command = Cat(self.everything, self.by_asid, self.by_range)
         with m.If(~pending & command.any()):
             widest = Mux(
@@ -323,7 +325,7 @@ class Mmu(wiring.Component):
                     refuse(FaultKind.DISABLED, 0)
                 with m.Elif(bypass.bit_select(asid, 1)):
                     m.d.sync += [respond.eq(1), resp_pa.eq(va)]
-                with m.Elif(va[39:] != 0):
+                with m.Elif(va[INPUT_ADDR_WIDTH:] != 0):
                     refuse(FaultKind.TRANSLATION, 0)
                 with m.Elif(chosen_hit & ~_allowed(chosen, access)):
                     refuse(FaultKind.PERMISSION, _level_of(chosen.size))
@@ -342,9 +344,9 @@ class Mmu(wiring.Component):
                         refuse(FaultKind.PERMISSION, walker.level)
                     with m.Else():
                         low = low_mask(walked.size, len(walked.ppn))
-                        ppn = (walked.ppn & ~low) | (va[12:39] & low)
+                        ppn = (walked.ppn & ~low) | (va[PAGE_SHIFT:INPUT_ADDR_WIDTH] & low)
                         m.d.comb += tlb.fill.eq(1)
-                        m.d.sync += [respond.eq(1), resp_pa.eq(Cat(va[:12], ppn))]
+                        m.d.sync += [respond.eq(1), resp_pa.eq(Cat(va[:PAGE_SHIFT], ppn))]
                     m.next = "RESPOND"
             with m.State("RESPOND"):
                 # respond is high this cycle: the port takes the answer.

@@ -24,17 +24,23 @@ from .config import MEM_ADDR_WIDTH
 __all__ = [
     "ENTRIES_PER_TABLE",
     "GRANULE",
+    "INDEX_BITS",
     "INPUT_ADDR_WIDTH",
     "LEVELS",
     "OUTPUT_ADDR_WIDTH",
+    "PAGE_SHIFT",
     "Descriptor",
     "block_size",
     "level_index",
+    "level_shift",
 ]
 
 #: Bytes of a page, and of a table.
 GRANULE = 4096
+PAGE_SHIFT = 12
 ENTRIES_PER_TABLE = 512
+#: Input-address bits that index one table.
+INDEX_BITS = 9
 #: Virtual (input) and physical (output) address widths.
 INPUT_ADDR_WIDTH = 39
 OUTPUT_ADDR_WIDTH = MEM_ADDR_WIDTH
@@ -78,6 +84,11 @@ class Descriptor(data.Struct):
     xn: 1
     software: 4
     table_attrs: 5
+
+
+def level_shift(level):
+    """The lowest input-address bit that indexes the table of ``level`` (30, 21, 12)."""
+    return PAGE_SHIFT + INDEX_BITS * (3 - level)
 
 
 def block_size(level):

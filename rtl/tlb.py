@@ -5,12 +5,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import MEM_ADDR_WIDTH
-from .translate import ASID_WIDTH, VA_WIDTH, PageSize, TlbEntry
+from .pte import INDEX_BITS, INPUT_ADDR_WIDTH, PAGE_SHIFT
+from .translate import ASID_WIDTH, VA_WIDTH, VPN_WIDTH, PageSize, TlbEntry
 
 __all__ = ["LookupSignature", "Tlb", "low_mask"]
 
 #: Bits of the page number below the block, per page size.
-_LOW_BITS = {PageSize.PAGE_4K: 0, PageSize.BLOCK_2M: 9, PageSize.BLOCK_1G: 18}
+_LOW_BITS = {PageSize.PAGE_4K: 0, PageSize.BLOCK_2M: INDEX_BITS, PageSize.BLOCK_1G: 2 * INDEX_BITS}
 
 
 class LookupSignature(wiring.Signature):
@@ -76,8 +77,8 @@ class Tlb(wiring.Component):
     fill_entry : In(TlbEntry)
     everything, by_asid, by_range : In(1)
     inv_asid : In(ASID_WIDTH)
-    inv_first : In(27)
-    inv_pages : In(28)
+    inv_first : In(VPN_WIDTH)
+    inv_pages : In(VPN_WIDTH + 1)
     """
 
     def __init__(self, *, entries, lookups):
@@ -92,8 +93,8 @@ class Tlb(wiring.Component):
                 "by_asid": In(1),
                 "by_range": In(1),
                 "inv_asid": In(ASID_WIDTH),
-                "inv_first": In(27),
-                "inv_pages": In(28),
+                "inv_first": In(VPN_WIDTH),
+                "inv_pages": In(VPN_WIDTH + 1),
             }
         )
 
@@ -104,8 +105,8 @@ class Tlb(wiring.Component):
 
         for i in range(self.lookups):
             port = getattr(self, f"lookup{i}")
-            vpn = port.va[12:39]
-            in_range = port.va[39:] == 0
+            vpn = port.va[PAGE_SHIFT:INPUT_ADDR_WIDTH]
+            in_range = port.va[INPUT_ADDR_WIDTH:] == 0
             hits = []
             for entry in entries:
                 low = low_mask(entry.size, len(vpn))
@@ -121,7 +122,7 @@ class Tlb(wiring.Component):
                     m.d.comb += port.entry.eq(entry)
             low = low_mask(port.entry.size, len(port.entry.ppn))
             ppn = (port.entry.ppn & ~low) | (vpn & low)
-            m.d.comb += port.pa.eq(Cat(port.va[:12], ppn))
+            m.d.comb += port.pa.eq(Cat(port.va[:PAGE_SHIFT], ppn))
 
         # Victim: the first invalid entry, else round robin.
         rr = Signal(range(self.entries))
@@ -140,7 +141,7 @@ class Tlb(wiring.Component):
 
         # Invalidation: an entry covers page numbers lo..hi; the range first..last.
         first = self.inv_first
-        last = Signal(29)  # first + pages - 1 may run past the 39-bit space: must not wrap
+        last = Signal(VPN_WIDTH + 2)  # first + pages - 1 may run past the space: must not wrap
         m.d.comb += last.eq(first + self.inv_pages - 1)
         for entry in entries:
             low = low_mask(entry.size, len(entry.vpn))

@@ -11,10 +11,13 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import MEM_ADDR_WIDTH
+from .pte import INPUT_ADDR_WIDTH, OUTPUT_ADDR_WIDTH, PAGE_SHIFT
 
 __all__ = [
     "ASID_WIDTH",
+    "PPN_WIDTH",
     "VA_WIDTH",
+    "VPN_WIDTH",
     "Access",
     "FaultKind",
     "PageSize",
@@ -27,6 +30,9 @@ __all__ = [
 VA_WIDTH = MEM_ADDR_WIDTH
 #: Width of an address-space number: up to 16 address spaces.
 ASID_WIDTH = 4
+#: Widths of a virtual page number (input bits 38:12) and a physical one (output bits 39:12).
+VPN_WIDTH = INPUT_ADDR_WIDTH - PAGE_SHIFT
+PPN_WIDTH = OUTPUT_ADDR_WIDTH - PAGE_SHIFT
 
 
 class Access(enum.Enum, shape=2):
@@ -75,8 +81,8 @@ class TlbEntry(data.Struct):
     valid: 1
     asid: ASID_WIDTH
     size: PageSize
-    vpn: 27
-    ppn: MEM_ADDR_WIDTH - 12
+    vpn: VPN_WIDTH
+    ppn: PPN_WIDTH
     read_only: 1
     execute_never: 1
 

@@ -7,8 +7,8 @@ from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Resp, channels
 from .config import MEM_ADDR_WIDTH
-from .pte import Descriptor
-from .translate import ASID_WIDTH, VA_WIDTH, FaultKind, PageSize, TlbEntry
+from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT, Descriptor, level_shift
+from .translate import ASID_WIDTH, PPN_WIDTH, VA_WIDTH, FaultKind, PageSize, TlbEntry
 
 __all__ = ["TABLE_CACHE_WAYS", "Walker"]
 
@@ -85,11 +85,16 @@ class Walker(wiring.Component):
         align = max(lg, 3)
 
         asid = Signal(ASID_WIDTH)
-        va = Signal(39)
+        va = Signal(INPUT_ADDR_WIDTH)
         level = Signal(2)
         table = Signal(MEM_ADDR_WIDTH)  # the table being read
-        index = Mux(level == 1, va[30:39], Mux(level == 2, va[21:30], va[12:21]))
-        addr = Cat(Const(0, 3), index, table[12:])
+        lsb = {lvl: level_shift(lvl) for lvl in (1, 2, 3)}
+        index = Mux(
+            level == 1,
+            va[lsb[1] : INPUT_ADDR_WIDTH],
+            Mux(level == 2, va[lsb[2] : lsb[1]], va[lsb[3] : lsb[2]]),
+        )
+        addr = Cat(Const(0, 3), index, table[PAGE_SHIFT:])
         desc = Signal(Descriptor)
         beat = Signal(range(beats))
         bad = Signal()  # a beat of this read carried an error
@@ -97,16 +102,17 @@ class Walker(wiring.Component):
         # The table cache: level-2 tables by va[38:30], level-3 tables by va[38:21], a few of
         # each (the DMA's reader and writer walk in two regions at once), replaced in turn.
         caches = []
-        for lvl, tag_lsb in ((2, 30), (3, 21)):
+        for lvl in (2, 3):
+            tag_lsb = level_shift(lvl - 1)  # the input bits the table covers
             for way in range(TABLE_CACHE_WAYS):
                 valid = Signal(name=f"cache{lvl}_{way}_valid")
-                tag = Signal(ASID_WIDTH + 39 - tag_lsb, name=f"cache{lvl}_{way}_tag")
-                where = Signal(MEM_ADDR_WIDTH - 12, name=f"cache{lvl}_{way}_table")
+                tag = Signal(ASID_WIDTH + INPUT_ADDR_WIDTH - tag_lsb, name=f"cache{lvl}_{way}_tag")
+                where = Signal(PPN_WIDTH, name=f"cache{lvl}_{way}_table")
                 caches.append((lvl, tag_lsb, way, valid, tag, where))
         next_way = {lvl: Signal(range(TABLE_CACHE_WAYS), name=f"cache{lvl}_next") for lvl in (2, 3)}
 
         def tag_of(lsb):
-            return Cat(self.va[lsb:39], self.asid)
+            return Cat(self.va[lsb:INPUT_ADDR_WIDTH], self.asid)
 
         m.d.comb += [
             mem.araddr.eq(Cat(Const(0, align), addr[align:])),
@@ -141,7 +147,7 @@ class Walker(wiring.Component):
                     # The deepest cached table that covers va.
                     for lvl, lsb, _, valid, tag, where in caches:
                         with m.If(valid & (tag == tag_of(lsb))):
-                            m.d.sync += [level.eq(lvl), table.eq(Cat(Const(0, 12), where))]
+                            m.d.sync += [level.eq(lvl), table.eq(Cat(Const(0, PAGE_SHIFT), where))]
                     m.next = "READ"
             with m.State("READ"):
                 m.d.comb += [self.busy.eq(1), mem.arvalid.eq(1)]
@@ -163,7 +169,7 @@ class Walker(wiring.Component):
                             m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                too_wide = desc.address[MEM_ADDR_WIDTH - 12 :] != 0
+                too_wide = desc.address[PPN_WIDTH:] != 0
                 is_table = desc.table & (level != 3)
                 with m.If(~desc.valid | (~desc.table & (level == 3))):
                     m.d.sync += [self.fault.eq(FaultKind.TRANSLATION), self.done.eq(1)]
@@ -172,13 +178,16 @@ class Walker(wiring.Component):
                     m.d.sync += [self.fault.eq(FaultKind.ADDRESS_SIZE), self.done.eq(1)]
                     m.next = "IDLE"
                 with m.Elif(is_table):
-                    next_table = desc.address[: MEM_ADDR_WIDTH - 12]
-                    m.d.sync += [table.eq(Cat(Const(0, 12), next_table)), level.eq(level + 1)]
+                    next_table = desc.address[:PPN_WIDTH]
+                    m.d.sync += [
+                        table.eq(Cat(Const(0, PAGE_SHIFT), next_table)),
+                        level.eq(level + 1),
+                    ]
                     for lvl, lsb, way, valid, tag, where in caches:
                         with m.If((level + 1 == lvl) & (next_way[lvl] == way)):
                             m.d.sync += [
                                 valid.eq(1),
-                                tag.eq(Cat(va[lsb:39], asid)),
+                                tag.eq(Cat(va[lsb:], asid)),
                                 where.eq(next_table),
                             ]
                     for lvl, way in next_way.items():
@@ -199,8 +208,8 @@ class Walker(wiring.Component):
                                 Mux(level == 2, PageSize.BLOCK_2M, PageSize.PAGE_4K),
                             )
                         ),
-                        self.entry.vpn.eq(va[12:39]),
-                        self.entry.ppn.eq(desc.address[: MEM_ADDR_WIDTH - 12]),
+                        self.entry.vpn.eq(va[PAGE_SHIFT:]),
+                        self.entry.ppn.eq(desc.address[:PPN_WIDTH]),
                         self.entry.read_only.eq(desc.ap_ro),
                         self.entry.execute_never.eq(desc.xn),
                         self.done.eq(1),

@@ -18,8 +18,8 @@ from driver.npu import Npu
 from driver.pgtable import Prot
 from firmware import Firmware
 from rtl.layouts import CompletionStatus, ErrorCode, pack, unpack
-from rtl.pte import Descriptor
-from rtl.regmap import HOST
+from rtl.pte import OUTPUT_ADDR_WIDTH, Descriptor
+from rtl.regmap import HOST, join_address
 from rtl.translate import Access, FaultKind
 from sim.soc import Soc
 
@@ -281,7 +281,8 @@ async def fault_kinds(dut):
         0,
         fault(SRC_VA, FaultKind.ACCESS_FLAG, READ, 3),
     )
-    await rewrite(soc, npu, space, SRC_VA, af=1, address=(src[0] >> 12) | 1 << 28)
+    beyond = src[0] | 1 << OUTPUT_ADDR_WIDTH  # an output address of 41 bits
+    await rewrite(soc, npu, space, SRC_VA, af=1, address=beyond // PAGE)
     await expect_fault(
         soc,
         npu,
@@ -291,7 +292,7 @@ async def fault_kinds(dut):
         0,
         fault(SRC_VA, FaultKind.ADDRESS_SIZE, READ, 3),
     )
-    await rewrite(soc, npu, space, SRC_VA, address=src[0] >> 12)
+    await rewrite(soc, npu, space, SRC_VA, address=src[0] // PAGE)
     await good_copy(soc, npu, space, stream, frames, seed=7)
 
     # A bus error reading the level-3 descriptor of the destination.
@@ -482,5 +483,5 @@ async def address_space_lifecycle(dut):
     stream = await stream_space(npu, again, frames)
     await npu.reset()
     ttbr = await soc.mmio_read(bank.ttbr_lo.offset), await soc.mmio_read(bank.ttbr_hi.offset)
-    assert ttbr == (again.table.root & 0xFFFF_F000, again.table.root >> 32)
+    assert join_address(bank.ttbr_lo, bank.ttbr_hi, *ttbr) == again.table.root
     await good_copy(soc, npu, again, stream, frames, seed=18)
