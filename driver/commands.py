@@ -1,16 +1,20 @@
 """Build command streams: the encodings of ``rtl.layouts``, as the firmware decodes them."""
 
 from rtl.layouts import (
+    Conv2dCommand,
     CopyCommand,
+    CountersCommand,
     FillCommand,
+    GemmCommand,
     NopCommand,
     Opcode,
+    OutputType,
     WriteValueCommand,
     nbytes,
     pack,
 )
 
-__all__ = ["copy", "fill", "nop", "stream", "write_value"]
+__all__ = ["conv2d", "copy", "counters", "fill", "gemm", "nop", "stream", "write_value"]
 
 
 def _header(opcode, layout):
@@ -58,6 +62,107 @@ def write_value(addr, value):
     return pack(
         WriteValueCommand,
         {"header": _header(Opcode.WRITE_VALUE, WriteValueCommand), "addr": addr, "value": value},
+    )
+
+
+def gemm(
+    a,
+    b,
+    c,
+    params,
+    m,
+    k,
+    n,
+    *,
+    lda=None,
+    ldb=None,
+    ldc=None,
+    zero_point=0,
+    act_min=-128,
+    act_max=127,
+    output_type=OutputType.INT8,
+):
+    """``C = A x B`` requantized per output channel; pitches default to packed rows."""
+    size = 4 if output_type is OutputType.INT32 else 1
+    return pack(
+        GemmCommand,
+        {
+            "header": _header(Opcode.GEMM, GemmCommand),
+            "a": a,
+            "b": b,
+            "c": c,
+            "params": params,
+            "m": m,
+            "k": k,
+            "n": n,
+            "lda": k if lda is None else lda,
+            "ldb": n if ldb is None else ldb,
+            "ldc": n * size if ldc is None else ldc,
+            "zero_point": zero_point,
+            "act_min": act_min,
+            "act_max": act_max,
+            "output_type": output_type,
+        },
+    )
+
+
+def conv2d(
+    input,
+    weights,
+    output,
+    params,
+    *,
+    shape,
+    out_c,
+    kernel,
+    stride=(1, 1),
+    padding=(0, 0),
+    out_hw,
+    input_zero_point=0,
+    zero_point=0,
+    act_min=-128,
+    act_max=127,
+    output_type=OutputType.INT8,
+):
+    """A convolution of the NHWC ``shape = (batch, h, w, c)`` input by HWIO weights.
+
+    ``kernel``, ``stride``: (h, w); ``padding``: (top, left); ``out_hw``: the output's (h, w).
+    """
+    batch, in_h, in_w, in_c = shape
+    return pack(
+        Conv2dCommand,
+        {
+            "header": _header(Opcode.CONV2D, Conv2dCommand),
+            "input": input,
+            "weights": weights,
+            "output": output,
+            "params": params,
+            "batch": batch,
+            "in_h": in_h,
+            "in_w": in_w,
+            "in_c": in_c,
+            "out_h": out_hw[0],
+            "out_w": out_hw[1],
+            "out_c": out_c,
+            "kernel_h": kernel[0],
+            "kernel_w": kernel[1],
+            "stride_h": stride[0],
+            "stride_w": stride[1],
+            "pad_top": padding[0],
+            "pad_left": padding[1],
+            "input_zero_point": input_zero_point,
+            "output_type": output_type,
+            "zero_point": zero_point,
+            "act_min": act_min,
+            "act_max": act_max,
+        },
+    )
+
+
+def counters(addr):
+    """Store the job's performance counters so far (a ``JobCounters`` record) at ``addr``."""
+    return pack(
+        CountersCommand, {"header": _header(Opcode.COUNTERS, CountersCommand), "addr": addr}
     )
 
 

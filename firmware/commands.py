@@ -10,11 +10,15 @@ hardware's: the DMA engine's 24-bit row length and 16-bit row count, 40-bit phys
 from rtl.layouts import (
     COMMAND_ALIGN,
     CommandHeader,
+    Conv2dCommand,
     CopyCommand,
+    CountersCommand,
     ErrorCode,
     FillCommand,
+    GemmCommand,
     NopCommand,
     Opcode,
+    OutputType,
     RingEntry,
     WriteValueCommand,
     nbytes,
@@ -25,6 +29,7 @@ __all__ = [
     "ADDRESS_LIMIT",
     "HEADER_BYTES",
     "LAYOUTS",
+    "MAX_DIM",
     "MAX_ROWS",
     "MAX_ROW_BYTES",
     "CommandError",
@@ -39,6 +44,9 @@ LAYOUTS = {
     Opcode.COPY: CopyCommand,
     Opcode.FILL: FillCommand,
     Opcode.WRITE_VALUE: WriteValueCommand,
+    Opcode.GEMM: GemmCommand,
+    Opcode.CONV2D: Conv2dCommand,
+    Opcode.COUNTERS: CountersCommand,
 }
 HEADER_BYTES = nbytes(CommandHeader)
 #: Physical addresses are 40 bits wide (the mem port's address width).
@@ -49,6 +57,8 @@ MAX_ROW_BYTES = (1 << 24) - 1
 MAX_ROWS = (1 << 16) - 1
 #: Pitches are 32-bit fields of the DMA engine.
 _MAX_PITCH = (1 << 32) - 1
+#: The largest GEMM dimension (m, k, n), and the largest im2col GEMM a CONV2D may lower to.
+MAX_DIM = (1 << 16) - 1
 
 
 class CommandError(Exception):
@@ -164,6 +174,75 @@ def _check_region(what, base, row_bytes, rows, pitch):
         raise CommandError(ErrorCode.OVERSIZED, f"{what}: region ends past the address space")
 
 
+def _bad(message):
+    return CommandError(ErrorCode.BAD_OPERAND, message)
+
+
+def _output_type(cmd):
+    try:
+        return cmd.output_type
+    except ValueError:  # the field holds no member of OutputType
+        raise _bad("unknown output type") from None
+
+
+def _check_quantization(cmd, output_type):
+    if cmd.act_min > cmd.act_max:
+        raise _bad(f"clamp [{cmd.act_min}, {cmd.act_max}] is empty")
+    if output_type is OutputType.INT8 and not -128 <= cmd.zero_point <= 127:
+        raise _bad(f"int8 zero point {cmd.zero_point} out of range")
+
+
+def _check_matrix(what, base, rows, row_bytes, pitch):
+    if pitch < row_bytes:
+        raise _bad(f"{what}: pitch {pitch} is shorter than a row of {row_bytes} bytes")
+    _check_region(what, base, row_bytes, rows, pitch)
+
+
+def _check_gemm(cmd):
+    output_type = _output_type(cmd)
+    size = 4 if output_type is OutputType.INT32 else 1
+    if 0 in (cmd.m, cmd.k, cmd.n):
+        raise _bad(f"GEMM {cmd.m} x {cmd.k} x {cmd.n} has a zero size")
+    if max(cmd.m, cmd.k, cmd.n) > MAX_DIM:
+        raise CommandError(ErrorCode.OVERSIZED, f"GEMM sizes above {MAX_DIM}")
+    if size == 4 and (cmd.c % 4 or cmd.ldc % 4):
+        raise CommandError(ErrorCode.MISALIGNED, "int32 output not 4-byte aligned")
+    if cmd.params % 4:
+        raise CommandError(ErrorCode.MISALIGNED, "channel parameters not 4-byte aligned")
+    _check_matrix("A", cmd.a, cmd.m, cmd.k, cmd.lda)
+    _check_matrix("B", cmd.b, cmd.k, cmd.n, cmd.ldb)
+    _check_matrix("C", cmd.c, cmd.m, cmd.n * size, cmd.ldc)
+    _check_region("parameters", cmd.params, cmd.n * 16, 1, 0)
+    _check_quantization(cmd, output_type)
+
+
+def _check_conv2d(cmd):
+    output_type = _output_type(cmd)
+    c = cmd
+    sizes = (c.batch, c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, c.out_c)
+    if 0 in sizes or 0 in (c.kernel_h, c.kernel_w, c.stride_h, c.stride_w):
+        raise _bad("CONV2D has a zero size, kernel or stride")
+    if c.pad_top >= c.kernel_h or c.pad_left >= c.kernel_w:
+        raise _bad("padding as large as the kernel")
+    if (c.out_h - 1) * c.stride_h - c.pad_top >= c.in_h or (
+        (c.out_w - 1) * c.stride_w - c.pad_left >= c.in_w
+    ):
+        raise _bad("the last output's window starts outside the input")
+    m, k = c.batch * c.out_h * c.out_w, c.kernel_h * c.kernel_w * c.in_c
+    if max(m, k, c.out_c) > MAX_DIM:
+        raise CommandError(ErrorCode.OVERSIZED, f"CONV2D lowers to a GEMM above {MAX_DIM}")
+    size = 4 if output_type is OutputType.INT32 else 1
+    if size == 4 and c.output % 4:
+        raise CommandError(ErrorCode.MISALIGNED, "int32 output not 4-byte aligned")
+    if c.params % 4:
+        raise CommandError(ErrorCode.MISALIGNED, "channel parameters not 4-byte aligned")
+    _check_region("input", c.input, c.batch * c.in_h * c.in_w * c.in_c, 1, 0)
+    _check_region("weights", c.weights, k * c.out_c, 1, 0)
+    _check_region("output", c.output, m * c.out_c * size, 1, 0)
+    _check_region("parameters", c.params, c.out_c * 16, 1, 0)
+    _check_quantization(c, output_type)
+
+
 def check_command(opcode: Opcode, raw: bytes):
     """Decode a whole command and check its operands.
 
@@ -177,6 +256,10 @@ def check_command(opcode: Opcode, raw: bytes):
         ``OVERSIZED`` for rows, row lengths or regions beyond the limits of this module;
         ``MISALIGNED`` for a pitch shorter than its row (rows would overlap) or a WRITE_VALUE
         address that is not 8-byte aligned. Zero rows or zero-length rows are a valid no-op.
+        GEMM and CONV2D: ``BAD_OPERAND`` for a zero size, a matrix pitch shorter than its row, an
+        inconsistent convolution window, an empty clamp or an int8 zero point out of range;
+        ``MISALIGNED`` for int32 outputs or channel parameters not 4-byte aligned (COUNTERS: an
+        address not 8-byte aligned); ``OVERSIZED`` for sizes above :data:`MAX_DIM`.
     """
     cmd = unpack(LAYOUTS[opcode], raw)
     if opcode is Opcode.COPY:
@@ -184,6 +267,16 @@ def check_command(opcode: Opcode, raw: bytes):
         _check_region("destination", cmd.dst, cmd.row_bytes, cmd.rows, cmd.dst_pitch)
     elif opcode is Opcode.FILL:
         _check_region("destination", cmd.dst, cmd.row_bytes, cmd.rows, cmd.dst_pitch)
+    elif opcode is Opcode.GEMM:
+        _check_gemm(cmd)
+    elif opcode is Opcode.CONV2D:
+        _check_conv2d(cmd)
+    elif opcode is Opcode.COUNTERS:
+        if cmd.addr % 8:
+            raise CommandError(
+                ErrorCode.MISALIGNED, f"counters address {cmd.addr:#x} not 8-aligned"
+            )
+        _check_region("counters", cmd.addr, 64, 1, 0)
     elif opcode is Opcode.WRITE_VALUE:
         if cmd.addr % 8:
             raise CommandError(ErrorCode.MISALIGNED, f"value address {cmd.addr:#x} not 8-aligned")

@@ -15,26 +15,31 @@ FAULT completion, as does every job of its address space until the host acknowle
 The next job runs normally.
 """
 
-from rtl.dma import DmaError, DmaKind
+from rtl.dma import DmaKind
 from rtl.layouts import (
     Completion,
     CompletionStatus,
     ErrorCode,
+    JobCounters,
     Opcode,
     RingEntry,
     nbytes,
     pack,
 )
-from rtl.regmap import CP, join_address, split_address
+from rtl.localmap import Geometry, Region, local_address
+from rtl.regmap import CP, join_address
 
 from .bus import CpBus, Registers
 from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
+from .compute import dma_result, run_plan, start_dma
+from .lowering import conv2d_plan, gemm_plan
+from .tiling import Dma
 
 __all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
 
 #: (major, minor, patch), reported in fw_version. A driver checks the major number. Major 2: job
-#: addresses are virtual.
-VERSION = (2, 0, 0)
+#: addresses are virtual; minor 1: GEMM, CONV2D and COUNTERS.
+VERSION = (2, 1, 0)
 COMPLETION_BYTES = nbytes(Completion)
 _ENTRY_WORDS = nbytes(RingEntry) // 4
 #: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
@@ -93,9 +98,18 @@ class Firmware:
         self.scratch = self.sram_bytes - _SCRATCH_BYTES
         self.stream_limit = self.scratch
         self.addr_spaces = (await self.regs.fields("mmu_info"))["addr_spaces"]
+        compute = await self.regs.fields("compute_info")
+        self.geometry = Geometry(
+            array_size=1 << compute["array_log2"],
+            bus_bytes=1 << compute["bus_log2"],
+            input_bytes=1 << compute["input_log2"],
+            weight_bytes=1 << compute["weight_log2"],
+            acc_bytes=1 << compute["acc_log2"],
+            sram_bytes=self.sram_bytes,
+        )
         major, minor, patch = self.version
         await self.regs.write("fw_version", major=major, minor=minor, patch=patch)
-        await self.regs.write("cp_int_raw_status", entry=1, dma_done=1)
+        await self.regs.write("cp_int_raw_status", entry=1, dma_done=1, matrix_done=1)
         await self.regs.write("fw_status", ready=1)
 
     # --- interrupts and the ring --------------------------------------------------------------
@@ -106,9 +120,9 @@ class Firmware:
         Returns ``False`` instead if a stop was requested while waiting for an entry. Wake-ups
         without the event (the bus may return early) are slept through again.
         """
-        if self._mask != source:
+        if self._mask != frozenset({source}):
             await self.regs.write("cp_int_mask", **{source: 1})
-            self._mask = source
+            self._mask = frozenset({source})
         while True:
             await self.bus.wait_irq()
             if (await self.regs.fields("cp_int_raw_status"))[source]:
@@ -116,6 +130,20 @@ class Firmware:
                 return True
             if self._stopping and source == "entry":
                 return False
+
+    async def wait_any(self, *sources):
+        """Sleep until one of ``sources`` of cp_int_raw_status is set; clear, return those set."""
+        mask = frozenset(sources)
+        if self._mask != mask:
+            await self.regs.write("cp_int_mask", **{source: 1 for source in sources})
+            self._mask = mask
+        while True:
+            await self.bus.wait_irq()
+            raw = await self.regs.fields("cp_int_raw_status")
+            events = {source for source in sources if raw[source]}
+            if events:
+                await self.regs.write("cp_int_raw_status", **{source: 1 for source in events})
+                return events
 
     async def _next_entry(self):
         """The next ring entry's bytes and ring index, popped; ``(None, None)`` when stopping."""
@@ -133,51 +161,16 @@ class Firmware:
 
     # --- DMA and SRAM ---------------------------------------------------------------------------
 
-    async def _dma(
-        self,
-        kind,
-        *,
-        src=0,
-        dst=0,
-        row_bytes,
-        rows=1,
-        src_pitch=0,
-        dst_pitch=0,
-        pattern=0,
-        asid=None,
-        fetch=False,
-    ):
-        """Run one DMA command to completion.
+    async def _dma(self, kind, *, asid=None, fetch=False, **fields):
+        """Run one DMA command to completion (fields of :class:`~firmware.tiling.Dma`).
 
         Memory addresses are virtual in address space ``asid``, physical if it is ``None``.
         Raises ``PAGE_FAULT`` if a translation faulted, ``BUS_ERROR`` for any other error.
         """
         await self.bus.execute(_DMA_INSTRUCTIONS)
-        regs = self.regs
-        for side, address in (("src", src), ("dst", dst)):
-            lo, hi = f"dma_{side}_lo", f"dma_{side}_hi"
-            words = split_address(getattr(CP, lo), getattr(CP, hi), address)
-            await regs.write_raw(lo, words[0])
-            await regs.write_raw(hi, words[1])
-        await regs.write("dma_row_bytes", count=row_bytes)
-        await regs.write("dma_rows", count=rows)
-        await regs.write("dma_src_pitch", bytes=src_pitch)
-        await regs.write("dma_dst_pitch", bytes=dst_pitch)
-        await regs.write("dma_pattern", value=pattern)
-        await regs.write(
-            "dma_control",
-            kind=kind.value,
-            translate=int(asid is not None),
-            fetch=int(fetch),
-            asid=asid or 0,
-        )
-        await regs.write("dma_start", start=1)
+        await start_dma(self, Dma(kind, **fields), asid, fetch=fetch)
         await self._wait_for("dma_done")
-        error = DmaError((await regs.fields("dma_status"))["error"])
-        if error is DmaError.MMU_FAULT:
-            raise CommandError(ErrorCode.PAGE_FAULT, f"translation fault in address space {asid}")
-        if error is not DmaError.NONE:
-            raise CommandError(ErrorCode.BUS_ERROR, f"DMA error {error.name}")
+        await dma_result(self, asid)
 
     async def _sram_read(self, offset, length):
         words = [await self.bus.read(self.sram_base + offset + i) for i in range(0, length, 4)]
@@ -193,6 +186,7 @@ class Firmware:
 
     async def _job(self, raw, index):
         start = await self.regs.read("cycles")
+        await self.regs.write("perf_control", job_start=1)
         await self.bus.execute(_JOB_INSTRUCTIONS)
         seqno = int.from_bytes(raw[:4], "little")
         error, offset = ErrorCode.NONE, 0
@@ -242,6 +236,18 @@ class Firmware:
                 rows=cmd.rows,
                 dst_pitch=cmd.dst_pitch,
                 pattern=cmd.pattern,
+                asid=self.asid,
+            )
+        elif opcode is Opcode.GEMM:
+            await run_plan(self, gemm_plan(self.geometry, cmd), self.asid)
+        elif opcode is Opcode.CONV2D:
+            await run_plan(self, conv2d_plan(self.geometry, cmd), self.asid)
+        elif opcode is Opcode.COUNTERS:
+            await self._dma(
+                DmaKind.STORE,
+                src=local_address(Region.PERF),
+                dst=cmd.addr,
+                row_bytes=nbytes(JobCounters),
                 asid=self.asid,
             )
         elif opcode is Opcode.WRITE_VALUE:

@@ -9,12 +9,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-__all__ = ["MEM_ADDR_WIDTH", "PARAMETERS", "NpuConfig"]
+__all__ = ["K_SLOT", "MEM_ADDR_WIDTH", "PARAMETERS", "NpuConfig"]
 
 #: Width of a physical address on the ``mem`` AXI4 master (40-bit output addresses, as LPAE).
 MEM_ADDR_WIDTH = 40
 
 KiB = 1024
+#: Bytes of an input-scratchpad row slot: the longest reduction (K) one matrix operation takes.
+K_SLOT = 256
 
 
 def _pow2(n):
@@ -66,11 +68,12 @@ class NpuConfig:
     tlb_entries : int
         Entries of the fully associative TLB, 2 to 64.
     spad_in_bytes, spad_wt_bytes : int
-        Input and weight scratchpad sizes in bytes: powers of two from 1 KiB to 256 KiB, each
-        large enough for two N x N int8 tiles (double buffering).
+        Input and weight scratchpad sizes in bytes: powers of two from 1 KiB to 256 KiB. The input
+        scratchpad holds at least ``2 * N`` row slots of 256 bytes; the weight scratchpad at
+        least ``2 * 256`` rows of ``max(N, bus bytes)`` bytes (two halves, double buffering).
     spad_acc_bytes : int
-        Accumulator scratchpad size in bytes: a power of two from 1 KiB to 1 MiB, large enough for
-        two N x N int32 tiles.
+        Accumulator scratchpad size in bytes: a power of two from 1 KiB to 1 MiB, at least two
+        halves of ``N`` rows of ``max(N, bus bytes)`` int32 elements.
     queue_depth : int
         Entries of the on-chip command FIFO, a power of two from 2 to 64.
 
@@ -86,9 +89,9 @@ class NpuConfig:
     mem_data_width: int = 64
     addr_spaces: int = 4
     tlb_entries: int = 16
-    spad_in_bytes: int = 16 * KiB
-    spad_wt_bytes: int = 16 * KiB
-    spad_acc_bytes: int = 16 * KiB
+    spad_in_bytes: int = 32 * KiB
+    spad_wt_bytes: int = 32 * KiB
+    spad_acc_bytes: int = 64 * KiB
     queue_depth: int = 8
 
     def __post_init__(self):
@@ -98,17 +101,19 @@ class NpuConfig:
                 raise TypeError(f"Parameter {name} must be an integer, not {value!r}")
             if value not in allowed:
                 raise ValueError(f"Parameter {name} must be {allowed.describe()}, not {value!r}")
-        n = self.array_size
-        for name, element_bytes in (
-            ("spad_in_bytes", 1),
-            ("spad_wt_bytes", 1),
-            ("spad_acc_bytes", 4),
+        # Each scratchpad holds two halves (double buffering) of at least one tile's operands:
+        # N row slots of K_SLOT bytes, K_SLOT rows of N weights (at least a bus beat wide), and
+        # N accumulator rows of max(N, beat) int32 elements.
+        n, beat = self.array_size, self.mem_data_width // 8
+        for name, need in (
+            ("spad_in_bytes", 2 * n * K_SLOT),
+            ("spad_wt_bytes", 2 * K_SLOT * max(n, beat)),
+            ("spad_acc_bytes", 2 * n * max(n, beat) * 4),
         ):
-            need = 2 * n * n * element_bytes
             if getattr(self, name) < need:
                 raise ValueError(
-                    f"Parameter {name} must hold two {n} x {n} tiles of {element_bytes}-byte "
-                    f"elements for array_size {n}: at least {need} bytes, "
+                    f"Parameter {name} must hold two halves of one tile for array_size {n} and "
+                    f"a {self.mem_data_width}-bit bus: at least {need} bytes, "
                     f"not {getattr(self, name)!r}"
                 )
 

@@ -1,4 +1,7 @@
-"""The DMA engine: 2-D copies between host memory, the CP-local SRAM, and memory fills.
+"""The DMA engine: 2-D copies between host memory and the local memories, and fills.
+
+The *local port* reaches the CP-local SRAM and, in the NPU, the scratchpads and the
+post-processor (``rtl.localmap``); a command's local addresses are byte addresses on it.
 
 One command at a time moves ``rows`` rows of ``row_bytes`` bytes; any byte alignment of source
 and destination. The data path is a pipeline of small components::
@@ -28,13 +31,14 @@ __all__ = ["MAX_WRITES", "DmaCommand", "DmaEngine", "DmaError", "DmaKind"]
 MAX_WRITES = 16
 
 
-class DmaKind(enum.Enum, shape=2):
-    """What a command moves, and between which ports."""
+class DmaKind(enum.Enum, shape=3):
+    """What a command moves, and between which ports ("local": the local port, see below)."""
 
     COPY = 0  # mem -> mem
-    LOAD = 1  # mem -> SRAM
-    STORE = 2  # SRAM -> mem
+    LOAD = 1  # mem -> local
+    STORE = 2  # local -> mem
     FILL = 3  # pattern -> mem
+    FILL_LOCAL = 4  # pattern -> local
 
 
 class DmaError(enum.Enum, shape=3):
@@ -45,7 +49,8 @@ class DmaError(enum.Enum, shape=3):
     READ_DECERR = 2
     WRITE_SLVERR = 3
     WRITE_DECERR = 4
-    #: A row of a LOAD or STORE reaches past the end of the SRAM; nothing was moved.
+    #: The local side of a LOAD, STORE or FILL_LOCAL is not inside one local region that allows
+    #: the access (past the end of the SRAM, or a write to a read-only region); nothing moved.
     SRAM_RANGE = 5
     #: The MMU refused a burst's translation (its fault registers say why).
     MMU_FAULT = 6
@@ -236,7 +241,7 @@ class _Realigner(wiring.Component):
         nbytes = self._dw // 8
         lg = exact_log2(nbytes)
         cmd = self.cmd
-        fill = cmd.kind == DmaKind.FILL
+        fill = (cmd.kind == DmaKind.FILL) | (cmd.kind == DmaKind.FILL_LOCAL)
         s = Signal(lg)  # source lane of this row's first byte
         d = Signal(lg)  # destination lane of this row's first byte
         rows_left = Signal(16)
@@ -304,17 +309,21 @@ class _Reader(wiring.Component):
 
     An AR is issued only when the buffer has room for all of its beats (``used`` counts beats
     buffered or in flight), so ``rready`` is always high. From the SRAM, one beat is read per cycle
-    under the same rule and pushed into the buffer the cycle after (read latency 1). ``stop``
+    under the same rule and pushed into the buffer ``latency`` cycles later (a fixed read latency).
+    ``stop``
     prevents new ARs and SRAM reads; an AR already presented stays valid until accepted (AXI does
     not allow withdrawing it). ``fault`` is the ``rresp`` of an R beat taken with an error, for one
     cycle. ``idle`` is high when no AR is presented or awaiting data and no SRAM read is in flight.
     ``start`` loads ``region`` and empties the buffer.
     """
 
-    def __init__(self, *, data_width, addr_width, id_width, sram_addr_width, max_burst, depth):
+    def __init__(
+        self, *, data_width, addr_width, id_width, sram_addr_width, max_burst, depth, latency=1
+    ):
         self._dw, self._depth = data_width, depth
         self._lg = exact_log2(data_width // 8)
         self._max_burst = max_burst
+        self._latency = latency
         axi = AXI4Signature(addr_width=addr_width, data_width=data_width, id_width=id_width)
         super().__init__(
             {
@@ -355,7 +364,8 @@ class _Reader(wiring.Component):
         used = Signal(range(self._depth + 1))  # buffer slots taken or promised to a read
         reads = Signal(range(self._depth + 1))  # ARs accepted whose last R beat is to come
         ar_held = Signal()  # arvalid was high without arready: keep it up
-        sram_pending = Signal()  # an SRAM read was issued last cycle
+        # SRAM reads issued 1 .. latency cycles ago; the oldest returns its data this cycle.
+        sram_pending = Signal(self._latency)
         sram_beat = Signal(9)  # beat of the current burst to read from the SRAM next
 
         room = used + burst.beats <= self._depth
@@ -368,7 +378,7 @@ class _Reader(wiring.Component):
             mem.arcache.eq(0b0011),  # normal, non-cacheable, bufferable
             mem.rready.eq(1),
             self.fault.eq(Mux(mem.rvalid, mem.rresp, Resp.OKAY)),
-            self.idle.eq((reads == 0) & ~mem.arvalid & ~sram_pending & ~xlate.busy),
+            self.idle.eq((reads == 0) & ~mem.arvalid & ~sram_pending.any() & ~xlate.busy),
         ]
         ar_go = mem.arvalid & mem.arready
         m.d.sync += ar_held.eq(mem.arvalid & ~mem.arready)
@@ -380,15 +390,15 @@ class _Reader(wiring.Component):
             self.sram_rd.addr.eq(burst.addr[lg:] + sram_beat),
             xlate.o.ready.eq(ar_go | (sram_go & (sram_beat == burst.beats - 1))),
         ]
-        m.d.sync += sram_pending.eq(sram_go)
+        m.d.sync += sram_pending.eq(Cat(sram_go, sram_pending[:-1]))
         with m.If(sram_go):
             m.d.sync += sram_beat.eq(Mux(sram_beat == burst.beats - 1, 0, sram_beat + 1))
 
         # Both sources push into the buffer; the credit check means it always has room.
         r_go = mem.rvalid & mem.rready
         m.d.comb += [
-            buffer.w.valid.eq(r_go | sram_pending),
-            buffer.w.payload.eq(Mux(sram_pending, self.sram_rd.data, mem.rdata)),
+            buffer.w.valid.eq(r_go | sram_pending[-1]),
+            buffer.w.payload.eq(Mux(sram_pending[-1], self.sram_rd.data, mem.rdata)),
         ]
         taken = self.beats.valid & self.beats.ready
         m.d.sync += [
@@ -559,6 +569,13 @@ class DmaEngine(wiring.Component):
         Size of the SRAM: a power of two, at least four words.
     max_burst : int
         Longest burst in beats: a power of two from 1 to 256.
+    local_regions : list of (base, size, readable, writable), optional
+        Byte ranges of the local port: a LOAD or STORE must fall inside one region that allows
+        its direction. By default, the SRAM alone at local address 0.
+    local_latency : int
+        Cycles from a local read's address to its data (fixed, pipelined).
+    local_addr_width : int, optional
+        Bits of a local byte address; by default, enough for the regions.
 
     Attributes
     ----------
@@ -579,7 +596,18 @@ class DmaEngine(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, data_width=64, addr_width=40, id_width=4, sram_bytes=16384, max_burst=64):
+    def __init__(
+        self,
+        *,
+        data_width=64,
+        addr_width=40,
+        id_width=4,
+        sram_bytes=16384,
+        max_burst=64,
+        local_regions=None,
+        local_latency=1,
+        local_addr_width=None,
+    ):
         if data_width not in (32, 64, 128, 256):
             raise ValueError(f"Data width must be one of (32, 64, 128, 256), not {data_width!r}")
         min_sram = data_width // 8 * 4
@@ -591,9 +619,15 @@ class DmaEngine(wiring.Component):
             raise ValueError(
                 f"Maximum burst must be a power of two between 1 and 256, not {max_burst!r}"
             )
+        if not (isinstance(local_latency, int) and local_latency >= 1):
+            raise ValueError(f"Local read latency must be at least 1, not {local_latency!r}")
         self.data_width, self.sram_bytes, self.max_burst = data_width, sram_bytes, max_burst
+        #: (base, size, readable, writable) of each region of the local port.
+        self.local_regions = local_regions or [(0, sram_bytes, True, True)]
+        span = max(base + size for base, size, _, _ in self.local_regions)
         self.buffer_depth = max(2 * max_burst, 8)
-        sram_addr_width = ceil_log2(sram_bytes * 8 // data_width)
+        local_bytes = 1 << local_addr_width if local_addr_width else max(span, sram_bytes)
+        sram_addr_width = ceil_log2(local_bytes * 8 // data_width)
         self._params = dict(
             data_width=data_width,
             addr_width=addr_width,
@@ -602,6 +636,7 @@ class DmaEngine(wiring.Component):
             max_burst=max_burst,
             depth=self.buffer_depth,
         )
+        self._latency = local_latency
         sram_shape = unsigned(data_width)
         super().__init__(
             {
@@ -624,7 +659,7 @@ class DmaEngine(wiring.Component):
     def elaborate(self, platform):
         """Build the command check and sequencing around the reader, realigner and writer."""
         m = Module()
-        m.submodules.reader = reader = _Reader(**self._params)
+        m.submodules.reader = reader = _Reader(**self._params, latency=self._latency)
         m.submodules.realigner = realigner = _Realigner(data_width=self.data_width)
         m.submodules.writer = writer = _Writer(**self._params)
         forward(m, self.mem, reader.mem)
@@ -639,6 +674,8 @@ class DmaEngine(wiring.Component):
         cmd = Signal(DmaCommand)
         start = Signal()
         kind = cmd.kind
+        fills = (kind == DmaKind.FILL) | (kind == DmaKind.FILL_LOCAL)
+        to_local = (kind == DmaKind.LOAD) | (kind == DmaKind.FILL_LOCAL)
         m.d.comb += [
             realigner.start.eq(start),
             realigner.cmd.eq(cmd),
@@ -647,9 +684,9 @@ class DmaEngine(wiring.Component):
             reader.region.base.eq(cmd.src),
             reader.region.pitch.eq(cmd.src_pitch),
             reader.region.row_bytes.eq(cmd.row_bytes),
-            reader.region.rows.eq(Mux(kind == DmaKind.FILL, 0, cmd.rows)),
+            reader.region.rows.eq(Mux(fills, 0, cmd.rows)),
             writer.start.eq(start),
-            writer.sram.eq(kind == DmaKind.LOAD),
+            writer.sram.eq(to_local),
             writer.region.base.eq(cmd.dst),
             writer.region.pitch.eq(cmd.dst_pitch),
             writer.region.row_bytes.eq(cmd.row_bytes),
@@ -662,12 +699,17 @@ class DmaEngine(wiring.Component):
             writer.access.eq(Access.WRITE),
         ]
 
-        # The SRAM side's last row ends furthest: only it needs checking.
+        # The local side's last row ends furthest: the region of its first byte must hold it.
         on_src = kind == DmaKind.STORE
-        sram_base = Mux(on_src, cmd.src, cmd.dst)
-        sram_pitch = Mux(on_src, cmd.src_pitch, cmd.dst_pitch)
-        sram_end = sram_base + (cmd.rows - 1)[:16] * sram_pitch + cmd.row_bytes
-        out_of_range = ((kind == DmaKind.LOAD) | on_src) & (sram_end > self.sram_bytes)
+        local_base = Mux(on_src, cmd.src, cmd.dst)
+        local_pitch = Mux(on_src, cmd.src_pitch, cmd.dst_pitch)
+        local_end = local_base + (cmd.rows - 1)[:16] * local_pitch + cmd.row_bytes
+        allowed = Const(0)
+        for base, size, readable, writable in self.local_regions:
+            inside = (local_base >= base) & (local_end <= base + size)
+            direction = (on_src if readable else Const(0)) | (to_local if writable else Const(0))
+            allowed |= inside & direction
+        out_of_range = (to_local | on_src) & ~allowed
 
         # The first error wins; a read error is taken over a write error in the same cycle. Outside
         # RUN the reader and writer are held stopped: after an error they may still hold bursts.

@@ -6,19 +6,25 @@ RTL slices the same layouts; software packs and unpacks them with :func:`pack` a
 :func:`unpack`. Fields named ``_reserved*`` must be zero.
 """
 
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, signed
 from amaranth.lib import data, enum
 
 __all__ = [
     "COMMAND_ALIGN",
+    "ChannelParams",
     "CommandHeader",
     "Completion",
     "CompletionStatus",
+    "Conv2dCommand",
     "CopyCommand",
+    "CountersCommand",
     "ErrorCode",
     "FillCommand",
+    "GemmCommand",
+    "JobCounters",
     "NopCommand",
     "Opcode",
+    "OutputType",
     "RingEntry",
     "WriteValueCommand",
     "nbytes",
@@ -88,6 +94,9 @@ class ErrorCode(enum.Enum, shape=8):
     PAGE_FAULT = 8
     #: The address space was stopped by an earlier fault not yet acknowledged; nothing ran.
     AS_STOPPED = 9
+    #: A GEMM or CONV2D operand's shape is invalid: a zero size, a pitch shorter than its row,
+    #: a window outside the input, clamps or a zero point out of order or out of range.
+    BAD_OPERAND = 10
 
 
 class Completion(data.Struct):
@@ -120,6 +129,18 @@ class Opcode(enum.Enum, shape=8):
     COPY = 1
     FILL = 2
     WRITE_VALUE = 3
+    GEMM = 4
+    CONV2D = 5
+    COUNTERS = 6
+
+
+class OutputType(enum.Enum, shape=8):
+    """What a GEMM or CONV2D writes for each output element."""
+
+    #: Requantized int8 (bias, multiplier, shift, zero point, clamps).
+    INT8 = 0
+    #: The int32 sum plus bias, clamped; no requantization.
+    INT32 = 1
 
 
 class CommandHeader(data.Struct):
@@ -184,6 +205,145 @@ class WriteValueCommand(data.Struct):
     value: 64
 
 
+class ChannelParams(data.Struct):
+    """Post-processing parameters of one output channel (16 bytes).
+
+    The firmware loads an array of these, one per output channel, into the post-processor's
+    parameter memory as they are in memory.
+
+    Attributes
+    ----------
+    bias : signed 32 bits
+        Added to the channel's int32 sums.
+    multiplier : signed 32 bits
+        Fixed-point multiplier (Q0.31) of the requantization; TFLite's quantized multiplier.
+    shift : 8 bits
+        Right shift after the multiply, 0 to 31, rounded half away from zero.
+    """
+
+    bias: signed(32)
+    multiplier: signed(32)
+    shift: 8
+    _reserved0: 24
+    _reserved1: 32
+
+
+class JobCounters(data.Struct):
+    """The running job's performance counters, as the COUNTERS command stores them (64 bytes).
+
+    Each counts from the start of the job (the firmware's pop of its ring entry) to the moment
+    the record is read, and wraps at 2**32. The host's ``perf_*`` registers hold the same counts
+    since reset.
+
+    Attributes
+    ----------
+    cycles : clock cycles.
+    array_busy : steps fed to the systolic array (one per cycle at most).
+    array_macs : useful multiply-accumulates (rows and columns inside the operands).
+    array_bubbles : padding steps (a tile shorter than N steps: stall, the array's own).
+    array_idle : cycles without a matrix operation (stall: waiting for operands or firmware).
+    dma_busy : cycles the DMA engine runs a command.
+    dma_read_bytes, dma_write_bytes : bytes moved on the memory port's R and W channels
+        (whole read beats, strobed write bytes).
+    dma_mmu_wait : cycles a DMA burst waits for its translation (stall: TLB misses).
+    dma_stall : cycles the DMA engine is busy and moves no data beat (stall: memory latency).
+    tlb_hits, tlb_misses, walker_reads : the MMU's counters.
+    matrix_ops : matrix operations completed.
+    dma_commands : DMA commands completed.
+    """
+
+    cycles: 32
+    array_busy: 32
+    array_macs: 32
+    array_bubbles: 32
+    array_idle: 32
+    dma_busy: 32
+    dma_read_bytes: 32
+    dma_write_bytes: 32
+    dma_mmu_wait: 32
+    dma_stall: 32
+    tlb_hits: 32
+    tlb_misses: 32
+    walker_reads: 32
+    matrix_ops: 32
+    dma_commands: 32
+    _reserved0: 32
+
+
+class GemmCommand(data.Struct):
+    """``C = clamp(requantize(A x B + bias))`` on int8 matrices (80 bytes).
+
+    ``A`` is ``m x k`` int8 with rows ``lda`` bytes apart, ``B`` is ``k x n`` int8 with rows
+    ``ldb`` apart, ``C`` is ``m x n`` of ``output_type`` elements with rows ``ldc`` apart;
+    ``params`` is an array of ``n`` :class:`ChannelParams`, one per column of ``C``. All are virtual
+    addresses in the job's address space. See ``rtl.ppu`` for the arithmetic; ``act_min`` and
+    ``act_max`` are the output clamps (ReLU: ``act_min = zero_point``).
+    """
+
+    header: CommandHeader
+    a: 64
+    b: 64
+    c: 64
+    params: 64
+    m: 32
+    k: 32
+    n: 32
+    lda: 32
+    ldb: 32
+    ldc: 32
+    zero_point: signed(32)
+    act_min: signed(32)
+    act_max: signed(32)
+    output_type: OutputType
+    _reserved0: 24
+
+
+class Conv2dCommand(data.Struct):
+    """A 2-D convolution on NHWC int8 tensors, lowered to GEMM tiles by the firmware (80 bytes).
+
+    ``input`` is ``batch x in_h x in_w x in_c`` int8, dense. ``weights`` is HWIO: ``kernel_h x
+    kernel_w x in_c`` rows of ``out_c`` int8, that is the GEMM's ``B`` with
+    ``k = kernel_h * kernel_w * in_c``. ``output`` is ``batch x out_h x out_w x out_c`` of
+    ``output_type`` elements, dense; ``params`` holds ``out_c`` :class:`ChannelParams`. Output pixel
+    ``(y, x)`` reads input rows ``y * stride_h - pad_top + i`` and columns
+    ``x * stride_w - pad_left + j``; positions outside the input read ``input_zero_point`` (so a
+    padded tap contributes nothing once the bias carries ``-input_zero_point * sum(weights)``).
+    """
+
+    header: CommandHeader
+    input: 64
+    weights: 64
+    output: 64
+    params: 64
+    batch: 16
+    in_h: 16
+    in_w: 16
+    in_c: 16
+    out_h: 16
+    out_w: 16
+    out_c: 16
+    kernel_h: 8
+    kernel_w: 8
+    stride_h: 8
+    stride_w: 8
+    pad_top: 8
+    pad_left: 8
+    input_zero_point: signed(8)
+    output_type: OutputType
+    _reserved0: 16
+    zero_point: signed(32)
+    act_min: signed(32)
+    act_max: signed(32)
+    _reserved1: 32
+
+
+class CountersCommand(data.Struct):
+    """Store the job's :class:`JobCounters` so far at ``addr``, 8-byte aligned (16 bytes)."""
+
+    header: CommandHeader
+    addr: 64
+
+
 def nbytes(layout):
     """Size of a layout in bytes."""
     return data.Layout.cast(layout).size // 8
@@ -203,9 +363,12 @@ def _check(layout, fields, path):
             if not isinstance(value, shape):
                 raise ValueError(f"{path}{name}: {value!r} is not a {shape.__name__}")
         else:
-            width = Shape.cast(shape).width
-            if not isinstance(value, int) or not 0 <= value < (1 << width):
-                raise ValueError(f"{path}{name}: {value!r} does not fit {width} bits")
+            shape = Shape.cast(shape)
+            lo = -(1 << shape.width - 1) if shape.signed else 0
+            hi = (1 << shape.width - 1) if shape.signed else (1 << shape.width)
+            if not isinstance(value, int) or not lo <= value < hi:
+                kind = "signed " if shape.signed else ""
+                raise ValueError(f"{path}{name}: {value!r} does not fit {kind}{shape.width} bits")
 
 
 def pack(layout, fields):

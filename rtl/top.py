@@ -1,6 +1,6 @@
 """The NPU top level: host and control-processor registers, the job path, the memory master."""
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,10 +10,17 @@ from .axi import AXI4LiteSignature, AXI4Signature, forward
 from .config import MEM_ADDR_WIDTH, NpuConfig
 from .cpbus import LiteDecoder, SramWindow
 from .dma import DmaEngine
+from .fifo import StreamFifo
+from .local_bus import LocalBus
+from .localmap import LOCAL_ADDR_WIDTH, Geometry, Region, local_address
+from .matrix_unit import MatrixOp, MatrixUnit
 from .mmu import Mmu
+from .perf import PerfCounters
+from .ppu import LATENCY, PostProcessor
 from .queue import RingFetcher
 from .regmap import CP, HOST
 from .regmap.block import RegisterBlock
+from .scratchpad import InputBuffer, WideBuffer
 
 __all__ = [
     "CP_ADDR_WIDTH",
@@ -33,6 +40,8 @@ CP_ADDR_WIDTH = 16
 CP_SRAM_BYTES = 1 << CP.cp_info.sram_log2.reset
 #: AXI ID width of the mem master: enough to tell the fetcher, DMA and walker apart.
 MEM_ID_WIDTH = 4
+#: Matrix operations the firmware can queue ahead of the matrix unit.
+MATRIX_QUEUE_DEPTH = 4
 
 
 class MemId:
@@ -140,14 +149,30 @@ class NpuTop(wiring.Component):
             id_width=MEM_ID_WIDTH,
             addr_width=MEM_ADDR_WIDTH,
         )
+        geometry = Geometry.of(config, CP_SRAM_BYTES)
         m.submodules.dma = dma = DmaEngine(
             data_width=width,
             addr_width=MEM_ADDR_WIDTH,
             id_width=MEM_ID_WIDTH,
             sram_bytes=CP_SRAM_BYTES,
+            local_regions=[
+                (
+                    local_address(region),
+                    geometry.region_bytes(region),
+                    geometry.readable(region),
+                    geometry.writable(region),
+                )
+                for region in Region
+            ],
+            local_latency=LATENCY,
+            local_addr_width=LOCAL_ADDR_WIDTH,
         )
-        wiring.connect(m, dma.sram_rd, sram.read_port())
-        wiring.connect(m, dma.sram_wr, sram.write_port(granularity=8))
+        m.submodules.local = local = LocalBus(geometry)
+        wiring.connect(m, dma.sram_rd, local.dma_rd)
+        wiring.connect(m, dma.sram_wr, local.dma_wr)
+        wiring.connect(m, local.sram_rd, sram.read_port())
+        wiring.connect(m, local.sram_wr, sram.write_port(granularity=8))
+        matrix = self._compute(m, geometry, local, cp)
         m.submodules.mmu = mmu = Mmu(
             addr_spaces=config.addr_spaces,
             tlb_entries=config.tlb_entries,
@@ -250,10 +275,121 @@ class NpuTop(wiring.Component):
             # Level-like: re-raised while entries wait, even right after the firmware clears it.
             cp.cp_int_raw_status.entry.set.eq(head.valid),
             cp.cp_int_raw_status.dma_done.set.eq(dma.done),
+            cp.cp_int_raw_status.matrix_done.set.eq(matrix.done),
         ]
+        self._counters(m, geometry, local, host, cp, dma, mmu, matrix)
         m.d.comb += self.irq.eq(self._mask(m, host, HOST, "int", test_set=True))
         m.d.comb += self.cp_irq.eq(self._mask(m, cp, CP, "cp_int"))
         return m
+
+    @staticmethod
+    def _compute(m, geometry, local, cp):
+        """The scratchpads, the matrix unit and its queue, the post-processor; the matrix unit."""
+        g = geometry
+        m.submodules.input_buffer = inputs = InputBuffer(
+            n=g.array_size, bus_bytes=g.bus_bytes, size_bytes=g.input_bytes
+        )
+        m.submodules.weight_buffer = weights = WideBuffer(
+            word_bytes=g.weight_word_bytes, bus_bytes=g.bus_bytes, size_bytes=g.weight_bytes
+        )
+        m.submodules.param_buffer = params = WideBuffer(
+            word_bytes=g.params_word_bytes, bus_bytes=g.bus_bytes, size_bytes=g.params_bytes
+        )
+        m.submodules.acc = acc = Memory(
+            shape=unsigned(g.acc_lanes * 32), depth=g.acc_words, init=[]
+        )
+        wiring.connect(m, local.input_wr, inputs.dma)
+        wiring.connect(m, local.weight_wr, weights.dma)
+        wiring.connect(m, local.params_wr, params.dma)
+
+        m.submodules.matrix_ops = ops = StreamFifo(MatrixOp, depth=MATRIX_QUEUE_DEPTH)
+        m.submodules.matrix = matrix = MatrixUnit(g)
+        wiring.connect(m, ops.r, matrix.ops)
+        wiring.connect(m, matrix.wt, weights.rd)
+        wiring.connect(m, matrix.acc_rd, acc.read_port())
+        wiring.connect(m, matrix.acc_wr, acc.write_port(granularity=32))
+        m.d.comb += [
+            inputs.rd_addr.eq(matrix.in_addr),
+            matrix.in_data.eq(inputs.rd_data),
+            ops.w.valid.eq(cp.mx_push.push.value),
+            ops.w.payload.a_slot.eq(cp.mx_a.slot.value),
+            ops.w.payload.b_addr.eq(cp.mx_b.addr.value),
+            ops.w.payload.b_pitch.eq(cp.mx_b_pitch.bytes.value),
+            ops.w.payload.acc_addr.eq(cp.mx_acc.addr.value),
+            ops.w.payload.acc_row_log2.eq(cp.mx_acc.row_log2.value),
+            ops.w.payload.accumulate.eq(cp.mx_acc.accumulate.value),
+            ops.w.payload.k.eq(cp.mx_k.count.value),
+            ops.w.payload.m.eq(cp.mx_m.count.value),
+            ops.w.payload.n.eq(cp.mx_n.count.value),
+            cp.mx_status.queued.value.eq(ops.level),
+            cp.mx_status.full.value.eq(~ops.w.ready),
+            cp.mx_status.busy.value.eq(matrix.busy),
+        ]
+        completed = Signal(16)
+        m.d.sync += completed.eq(completed + matrix.done)
+        m.d.comb += cp.mx_status.completed.value.eq(completed)
+
+        m.submodules.ppu = ppu = PostProcessor(g)
+        wiring.connect(m, ppu.acc, acc.read_port())
+        wiring.connect(m, ppu.params, params.rd)
+        m.d.comb += [
+            ppu.rd_addr.eq(local.ppu_addr),
+            ppu.rd_wide.eq(local.ppu_wide),
+            ppu.rd_en.eq(local.ppu_en),
+            local.ppu_data.eq(ppu.rd_data),
+            ppu.zero_point.eq(cp.ppu_zero_point.value.value),
+            ppu.act_min.eq(cp.ppu_act_min.value.value),
+            ppu.act_max.eq(cp.ppu_act_max.value.value),
+            ppu.row_log2.eq(cp.ppu_layout.row_log2.value),
+            ppu.param_base.eq(cp.ppu_layout.param_base.value),
+        ]
+        lg = g.log2
+        info = cp.compute_info
+        m.d.comb += [
+            info.array_log2.value.eq(lg(g.array_size)),
+            info.bus_log2.value.eq(lg(g.bus_bytes)),
+            info.input_log2.value.eq(lg(g.input_bytes)),
+            info.weight_log2.value.eq(lg(g.weight_bytes)),
+            info.acc_log2.value.eq(lg(g.acc_bytes)),
+        ]
+        return matrix
+
+    @staticmethod
+    def _counters(m, geometry, local, host, cp, dma, mmu, matrix):
+        """The performance counters: their events, the host's totals, the job's record."""
+        external = {"tlb_hits": mmu.hits, "tlb_misses": mmu.misses, "walker_reads": mmu.reads}
+        m.submodules.perf = perf = PerfCounters(bus_bytes=geometry.bus_bytes, external=external)
+        mem = dma.mem
+        r_beat = mem.rvalid & mem.rready
+        w_beat = mem.wvalid & mem.wready
+        local_beat = dma.sram_rd.en | dma.sram_wr.en.any()
+        waiting = [port.valid & ~port.done for port in (dma.xlate_rd, dma.xlate_wr)]
+        events = {
+            "cycles": 1,
+            "array_busy": matrix.step,
+            "array_macs": matrix.macs,
+            "array_bubbles": matrix.bubble,
+            "array_idle": ~matrix.step & ~matrix.bubble,
+            "dma_busy": dma.busy,
+            "dma_read_bytes": Mux(r_beat, geometry.bus_bytes, 0),
+            "dma_write_bytes": Mux(w_beat, sum(mem.wstrb), 0),
+            "dma_mmu_wait": waiting[0] | waiting[1],
+            "dma_stall": dma.busy & ~(r_beat | w_beat | local_beat),
+            "matrix_ops": matrix.done,
+            "dma_commands": dma.done,
+        }
+        for name, value in events.items():
+            m.d.comb += getattr(perf.inc, name).eq(value)
+        for name, value in external.items():
+            m.d.comb += getattr(perf.totals_in, name).eq(value)
+        for name in [*perf.inc.shape().members, *external]:
+            m.d.comb += getattr(host, f"perf_{name}").count.value.eq(getattr(perf.totals, name))
+        m.d.comb += [
+            perf.job_start.eq(cp.perf_control.job_start.value),
+            perf.rd_addr.eq(local.perf_addr),
+            perf.rd_en.eq(local.perf_en),
+            local.perf_data.eq(perf.rd_data),
+        ]
 
     def _connect_mmu(self, m, mmu, host, cp):
         """Wire the address-space banks, invalidation and counters to the MMU."""

@@ -748,7 +748,7 @@ def test_bad_parameters(params, message):
 
 def test_command_layout():
     # kind, src, dst, row_bytes, rows, pitches, pattern, translate, fetch, asid
-    assert DmaCommand.as_shape().size == 2 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 1 + 1 + 4
+    assert DmaCommand.as_shape().size == 3 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 1 + 1 + 4
     assert MAX_WRITES >= 2
 
 

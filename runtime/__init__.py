@@ -1,0 +1,1 @@
+"""Userspace: the quantized reference and (later) the runtime over the uAPI."""
