@@ -65,6 +65,13 @@ def write_value(addr, value):
     )
 
 
+def _clamps(output_type, act_min, act_max):
+    """Clamps defaulting to the whole range of ``output_type``."""
+    bits = 32 if output_type is OutputType.INT32 else 8
+    low, high = -(1 << bits - 1), (1 << bits - 1) - 1
+    return (low if act_min is None else act_min), (high if act_max is None else act_max)
+
+
 def gemm(
     a,
     b,
@@ -78,12 +85,16 @@ def gemm(
     ldb=None,
     ldc=None,
     zero_point=0,
-    act_min=-128,
-    act_max=127,
+    act_min=None,
+    act_max=None,
     output_type=OutputType.INT8,
 ):
-    """``C = A x B`` requantized per output channel; pitches default to packed rows."""
+    """``C = A x B`` requantized per output channel; pitches default to packed rows.
+
+    The clamps default to the whole range of the output type.
+    """
     size = 4 if output_type is OutputType.INT32 else 1
+    act_min, act_max = _clamps(output_type, act_min, act_max)
     return pack(
         GemmCommand,
         {
@@ -120,15 +131,17 @@ def conv2d(
     out_hw,
     input_zero_point=0,
     zero_point=0,
-    act_min=-128,
-    act_max=127,
+    act_min=None,
+    act_max=None,
     output_type=OutputType.INT8,
 ):
     """A convolution of the NHWC ``shape = (batch, h, w, c)`` input by HWIO weights.
 
     ``kernel``, ``stride``: (h, w); ``padding``: (top, left); ``out_hw``: the output's (h, w).
+    The clamps default to the whole range of the output type.
     """
     batch, in_h, in_w, in_c = shape
+    act_min, act_max = _clamps(output_type, act_min, act_max)
     return pack(
         Conv2dCommand,
         {

@@ -47,7 +47,7 @@ PARAMETERS = {
     "addr_spaces": (_Range(1, 16, False), "number of MMU address spaces"),
     "tlb_entries": (_Range(2, 64, False), "entries of the fully associative TLB"),
     "spad_in_bytes": (_Range(1 * KiB, 256 * KiB, True, " bytes"), "input scratchpad size"),
-    "spad_wt_bytes": (_Range(1 * KiB, 256 * KiB, True, " bytes"), "weight scratchpad size"),
+    "spad_wt_bytes": (_Range(2 * KiB, 256 * KiB, True, " bytes"), "weight scratchpad size"),
     "spad_acc_bytes": (_Range(1 * KiB, 1024 * KiB, True, " bytes"), "accumulator scratchpad"),
     "queue_depth": (_Range(2, 64, True), "entries of the on-chip command FIFO"),
 }

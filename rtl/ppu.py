@@ -66,8 +66,10 @@ class PostProcessor(wiring.Component):
     zero_point, act_min, act_max : In(signed(32))
     row_log2 : In(5)
         log2 of the elements per accumulator row: an element's channel is its index in the row.
+        At least log2(W): a bus word never spans two rows.
     param_base : In(16)
-        Channel of the first element of a row: where in the parameter memory its record is.
+        Channel of the first element of a row: where in the parameter memory its record is. A
+        multiple of W: a word's W records are then one word of the parameter memory.
     """
 
     def __init__(self, geometry: Geometry):

@@ -87,8 +87,10 @@ def _cmd_demo(args):
 
 def _cmd_bench(args):
     from .bench import run_bench
+    from .bench_compute import run_compute_bench
 
     run_bench(_config(args))
+    run_compute_bench()
 
 
 def main(argv=None):

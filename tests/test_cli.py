@@ -32,8 +32,8 @@ def _exit_code(argv):
         ),
         (
             ["verilog", "--array", "32", "--spad-acc", "4KiB"],
-            "Parameter spad_acc_bytes must hold two 32 x 32 tiles of 4-byte elements for "
-            "array_size 32: at least 8192 bytes, not 4096",
+            "Parameter spad_acc_bytes must hold two halves of one tile for array_size 32 and a "
+            "64-bit bus: at least 8192 bytes, not 4096",
         ),
         (
             ["demo", "--bus-width", "48"],

@@ -170,14 +170,14 @@ def test_header_decoded(opcode, layout, size):
     assert decode_header(header(opcode.value, size), 4096) == (opcode, layout)
 
 
-@pytest.mark.parametrize("opcode", [4, 0x80, 0xFF])
+@pytest.mark.parametrize("opcode", [7, 0x80, 0xFF])
 def test_header_bad_opcode(opcode):
     message = _raises(ErrorCode.BAD_OPCODE, decode_header, header(opcode, 8), 64)
     assert message == f"unknown opcode {opcode:#04x}"
 
 
 def test_bad_opcode_comes_first():
-    raw = header(4, 0, flags=1, reserved=1)
+    raw = header(7, 0, flags=1, reserved=1)
     _raises(ErrorCode.BAD_OPCODE, decode_header, raw, 0)
 
 

@@ -16,7 +16,7 @@ EXPECTED_RANGES = {
     "addr_spaces": (1, 16, False, ""),
     "tlb_entries": (2, 64, False, ""),
     "spad_in_bytes": (1 * KiB, 256 * KiB, True, " bytes"),
-    "spad_wt_bytes": (1 * KiB, 256 * KiB, True, " bytes"),
+    "spad_wt_bytes": (2 * KiB, 256 * KiB, True, " bytes"),
     "spad_acc_bytes": (1 * KiB, 1024 * KiB, True, " bytes"),
     "queue_depth": (2, 64, True, ""),
 }
@@ -61,9 +61,9 @@ def test_default_config_is_valid():
         "mem_data_width": 64,
         "addr_spaces": 4,
         "tlb_entries": 16,
-        "spad_in_bytes": 16 * KiB,
-        "spad_wt_bytes": 16 * KiB,
-        "spad_acc_bytes": 16 * KiB,
+        "spad_in_bytes": 32 * KiB,
+        "spad_wt_bytes": 32 * KiB,
+        "spad_acc_bytes": 64 * KiB,
         "queue_depth": 8,
     }
 
@@ -76,7 +76,9 @@ def test_config_is_frozen():
 
 @pytest.mark.parametrize(("name", "value"), _good_values())
 def test_values_in_range_are_accepted(name, value):
-    config = NpuConfig(**{name: value})
+    # The smallest scratchpads need the smallest array and bus (their minimums scale with both).
+    small = {"array_size": 2, "mem_data_width": 32} if name.startswith("spad") else {}
+    config = NpuConfig(**{**small, name: value})
     assert getattr(config, name) == value
 
 
@@ -128,21 +130,29 @@ def test_non_integer_value_raises_type_error(name, value):
 
 
 @pytest.mark.parametrize(
-    ("params", "name", "element_bytes", "need"),
+    ("params", "name", "need"),
     [
-        ({"array_size": 32, "spad_acc_bytes": 4 * KiB}, "spad_acc_bytes", 4, 8192),
-        ({"array_size": 32, "spad_in_bytes": 1 * KiB}, "spad_in_bytes", 1, 2048),
-        ({"array_size": 32, "spad_wt_bytes": 1 * KiB}, "spad_wt_bytes", 1, 2048),
-        ({"array_size": 16, "spad_acc_bytes": 1 * KiB}, "spad_acc_bytes", 4, 2048),
+        # 2 halves x N row slots of 256 bytes.
+        ({"array_size": 32, "spad_in_bytes": 8 * KiB}, "spad_in_bytes", 16384),
+        # 2 halves x 256 rows of max(N, bus bytes) weights.
+        ({"array_size": 32, "spad_wt_bytes": 8 * KiB}, "spad_wt_bytes", 16384),
+        (
+            {"array_size": 2, "mem_data_width": 256, "spad_wt_bytes": 8 * KiB},
+            "spad_wt_bytes",
+            16384,
+        ),
+        # 2 halves x N rows of max(N, bus bytes) int32.
+        ({"array_size": 32, "spad_acc_bytes": 4 * KiB}, "spad_acc_bytes", 8192),
+        ({"array_size": 16, "spad_acc_bytes": 1 * KiB}, "spad_acc_bytes", 2048),
     ],
 )
-def test_scratchpads_must_hold_two_tiles(params, name, element_bytes, need):
-    n = params["array_size"]
+def test_scratchpads_must_hold_two_halves(params, name, need):
+    n, width = params["array_size"], params.get("mem_data_width", 64)
     with pytest.raises(ValueError) as info:
         NpuConfig(**params)
     assert str(info.value) == (
-        f"Parameter {name} must hold two {n} x {n} tiles of {element_bytes}-byte elements "
-        f"for array_size {n}: at least {need} bytes, not {params[name]}"
+        f"Parameter {name} must hold two halves of one tile for array_size {n} and a "
+        f"{width}-bit bus: at least {need} bytes, not {params[name]}"
     )
 
 
@@ -150,17 +160,17 @@ def test_scratchpads_must_hold_two_tiles(params, name, element_bytes, need):
     "params",
     [
         {"array_size": 32, "spad_acc_bytes": 8 * KiB},
-        {"array_size": 32, "spad_in_bytes": 2 * KiB, "spad_wt_bytes": 2 * KiB},
+        {"array_size": 32, "spad_in_bytes": 16 * KiB, "spad_wt_bytes": 16 * KiB},
         {"array_size": 16, "spad_acc_bytes": 2 * KiB},
     ],
 )
-def test_scratchpads_of_exactly_two_tiles_are_accepted(params):
+def test_scratchpads_of_exactly_two_halves_are_accepted(params):
     config = NpuConfig(**params)
     assert {name: getattr(config, name) for name in params} == params
 
 
 def test_default_slug():
-    assert NpuConfig().slug == "n8-w64-as4-tlb16-in16k-wt16k-acc16k-q8"
+    assert NpuConfig().slug == "n8-w64-as4-tlb16-in32k-wt32k-acc64k-q8"
 
 
 def test_slug_of_a_non_default_config():
@@ -184,7 +194,7 @@ def test_digest_is_stable():
     assert re.fullmatch(r"[0-9a-f]{64}", default.digest())
     assert default.digest() == NpuConfig().digest()
     assert default.digest() == NpuConfig(**default.as_dict()).digest()
-    assert default.digest() == "6c8d8145502bd15f4b0a5819af8f7f659ec493348201ebb8f05638556ebe26a6"
+    assert default.digest() == "33d67bacab163fe3901b5e9231a925d07343e7a266b30920dbe3c51a3240d3ef"
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_RANGES))
@@ -192,6 +202,8 @@ def test_digest_changes_with_each_parameter(name):
     default = NpuConfig()
     lo, hi, _, _ = EXPECTED_RANGES[name]
     other = lo if getattr(default, name) != lo else hi
+    if name.startswith("spad"):  # the smallest scratchpads need a small array
+        default = dataclasses.replace(default, array_size=2, mem_data_width=32)
     changed = dataclasses.replace(default, **{name: other})
     assert changed.digest() != default.digest()
     assert changed.slug != default.slug

@@ -124,6 +124,7 @@ def test_error_code_values_are_stable():
         ("BUS_ERROR", 7),
         ("PAGE_FAULT", 8),
         ("AS_STOPPED", 9),
+        ("BAD_OPERAND", 10),
     ]
 
 

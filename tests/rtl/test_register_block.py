@@ -84,6 +84,21 @@ OFFSETS = {
     "mmu_tlb_hits": 0x230,
     "mmu_tlb_misses": 0x234,
     "mmu_walk_reads": 0x238,
+    "perf_cycles": 0x300,
+    "perf_array_busy": 0x304,
+    "perf_array_macs": 0x308,
+    "perf_array_bubbles": 0x30C,
+    "perf_array_idle": 0x310,
+    "perf_dma_busy": 0x314,
+    "perf_dma_read_bytes": 0x318,
+    "perf_dma_write_bytes": 0x31C,
+    "perf_dma_mmu_wait": 0x320,
+    "perf_dma_stall": 0x324,
+    "perf_tlb_hits": 0x328,
+    "perf_tlb_misses": 0x32C,
+    "perf_walker_reads": 0x330,
+    "perf_matrix_ops": 0x334,
+    "perf_dma_commands": 0x338,
 } | {
     aspace(i, local): ASPACE_BASE + i * ASPACE_STRIDE + offset
     for i in ASPACES
@@ -93,7 +108,7 @@ OFFSETS = {
 #: Read value after reset of every register without hardware-driven fields.
 RESET_READS = {
     "id": 0x544E5055,
-    "version": 0x00000200,
+    "version": 0x00000300,
     "scratch": 0x00000000,
     "int_raw_status": 0x00000000,
     "int_mask": 0x00000000,
@@ -149,6 +164,21 @@ RO_CASES = [
     ("mmu_tlb_hits", {"count": 0xFFFFFFFF}, 0xFFFFFFFF),
     ("mmu_tlb_misses", {"count": 0x80000001}, 0x80000001),
     ("mmu_walk_reads", {"count": 0x0BADCAFE}, 0x0BADCAFE),
+    ("perf_cycles", {"count": 0x11111111}, 0x11111111),
+    ("perf_array_busy", {"count": 0x22222223}, 0x22222223),
+    ("perf_array_macs", {"count": 0x33333335}, 0x33333335),
+    ("perf_array_bubbles", {"count": 0x44444447}, 0x44444447),
+    ("perf_array_idle", {"count": 0x55555559}, 0x55555559),
+    ("perf_dma_busy", {"count": 0x6666666B}, 0x6666666B),
+    ("perf_dma_read_bytes", {"count": 0x7777777D}, 0x7777777D),
+    ("perf_dma_write_bytes", {"count": 0x8888888F}, 0x8888888F),
+    ("perf_dma_mmu_wait", {"count": 0x999999A1}, 0x999999A1),
+    ("perf_dma_stall", {"count": 0xAAAAAAB3}, 0xAAAAAAB3),
+    ("perf_tlb_hits", {"count": 0xBBBBBBC5}, 0xBBBBBBC5),
+    ("perf_tlb_misses", {"count": 0xCCCCCCD7}, 0xCCCCCCD7),
+    ("perf_walker_reads", {"count": 0xDDDDDDE9}, 0xDDDDDDE9),
+    ("perf_matrix_ops", {"count": 0xEEEEEEFB}, 0xEEEEEEFB),
+    ("perf_dma_commands", {"count": 0x0000000D}, 0x0000000D),
 ] + [
     # Every field kind of the banks, in the first and the last bank; test_ro_every_bank covers
     # the banks between.
@@ -934,7 +964,7 @@ def test_back_to_back_reads():
     """With ARVALID and RREADY held high, one read completes per cycle after the first."""
 
     addrs = [0x000, 0x004, 0x008, 0x00C, 0x010, 0x8000, 0x000, 0x048]
-    expected = [0x544E5055, 0x00000200, 0xFEEDC0DE, 0, 0x20, 0, 0x544E5055, 0x3]
+    expected = [0x544E5055, 0x00000300, 0xFEEDC0DE, 0, 0x20, 0, 0x544E5055, 0x3]
 
     async def bench(ctx, dut):
         bus = dut.bus

@@ -114,7 +114,7 @@ def test_register_mask_and_reset():
     assert HOST.ring_size.reset == 0x1
     assert HOST.cap_mmu.mask == 0x7F1F
     assert HOST.scratch.mask == 0xFFFF_FFFF
-    assert HOST.version.reset == 0x0000_0200
+    assert HOST.version.reset == 0x0000_0300
     assert HOST.id.reset == 0x544E_5055
     assert HOST.int_status.reset == 0
     assert HOST.tlb_inv_command.mask == 0x7
@@ -146,7 +146,7 @@ def test_mmu_field_kinds():
 
 def test_cp_mmu_fields():
     assert CP.dma_control.field_names() == ["kind", "translate", "fetch", "asid"]
-    assert CP.dma_control.mask == 0xF33
+    assert CP.dma_control.mask == 0xF37
     assert CP.dma_control.encode(kind=1, translate=1, fetch=1, asid=0xA) == 0xA31
     assert (CP.mmu_info.offset, CP.mmu_info.mask) == (0xC0, 0x1F)
     assert (CP.mmu_stopped.offset, CP.mmu_stopped.mask) == (0xC4, 0xFFFF)
@@ -232,7 +232,7 @@ def test_register_attribute_errors():
 
 def test_register_map_lookup_by_name_and_offset():
     assert HOST.name == "npu_host"
-    assert len(HOST) == len(list(HOST)) == 149
+    assert len(HOST) == len(list(HOST)) == 164
     assert HOST.at(HOST.scratch.offset) is HOST.scratch
     for reg in HOST:
         assert HOST.at(reg.offset) is reg
