@@ -99,9 +99,7 @@ def run_compute_bench(configs=CONFIGS, *, out=print):
     rows = []
     for config in configs:
         test_dir = config_dir(config) / "bench-compute"
-        run_cocotb(
-            "sim.bench_compute_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log"
-        )
+        run_cocotb("sim.bench_compute_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
         report = json.loads((test_dir / "compute.json").read_text())
         these = _rows(report)
         rows += these

@@ -89,12 +89,27 @@ async def compute(dut):
             b = rng.integers(-128, 128, (*kernel, c, out_c), dtype=np.int8)
             quant, raw = _params(rng, out_c)
             command = commands.conv2d(
-                A_VA, B_VA, C_VA, P_VA, shape=in_shape, out_c=out_c, kernel=kernel,
-                stride=stride, padding=padding, out_hw=out_hw, input_zero_point=-3,
+                A_VA,
+                B_VA,
+                C_VA,
+                P_VA,
+                shape=in_shape,
+                out_c=out_c,
+                kernel=kernel,
+                stride=stride,
+                padding=padding,
+                out_hw=out_hw,
+                input_zero_point=-3,
             )
             want = reference.conv2d(
-                a, b, *quant, stride=stride, pad_top=padding[0], pad_left=padding[1],
-                out_hw=out_hw, input_zero_point=-3,
+                a,
+                b,
+                *quant,
+                stride=stride,
+                pad_top=padding[0],
+                pad_left=padding[1],
+                out_hw=out_hw,
+                input_zero_point=-3,
             )
             m, k, n = batch * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * c, out_c
             macs = m * k * n
@@ -114,9 +129,7 @@ async def compute(dut):
         got = np.frombuffer(await soc.mem_read(frames[C_VA], want.size), np.int8)
         exact = bool(np.array_equal(got.reshape(want.shape), want))
         assert exact, f"{name}: output differs from the reference"
-        counters = unpack(
-            JobCounters, await soc.mem_read(stream_frame + 2048, nbytes(JobCounters))
-        )
+        counters = unpack(JobCounters, await soc.mem_read(stream_frame + 2048, nbytes(JobCounters)))
         runs.append(
             {
                 "name": name,
