@@ -37,7 +37,7 @@ OTHER_VALUES = {
     "addr_spaces": 7,
     "tlb_entries": 33,
     "spad_in_bytes": 65536,
-    "spad_wt_bytes": 2048,
+    "spad_wt_bytes": 131072,
     "spad_acc_bytes": 131072,
     "queue_depth": 32,
 }
