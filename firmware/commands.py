@@ -9,6 +9,7 @@ hardware's: the DMA engine's 24-bit row length and 16-bit row count, 40-bit phys
 
 from rtl.layouts import (
     COMMAND_ALIGN,
+    ChannelParams,
     CommandHeader,
     Conv2dCommand,
     CopyCommand,
@@ -16,6 +17,7 @@ from rtl.layouts import (
     ErrorCode,
     FillCommand,
     GemmCommand,
+    JobCounters,
     NopCommand,
     Opcode,
     OutputType,
@@ -212,7 +214,7 @@ def _check_gemm(cmd):
     _check_matrix("A", cmd.a, cmd.m, cmd.k, cmd.lda)
     _check_matrix("B", cmd.b, cmd.k, cmd.n, cmd.ldb)
     _check_matrix("C", cmd.c, cmd.m, cmd.n * size, cmd.ldc)
-    _check_region("parameters", cmd.params, cmd.n * 16, 1, 0)
+    _check_region("parameters", cmd.params, cmd.n * nbytes(ChannelParams), 1, 0)
     _check_quantization(cmd, output_type)
 
 
@@ -239,7 +241,7 @@ def _check_conv2d(cmd):
     _check_region("input", c.input, c.batch * c.in_h * c.in_w * c.in_c, 1, 0)
     _check_region("weights", c.weights, k * c.out_c, 1, 0)
     _check_region("output", c.output, m * c.out_c * size, 1, 0)
-    _check_region("parameters", c.params, c.out_c * 16, 1, 0)
+    _check_region("parameters", c.params, c.out_c * nbytes(ChannelParams), 1, 0)
     _check_quantization(c, output_type)
 
 
@@ -276,7 +278,7 @@ def check_command(opcode: Opcode, raw: bytes):
             raise CommandError(
                 ErrorCode.MISALIGNED, f"counters address {cmd.addr:#x} not 8-aligned"
             )
-        _check_region("counters", cmd.addr, 64, 1, 0)
+        _check_region("counters", cmd.addr, nbytes(JobCounters), 1, 0)
     elif opcode is Opcode.WRITE_VALUE:
         if cmd.addr % 8:
             raise CommandError(ErrorCode.MISALIGNED, f"value address {cmd.addr:#x} not 8-aligned")

@@ -13,7 +13,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .localmap import LOCAL_ADDR_WIDTH, REGION_SHIFT, Geometry, Region
+from .localmap import LOCAL_ADDR_WIDTH, PERF_BYTES, REGION_SHIFT, Geometry, Region
 from .ppu import LATENCY
 
 __all__ = ["LocalBus"]
@@ -66,7 +66,7 @@ class LocalBus(wiring.Component):
                 "ppu_wide": Out(1),
                 "ppu_en": Out(1),
                 "ppu_data": In(w * 8),
-                "perf_addr": Out(exact_log2(64 // w)),
+                "perf_addr": Out(exact_log2(PERF_BYTES // w)),
                 "perf_en": Out(1),
                 "perf_data": In(w * 8),
             }

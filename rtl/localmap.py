@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from amaranth.lib import enum
 
 from .config import K_SLOT
+from .layouts import ChannelParams, JobCounters, nbytes
 
 __all__ = [
     "K_SLOT",
     "LOCAL_ADDR_WIDTH",
     "PARAM_BYTES",
+    "PERF_BYTES",
     "REGION_SHIFT",
     "Geometry",
     "Region",
@@ -35,8 +37,10 @@ __all__ = [
 LOCAL_ADDR_WIDTH = 24
 #: Bits 23:20 select the region.
 REGION_SHIFT = 20
-#: Bytes of one output channel's post-processing parameters (``layouts.ChannelParams``).
-PARAM_BYTES = 16
+#: Bytes of one output channel's post-processing parameters.
+PARAM_BYTES = nbytes(ChannelParams)
+#: Bytes of the job counters' record.
+PERF_BYTES = nbytes(JobCounters)
 #: Output channels the parameter memory holds (two halves, for double buffering).
 PARAM_CHANNELS = 512
 
@@ -165,7 +169,7 @@ class Geometry:
         """Size of ``region`` in bytes."""
         return {
             Region.SRAM: self.sram_bytes,
-            Region.PERF: 64,
+            Region.PERF: PERF_BYTES,
             Region.INPUT: self.input_bytes,
             Region.WEIGHT: self.weight_bytes,
             Region.PARAMS: self.params_bytes,

@@ -7,7 +7,7 @@ not touch). Jobs run in address space :data:`job_tb.FLAT`.
 
 import cocotb
 import numpy as np
-from job_tb import bring_up, run
+from job_tb import MEMORY, bring_up, run
 
 from driver import commands
 from rtl.layouts import (
@@ -21,9 +21,10 @@ from rtl.layouts import (
     unpack,
 )
 from rtl.regmap import HOST
+from rtl.translate import Access, FaultKind
 from runtime import reference
 
-OK, ERROR = CompletionStatus.OK, CompletionStatus.ERROR
+OK, ERROR, FAULT = CompletionStatus.OK, CompletionStatus.ERROR, CompletionStatus.FAULT
 TIMEOUT_NS = 200_000_000
 GUARD = 16
 #: Where the tests put their operands (the driver's pool is below).
@@ -240,6 +241,37 @@ async def bad_operands(dut):
         result = await run(npu, commands.nop(), cmd)
         assert (result.status, result.error, result.offset) == (ERROR, code, 8), (result, code)
     await gemm_case(soc, npu, np.random.default_rng(4), 5, 6, 7)
+
+
+@cocotb.test()
+async def operand_faults(dut):
+    """A GEMM whose B load, or whose C store, faults ends FAULT / PAGE_FAULT; nothing else moves.
+
+    The B case faults before any store: C keeps its old bytes. The C case faults after the
+    matrix operations ran: the job still ends, and the next GEMM in the same address space is
+    bit-exact (the queued operations drained, the fault was acknowledged).
+    """
+    soc, npu = await bring_up(dut)
+    rng = np.random.default_rng(7)
+    m, k, n = 20, 30, 12
+    await put(soc, A, rng.integers(-128, 128, (m, k), dtype=np.int8))
+    await put(soc, B, rng.integers(-128, 128, (k, n), dtype=np.int8))
+    await soc.mem_write(P, params_bytes(*random_quant(rng, n)))
+    old = bytes([0xC3]) * (m * n)
+    await soc.mem_write(C, old)
+    unmapped = MEMORY + 0x1000  # above what FLAT maps
+    for b, c, address, access in (
+        (unmapped, C, unmapped, Access.READ),
+        (B, unmapped, unmapped, Access.WRITE),
+    ):
+        result = await run(npu, commands.nop(), commands.gemm(A, b, c, P, m, k, n))
+        assert (result.status, result.error, result.offset) == (FAULT, ErrorCode.PAGE_FAULT, 8)
+        assert result.fault is not None
+        assert (result.fault.address, result.fault.access) == (address, access), result.fault
+        # FLAT maps 2 MiB blocks from one level-2 table: the level-2 descriptor is invalid.
+        assert (result.fault.kind, result.fault.level) == (FaultKind.TRANSLATION, 2)
+        assert await soc.mem_read(C, m * n) == old
+    await gemm_case(soc, npu, rng, m, k, n)
 
 
 async def conv_case(

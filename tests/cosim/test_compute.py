@@ -8,6 +8,7 @@ CASES = [
     "gemm_int32_and_pitches",
     "quantization_edges",
     "bad_operands",
+    "operand_faults",
     "convolutions",
     "job_counters",
 ]

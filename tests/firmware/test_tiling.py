@@ -34,8 +34,8 @@ from rtl.layouts import ChannelParams, Opcode, OutputType, nbytes, pack
 from rtl.localmap import PARAM_BYTES, PARAM_CHANNELS, REGION_SHIFT, Geometry, Region
 from rtl.top import MATRIX_QUEUE_DEPTH
 from runtime import reference
+from runtime.reference import INT32_MAX, INT32_MIN
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 KiB = 1024
 
 
@@ -215,19 +215,15 @@ def _wrap32(x):
 
 
 def _ppu(acc, bias, multiplier, shift, store, wide):
-    """The post-processor arithmetic of ``rtl.ppu`` (module docstring), element-wise in int64."""
-    x = _wrap32(acc.astype(np.int64) + bias)
+    """The post-processor's output per element (one channel's parameters per element)."""
+    shape = acc.shape
+    acc, bias, multiplier, shift = (np.ravel(x) for x in (acc, bias, multiplier, shift))
     if wide:
-        return np.clip(x, store.act_min, store.act_max)
-    prod = x * multiplier  # |prod| <= 2**62
-    nudged = prod + np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # truncate toward zero
-    high = np.where((x == INT32_MIN) & (multiplier == INT32_MIN), INT32_MAX, high)
-    mask = (np.int64(1) << shift) - 1
-    remainder = high & mask
-    threshold = (mask >> 1) + (high < 0)
-    y = (high >> shift) + (remainder > threshold)
-    return np.clip(y + store.zero_point, max(store.act_min, -128), min(store.act_max, 127))
+        out = reference.int32_output(acc, bias, store.act_min, store.act_max)
+    else:
+        low, high = max(store.act_min, -128), min(store.act_max, 127)
+        out = reference.requantize(acc, bias, multiplier, shift, store.zero_point, low, high)
+    return out.reshape(shape)
 
 
 def _local(address):
