@@ -95,6 +95,7 @@ class Mmu:
         self.count = count
         self.faults = []
         self._spaces = {}  # asid -> AddressSpace
+        self._held = set()  # address spaces whose fault was read and not yet acknowledged
 
     async def create(self, *, bypass=False):
         """Assign a free address space, with empty tables, and enable it.
@@ -129,8 +130,14 @@ class Mmu:
             bank.control.offset, bank.control.encode(enable=1, bypass=int(space.bypass))
         )
 
+    @property
+    def spaces(self):
+        """The address spaces in use."""
+        return list(self._spaces.values())
+
     async def restore(self):
         """Program every address space in use again, after a device reset."""
+        self._held.clear()
         for space in self._spaces.values():
             await self._program(space)
 
@@ -214,13 +221,24 @@ class Mmu:
 
     async def handle_faults(self):
         """Read and acknowledge every pending fault record; return the new ones."""
+        found = await self.read_faults()
+        for fault in found:
+            await self.acknowledge(fault.asid)
+        return found
+
+    async def read_faults(self):
+        """Read the fault records not read since their address space last restarted.
+
+        The address spaces stay stopped (their later accesses fault too) until
+        :meth:`acknowledge`.
+        """
         platform = self.platform
         pending = HOST.mmu_fault_pending.aspaces.get(
             await platform.mmio_read(HOST.mmu_fault_pending.offset)
         )
         found = []
         for asid in range(self.count):
-            if not pending >> asid & 1:
+            if not pending >> asid & 1 or asid in self._held:
                 continue
             bank = HOST.bank("aspace", asid)
             status = bank.fault_status.decode(await platform.mmio_read(bank.fault_status.offset))
@@ -230,7 +248,7 @@ class Mmu:
                 await platform.mmio_read(bank.fault_addr_lo.offset),
                 await platform.mmio_read(bank.fault_addr_hi.offset),
             )
-            await platform.mmio_write(bank.fault_ack.offset, bank.fault_ack.encode(ack=1))
+            self._held.add(asid)
             found.append(
                 Fault(
                     asid=asid,
@@ -243,3 +261,9 @@ class Mmu:
             )
         self.faults += found
         return found
+
+    async def acknowledge(self, asid):
+        """Clear ``asid``'s fault record, which restarts the address space."""
+        bank = HOST.bank("aspace", asid)
+        await self.platform.mmio_write(bank.fault_ack.offset, bank.fault_ack.encode(ack=1))
+        self._held.discard(asid)

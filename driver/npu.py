@@ -127,6 +127,7 @@ class Npu:
         self.done = 0  # completions collected
         self._in_flight = deque()  # (seqno, asid) of entries tail - done .. tail - 1
         self.results = {}
+        self.new_faults = []
         self.queue_error = QueueError.NONE
 
     # --- bring-up ---------------------------------------------------------------------------------
@@ -246,8 +247,13 @@ class Npu:
 
     # --- completion -------------------------------------------------------------------------------
 
-    async def handle_irq(self):
+    async def handle_irq(self, *, hold_faults=False):
         """The interrupt handler: acknowledge, then collect completions and queue errors.
+
+        MMU faults are read first (so a faulted job's result carries its fault) and
+        acknowledged, which restarts the address space; with ``hold_faults`` they are only
+        read, and the address space stays stopped until :meth:`Mmu.acknowledge
+        <driver.mmu.Mmu.acknowledge>`. :attr:`new_faults` lists them.
 
         Returns
         -------
@@ -255,8 +261,10 @@ class Npu:
             The interrupt sources that were pending.
         """
         sources = await acknowledge(self.platform)
+        self.new_faults = []
         if "mmu_fault" in sources:
-            await self.mmu.handle_faults()
+            mmu = self.mmu
+            self.new_faults = await (mmu.read_faults() if hold_faults else mmu.handle_faults())
         if "queue_error" in sources:
             status = HOST.ring_status.decode(await self.platform.mmio_read(HOST.ring_status.offset))
             self.queue_error = QueueError(status["error"])

@@ -2,11 +2,49 @@
 
 The driver never touches a simulator: it awaits a :class:`Platform`. The cocotb SoC in ``sim/``
 is one implementation; a functional model with the same register interface can be another.
+
+Besides the device's lines, a platform lends the driver the kernel services it builds on: a
+way to start a concurrent task (the threaded interrupt handler, the timeout timer) and an
+:class:`Event` to sleep on (a ``struct completion``).
 """
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Platform"]
+__all__ = ["Event", "Platform", "Task"]
+
+
+@runtime_checkable
+class Event(Protocol):
+    """A flag that tasks sleep on until another task sets it."""
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter."""
+        ...
+
+    def clear(self) -> None:
+        """Clear the flag."""
+        ...
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        ...
+
+    async def wait(self, timeout_ns: float | None = None) -> bool:
+        """Wait until the flag is set; ``False`` if ``timeout_ns`` passed first."""
+        ...
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A task started with :meth:`Platform.spawn`."""
+
+    def cancel(self) -> None:
+        """Stop the task where it waits."""
+        ...
+
+    def done(self) -> bool:
+        """Whether the task has ended."""
+        ...
 
 
 @runtime_checkable
@@ -47,4 +85,12 @@ class Platform(Protocol):
 
     def now_ns(self) -> float:
         """Current (simulated) time in nanoseconds."""
+        ...
+
+    def spawn(self, coroutine) -> Task:
+        """Run ``coroutine`` concurrently with the caller; return its :class:`Task`."""
+        ...
+
+    def event(self) -> Event:
+        """A new, clear :class:`Event`."""
         ...

@@ -4,10 +4,12 @@
 """
 
 import json
+import math
 import os
 
+import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.triggers import Event, FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from rtl.config import NpuConfig
@@ -20,7 +22,7 @@ from .memory import HostMemory
 from .mmio import Mmio
 from .trace import Trace
 
-__all__ = ["CONFIG_ENV", "Soc", "config_from_env"]
+__all__ = ["CONFIG_ENV", "SimEvent", "Soc", "config_from_env"]
 
 #: Environment variable through which the runner tells the simulation its configuration.
 CONFIG_ENV = "TINYNPU_CONFIG"
@@ -29,6 +31,37 @@ CONFIG_ENV = "TINYNPU_CONFIG"
 def config_from_env():
     """The :class:`NpuConfig` the running simulation was built for."""
     return NpuConfig(**json.loads(os.environ[CONFIG_ENV]))
+
+
+class SimEvent:
+    """A :class:`driver.platform.Event` on cocotb's :class:`~cocotb.triggers.Event`."""
+
+    def __init__(self):
+        self._event = Event()
+
+    def set(self):
+        """Set the flag and wake every waiter."""
+        self._event.set()
+
+    def clear(self):
+        """Clear the flag."""
+        self._event.clear()
+
+    def is_set(self):
+        """Whether the flag is set."""
+        return self._event.is_set()
+
+    async def wait(self, timeout_ns=None):
+        """Wait until the flag is set; ``False`` after ``timeout_ns`` of simulated time."""
+        if self._event.is_set():
+            return True
+        if timeout_ns is None:
+            await self._event.wait()
+            return True
+        if timeout_ns <= 0:
+            return False
+        await First(self._event.wait(), Timer(math.ceil(timeout_ns), unit="ns"))
+        return self._event.is_set()
 
 
 class Soc:
@@ -143,3 +176,11 @@ class Soc:
     def now_ns(self):
         """Simulated time in nanoseconds."""
         return get_sim_time("ns")
+
+    def spawn(self, coroutine):
+        """Start ``coroutine`` as a cocotb task."""
+        return cocotb.start_soon(coroutine)
+
+    def event(self):
+        """A new, clear :class:`SimEvent`."""
+        return SimEvent()

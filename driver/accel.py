@@ -1,0 +1,124 @@
+"""The accel device: the generic core (buffers, contexts, scheduler) over one backend.
+
+:class:`Accel` is what a ``struct drm_device`` is to a kernel driver: it owns the backend, the
+memory buffers come from, the scheduler and the interrupt task, and hands out
+:class:`~driver.file.File` objects, one per open client.
+"""
+
+from rtl.pte import INPUT_ADDR_WIDTH
+
+from .backend import Backend
+from .file import File
+from .memory import PAGE_SIZE, PhysicalAllocator
+from .sched import Scheduler
+from .uapi import UAPI_VERSION
+
+__all__ = ["Accel"]
+
+#: Where client mappings may go: page 0 stays unmapped, so a NULL device pointer faults.
+VA_START = PAGE_SIZE
+VA_END = 1 << INPUT_ADDR_WIDTH
+
+
+class Accel:
+    """An accel device over ``backend``.
+
+    Parameters
+    ----------
+    platform : Platform
+    backend : Backend
+    memory : PhysicalAllocator
+        Host memory for buffer objects.
+    queue_depth : int
+        Jobs the scheduler keeps on the hardware (bounded by the backend's queue).
+    ban_hangs : int
+        Timed-out jobs after which a context is banned.
+    default_timeout_ns, max_timeout_ns : float
+        A job's timeout when SUBMIT gives none, and the largest it may give.
+    """
+
+    def __init__(
+        self,
+        platform,
+        backend: Backend,
+        memory: PhysicalAllocator,
+        *,
+        queue_depth=2,
+        ban_hangs=2,
+        default_timeout_ns=2_000_000,
+        max_timeout_ns=1_000_000_000,
+    ):
+        self.platform, self.backend, self.memory = platform, backend, memory
+        self.queue_depth, self.ban_hangs = queue_depth, ban_hangs
+        self.default_timeout_ns, self.max_timeout_ns = default_timeout_ns, max_timeout_ns
+        self.sched = None
+        self.files = []
+        self._irq = None
+        self._mmap_next = 1 << 32
+        self.bos_by_offset = {}
+
+    async def start(self):
+        """Bring the device up and start serving its interrupt."""
+        await self.backend.init()
+        depth = min(self.queue_depth, self.backend.limits["queue_depth"])
+        self.sched = Scheduler(
+            self.platform, self.backend, queue_depth=depth, ban_hangs=self.ban_hangs
+        )
+        self._irq = self.platform.spawn(self._irq_thread())
+
+    async def _irq_thread(self):
+        while True:
+            await self.platform.wait_irq()
+            async with self.sched.lock:
+                await self.sched.service()
+
+    async def stop(self):
+        """Close every file and stop serving the device."""
+        for file in list(self.files):
+            await file.close()
+        self.sched.stop()
+        self._irq.cancel()
+
+    def open(self, user=None):
+        """A new client (an open file).
+
+        Parameters
+        ----------
+        user : UserMemory, optional
+            The memory of the client's process, where its ioctl arrays live.
+        """
+        file = File(self, user)
+        self.files.append(file)
+        return file
+
+    def now_ns(self):
+        """The device clock (WAIT's deadlines are on it)."""
+        return self.platform.now_ns()
+
+    def next_mmap_offset(self, size):
+        """A fresh fake offset for a buffer's CPU mappings."""
+        offset = self._mmap_next
+        self._mmap_next += -(-size // PAGE_SIZE) * PAGE_SIZE
+        return offset
+
+    def query(self):
+        """The DEV_QUERY fields."""
+        limits = self.backend.limits
+        major, minor = UAPI_VERSION
+        return {
+            "uapi_version": major << 16 | minor,
+            "hw_version": limits["hw_version"],
+            "array_size": limits["array_size"],
+            "max_contexts": limits["max_contexts"],
+            "page_size": PAGE_SIZE,
+            "max_cmd_size": limits["max_cmd_size"],
+            "max_handles": File.MAX_HANDLES,
+            "max_in_syncs": File.MAX_IN_SYNCS,
+            "queue_depth": self.sched.queue_depth,
+            "ban_hangs": self.ban_hangs,
+            "va_start": VA_START,
+            "va_end": VA_END,
+            "max_bo_size": self.memory.size,
+            "default_timeout_ns": int(self.default_timeout_ns),
+            "max_timeout_ns": int(self.max_timeout_ns),
+        }

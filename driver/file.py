@@ -1,0 +1,369 @@
+"""One open client of the device: its handles and the ioctls that act on them.
+
+Every request goes through :meth:`File.ioctl`, which copies the structure in, checks its size,
+flags and reserved fields, calls the request's handler and copies the result back (see
+:mod:`driver.uapi`). Handles are per file: a client names only its own buffers and contexts,
+and a number it never received is ``ENOENT``. Handle numbers are never reused by a file.
+"""
+
+import errno
+from dataclasses import dataclass, field
+
+from rtl.layouts import nbytes, pack, unpack
+
+from .bo import BufferObject, CpuMapping
+from .memory import PAGE_SIZE
+from .pgtable import Prot
+from .sched import Fence, Job
+from .uapi import (
+    MIN_SIZES,
+    REQUESTS,
+    Ioctl,
+    SyncPoint,
+    UapiError,
+    VmBindFlags,
+    WaitFlags,
+)
+from .usermem import UserMemory
+from .vm import Vm
+
+__all__ = ["Context", "File"]
+
+_U64 = 1 << 64
+_SYNC_BYTES = nbytes(SyncPoint)
+
+
+@dataclass(eq=False)
+class Context:
+    """A client's context: a scheduler entity and its address space's mappings."""
+
+    entity: object
+    vm: Vm
+    last_seqno: int = 0
+    fences: dict = field(default_factory=dict)
+
+
+def _fields(layout, raw):
+    const = unpack(layout, raw)
+    return {name: const[name] for name, _ in const.shape()}
+
+
+class File:
+    """An open client of an :class:`~driver.accel.Accel` device."""
+
+    #: Buffer handles a SUBMIT may list.
+    MAX_HANDLES = 64
+    #: In-syncs a SUBMIT may list.
+    MAX_IN_SYNCS = 16
+
+    def __init__(self, device, user=None):
+        self.device = device
+        self.user = user if user is not None else UserMemory()
+        self.bos = {}
+        self.contexts = {}
+        self._next_bo = self._next_context = 1
+        self.closed = False
+        self._handlers = {
+            Ioctl.DEV_QUERY: self._dev_query,
+            Ioctl.CONTEXT_CREATE: self._context_create,
+            Ioctl.CONTEXT_DESTROY: self._context_destroy,
+            Ioctl.BO_CREATE: self._bo_create,
+            Ioctl.BO_MMAP: self._bo_mmap,
+            Ioctl.BO_CLOSE: self._bo_close,
+            Ioctl.VM_BIND: self._vm_bind,
+            Ioctl.SUBMIT: self._submit,
+            Ioctl.WAIT: self._wait,
+            Ioctl.GET_RESET_STATUS: self._reset_status,
+        }
+
+    # --- the entry point --------------------------------------------------------------------
+
+    async def ioctl(self, request, arg: bytearray):
+        """Run ``request`` on the structure in ``arg``; write its results back into ``arg``.
+
+        Raises
+        ------
+        UapiError
+            ``EBADF`` on a closed file; ``EINVAL`` for an unknown request, a ``size`` below the
+            request's first version, unknown flags, non-zero reserved fields or non-zero bytes
+            past the structure this driver knows; ``EFAULT`` if ``arg`` is shorter than its
+            ``size``; and whatever the request itself raises.
+        """
+        if self.closed:
+            raise UapiError(errno.EBADF, "The file is closed")
+        try:
+            request = Ioctl(request)
+        except ValueError:
+            raise UapiError(errno.EINVAL, f"Unknown request {request!r}") from None
+        layout = REQUESTS[request]
+        known = nbytes(layout)
+        if len(arg) < 4:
+            raise UapiError(errno.EFAULT, "The argument has no size field")
+        size = int.from_bytes(arg[:4], "little")
+        if size < MIN_SIZES[request]:
+            raise UapiError(
+                errno.EINVAL, f"{request.name}: size {size} < {MIN_SIZES[request]} bytes"
+            )
+        if size > len(arg):
+            raise UapiError(errno.EFAULT, f"{request.name}: size {size} > {len(arg)} bytes")
+        if any(arg[known:size]):
+            raise UapiError(errno.EINVAL, f"{request.name}: unknown fields past {known} are set")
+        copied = min(size, known)
+        fields = _fields(layout, bytes(arg[:copied]).ljust(known, b"\0"))
+        if any(value for name, value in fields.items() if name.startswith("_reserved")):
+            raise UapiError(errno.EINVAL, f"{request.name}: reserved fields are not zero")
+        try:
+            out = await self._handlers[request](fields)
+        except OSError as error:
+            if isinstance(error, UapiError):
+                raise
+            raise UapiError(error.errno, error.strerror or str(error)) from error
+        arg[:copied] = pack(layout, fields | (out or {}))[:copied]
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def _bo(self, handle):
+        try:
+            return self.bos[handle]
+        except KeyError:
+            raise UapiError(errno.ENOENT, f"No buffer handle {handle}") from None
+
+    def _context(self, handle):
+        try:
+            return self.contexts[handle]
+        except KeyError:
+            raise UapiError(errno.ENOENT, f"No context handle {handle}") from None
+
+    @staticmethod
+    def _no_flags(fields, allowed=0):
+        if fields["flags"] & ~allowed:
+            raise UapiError(errno.EINVAL, f"Unknown flags {fields['flags'] & ~allowed:#x}")
+
+    @property
+    def _sched(self):
+        return self.device.sched
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def _dev_query(self, fields):
+        self._no_flags(fields)
+        return self.device.query()
+
+    async def _context_create(self, fields):
+        self._no_flags(fields)
+        device = self.device
+        async with self._sched.lock:
+            if len(self._sched.entities) >= device.backend.limits["max_contexts"]:
+                raise UapiError(
+                    errno.EBUSY,
+                    f"All {device.backend.limits['max_contexts']} contexts are in use",
+                )
+            space = await device.backend.create_space()
+            entity = self._sched.add(space)
+        query = device.query()
+        context = Context(entity, Vm(device.backend, space, query["va_start"], query["va_end"]))
+        handle = self._next_context
+        self._next_context += 1
+        self.contexts[handle] = context
+        return {"handle": handle}
+
+    async def _context_destroy(self, fields):
+        self._no_flags(fields)
+        self._context(fields["handle"])
+        await self._destroy(self.contexts.pop(fields["handle"]))
+
+    async def _destroy(self, context):
+        """Cancel the queued jobs, let those on the hardware end, then free the space."""
+        sched, entity = self._sched, context.entity
+        async with sched.lock:
+            entity.closing = True
+            sched.cancel_queued(entity)
+            running = [job.fence for job in sched.pending if job.entity is entity]
+        for fence in running:
+            await fence.wait(None)  # bounded by the job's timeout
+        async with sched.lock:
+            sched.cancel_queued(entity)
+            sched.remove(entity)
+            await self.device.backend.destroy_space(entity.space)
+            context.vm.forget()
+
+    async def _bo_create(self, fields):
+        self._no_flags(fields)
+        size = fields["bo_size"]
+        if size == 0:
+            raise UapiError(errno.EINVAL, "A buffer of 0 bytes")
+        rounded = -(-size // PAGE_SIZE) * PAGE_SIZE
+        if rounded >= _U64:
+            raise UapiError(errno.EOVERFLOW, f"{size} bytes overflow when rounded to pages")
+        if rounded > self.device.memory.size:
+            raise UapiError(
+                errno.ENOMEM, f"{size} bytes exceed the {self.device.memory.size} of the device"
+            )
+        async with self._sched.lock:
+            bo = await BufferObject.create(self.device, rounded)
+        self.device.bos_by_offset[bo.mmap_offset] = bo
+        handle = self._next_bo
+        self._next_bo += 1
+        self.bos[handle] = bo
+        return {"handle": handle}
+
+    async def _bo_mmap(self, fields):
+        self._no_flags(fields)
+        return {"offset": self._bo(fields["handle"]).mmap_offset}
+
+    async def _bo_close(self, fields):
+        self._no_flags(fields)
+        self._bo(fields["handle"])
+        self.bos.pop(fields["handle"]).put()
+
+    async def _vm_bind(self, fields):
+        self._no_flags(fields, sum(flag.value for flag in VmBindFlags))
+        flags = VmBindFlags(fields["flags"])
+        op = flags & (VmBindFlags.MAP | VmBindFlags.UNMAP)
+        if op not in (VmBindFlags.MAP, VmBindFlags.UNMAP):
+            raise UapiError(errno.EINVAL, "VM_BIND needs exactly one of MAP and UNMAP")
+        context = self._context(fields["context"])
+        va, size = fields["va"], fields["range"]
+        if op is VmBindFlags.UNMAP:
+            if flags != VmBindFlags.UNMAP or fields["handle"] or fields["bo_offset"]:
+                raise UapiError(errno.EINVAL, "UNMAP takes no rights, handle or buffer offset")
+            async with self._sched.lock:
+                if context.entity.on_hw:
+                    raise UapiError(
+                        errno.EBUSY, "A job of the context is on the device: wait for it first"
+                    )
+                await context.vm.unmap(va, size)
+            return None
+        bo = self._bo(fields["handle"])
+        prot = Prot.READ
+        if VmBindFlags.READ_ONLY not in flags:
+            prot |= Prot.WRITE
+        if VmBindFlags.NO_EXEC in flags:
+            prot |= Prot.NOEXEC
+        async with self._sched.lock:
+            await context.vm.map(va, bo, fields["bo_offset"], size, prot)
+        return None
+
+    async def _submit(self, fields):
+        self._no_flags(fields)
+        context = self._context(fields["context"])
+        entity, limits = context.entity, self.device.query()
+        if entity.banned:
+            raise UapiError(errno.ECANCELED, "The context is banned: its jobs hung")
+        va, size = fields["cmd_va"], fields["cmd_size"]
+        if size == 0 or size % 8 or va % 8 or size > limits["max_cmd_size"]:
+            raise UapiError(
+                errno.EINVAL,
+                f"Command stream {va:#x}+{size}: size must be a multiple of 8 from 8 to "
+                f"{limits['max_cmd_size']}, address 8-byte aligned",
+            )
+        if not context.vm.covers(va, size, exec_only=True):
+            raise UapiError(
+                errno.EINVAL, f"Command stream {va:#x}+{size} is not in an executable mapping"
+            )
+        count, syncs = fields["handle_count"], fields["in_sync_count"]
+        if count > self.MAX_HANDLES or syncs > self.MAX_IN_SYNCS:
+            raise UapiError(
+                errno.EINVAL,
+                f"{count} handles and {syncs} in-syncs: at most {self.MAX_HANDLES} and "
+                f"{self.MAX_IN_SYNCS}",
+            )
+        raw = self.user.copy_from_user(fields["handles"], 4 * count)
+        handles = {int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)}
+        bos = [self._bo(handle) for handle in sorted(handles)]
+        raw = self.user.copy_from_user(fields["in_syncs"], _SYNC_BYTES * syncs)
+        deps = []
+        for i in range(syncs):
+            point = _fields(SyncPoint, raw[i * _SYNC_BYTES : (i + 1) * _SYNC_BYTES])
+            if point["_reserved0"]:
+                raise UapiError(errno.EINVAL, f"In-sync {i}: reserved field is not zero")
+            deps.append(self._fence(self._context(point["context"]), point["seqno"]))
+        timeout = fields["timeout_ns"] or self.device.default_timeout_ns
+        if timeout > self.device.max_timeout_ns:
+            raise UapiError(
+                errno.EINVAL, f"Timeout {timeout} ns exceeds {self.device.max_timeout_ns}"
+            )
+        async with self._sched.lock:
+            if entity.banned:
+                raise UapiError(errno.ECANCELED, "The context is banned: its jobs hung")
+            seqno = context.last_seqno + 1
+            fence = Fence(self.device.platform, seqno)
+            context.last_seqno, context.fences[seqno] = seqno, fence
+            await self._sched.push(Job(entity, fence, va, size, bos, deps, timeout))
+        return {"seqno": seqno}
+
+    @staticmethod
+    def _fence(context, seqno):
+        if not 0 < seqno <= context.last_seqno:
+            raise UapiError(
+                errno.EINVAL, f"Fence {seqno} was not issued (last is {context.last_seqno})"
+            )
+        return context.fences[seqno]
+
+    async def _wait(self, fields):
+        flags = fields["flags"]
+        self._no_flags(fields, WaitFlags.FENCE | WaitFlags.BO)
+        if flags not in (WaitFlags.FENCE, WaitFlags.BO):
+            raise UapiError(errno.EINVAL, "WAIT needs exactly one of FENCE and BO")
+        deadline = fields["deadline_ns"]
+        if flags == WaitFlags.FENCE:
+            fences = [self._fence(self._context(fields["handle"]), fields["seqno"])]
+        else:
+            if fields["seqno"]:
+                raise UapiError(errno.EINVAL, "A WAIT on a buffer takes no sequence number")
+            fences = [job.fence for job in self._bo(fields["handle"]).jobs]
+        for fence in fences:
+            remaining = max(0.0, deadline - self.device.now_ns())
+            if not await fence.wait(remaining):
+                raise UapiError(errno.ETIMEDOUT, f"Not idle at {deadline} ns")
+        if flags != WaitFlags.FENCE:
+            return None
+        fence = fences[0]
+        outcome = fence.outcome
+        return {
+            "job_errno": fence.error,
+            "hw_error": outcome.hw_error,
+            "hw_offset": outcome.hw_offset,
+            "fault_va": outcome.fault_va,
+        }
+
+    async def _reset_status(self, fields):
+        self._no_flags(fields)
+        entity = self._context(fields["context"]).entity
+        return {
+            "resets": self._sched.resets - entity.resets_seen,
+            "hangs": entity.hangs,
+            "canceled": entity.canceled,
+            "banned": int(entity.banned),
+        }
+
+    # --- CPU mappings and close -------------------------------------------------------------
+
+    async def mmap(self, offset, length):
+        """Map ``length`` bytes of the buffer whose BO_MMAP offset is ``offset``.
+
+        Raises
+        ------
+        UapiError
+            ``EBADF`` on a closed file; ``EACCES`` if the offset is not one of this file's
+            buffers; ``EINVAL`` for a length of 0 or past the buffer.
+        """
+        if self.closed:
+            raise UapiError(errno.EBADF, "The file is closed")
+        bo = self.device.bos_by_offset.get(offset)
+        if bo is None or all(mine is not bo for mine in self.bos.values()):
+            raise UapiError(errno.EACCES, f"Offset {offset:#x} is no buffer of this file")
+        if not 0 < length <= bo.size:
+            raise UapiError(errno.EINVAL, f"Length {length} for a {bo.size}-byte buffer")
+        return CpuMapping(bo, length)
+
+    async def close(self):
+        """Release everything: contexts (after their jobs on the device end), then handles."""
+        if self.closed:
+            return
+        self.closed = True
+        for handle in list(self.contexts):
+            await self._destroy(self.contexts.pop(handle))
+        for handle in list(self.bos):
+            self.bos.pop(handle).put()
+        self.device.files.remove(self)
