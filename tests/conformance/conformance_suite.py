@@ -81,13 +81,23 @@ class Stage:
         await client.vm_map(context, stream, STREAM_VA, stream_size)
         await client.vm_map(context, data, DATA_VA, size)
         stage = cls(client, context, stream, data, size)
+        stage.stream_size, stage._cursor = stream_size, 0
         stage.stream_map = await client.mmap(stream, stream_size)
         stage.data_map = await client.mmap(data, size)
         return stage
 
-    async def submit(self, *cmds, offset=0, **kwargs):
-        """Write ``cmds`` as a stream at ``offset`` of the stream buffer and submit it."""
+    async def submit(self, *cmds, offset=None, **kwargs):
+        """Write ``cmds`` as a stream at ``offset`` of the stream buffer and submit it.
+
+        Without ``offset``, each stream goes to the next free 256 bytes of the buffer (in a
+        ring), so a stream is not overwritten before its job has read it.
+        """
         data = commands.stream(*cmds)
+        if offset is None:
+            slot = -(-len(data) // 256) * 256
+            if self._cursor + slot > self.stream_size:
+                self._cursor = 0
+            offset, self._cursor = self._cursor, self._cursor + slot
         await self.stream_map.write(offset, data)
         return await self.client.submit(
             self.context,
