@@ -58,6 +58,12 @@ class FakePlatform:
     def now_ns(self) -> float:
         return 0.0
 
+    def spawn(self, coroutine):
+        raise AssertionError("the code under test must not start tasks")
+
+    def event(self):
+        raise AssertionError("the code under test must not sleep on events")
+
     @property
     def writes(self):
         return [a[1:] for a in self.accesses if a[0] == "write"]
