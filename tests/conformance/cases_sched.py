@@ -112,9 +112,7 @@ async def mmu_fault_fails_only_its_job(system):
     await other.write(0, bytes(range(100, 200)))
     hole = DATA_VA + stage.size + 5 * PAGE  # nothing is mapped there
     faulty = await stage.submit(commands.copy(hole, DATA_VA, 16))
-    after = [
-        await stage.submit(copy_job(0, 1024 * (i + 1), 100)) for i in range(3)
-    ]
+    after = [await stage.submit(copy_job(0, 1024 * (i + 1), 100)) for i in range(3)]
     theirs = await other.submit(copy_job(0, 1024, 100))
     reply = await stage.wait(faulty, system)
     assert reply["job_errno"] == errno.EFAULT
@@ -132,9 +130,7 @@ async def mmu_fault_fails_only_its_job(system):
 async def faults_in_two_contexts_at_once(system):
     a = system.open()
     one, two = await Stage.create(a), await Stage.create(a)
-    bad = [
-        await s.submit(commands.write_value(DATA_VA + s.size + PAGE, 1)) for s in (one, two)
-    ]
+    bad = [await s.submit(commands.write_value(DATA_VA + s.size + PAGE, 1)) for s in (one, two)]
     good = [await s.submit(commands.write_value(DATA_VA, 2)) for s in (one, two)]
     for s, seqno in zip((one, two), bad, strict=True):
         reply = await s.wait(seqno, system)
@@ -203,9 +199,7 @@ async def concurrent_clients(system):
         stage = await Stage.create(client)
         pattern = bytes((index * 37 + i) % 256 for i in range(512))
         await stage.write(0, pattern)
-        seqnos = [
-            await stage.submit(copy_job(0, 1024 * (i + 1), 512)) for i in range(8)
-        ]
+        seqnos = [await stage.submit(copy_job(0, 1024 * (i + 1), 512)) for i in range(8)]
         replies = [await stage.wait(s, system) for s in seqnos]
         copies = [await stage.read(1024 * (i + 1), 512) for i in range(8)]
         return [r["job_errno"] for r in replies], copies, pattern

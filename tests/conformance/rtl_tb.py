@@ -2,8 +2,10 @@
 
 import cocotb
 from cases_buffers import *  # noqa: F403 (registers the cases)
-from cases_submit import *  # noqa: F403
+from cases_isolation import *  # noqa: F403
 from cases_sched import *  # noqa: F403
+from cases_submit import *  # noqa: F403
+from cases_vm import *  # noqa: F403
 from conformance_suite import CASES, healthy
 
 from driver.accel import Accel
