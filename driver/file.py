@@ -248,6 +248,10 @@ class File:
         self._no_flags(fields)
         context = self._context(fields["context"])
         entity, limits = context.entity, self.device.query()
+        if self._sched.dead is not None:
+            raise UapiError(
+                errno.EIO, f"The device did not come back from a reset: {self._sched.dead}"
+            )
         if entity.banned:
             raise UapiError(errno.ECANCELED, "The context is banned: its jobs hung")
         va, size = fields["cmd_va"], fields["cmd_size"]
