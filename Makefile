@@ -2,7 +2,7 @@
 #   make demo   boot the simulated NPU and show what the driver reads over MMIO
 #   make test   the test suite (unit tests, then co-simulation on Verilator)
 #   make bench  build and simulation speed figures
-#   make docs   C header and register reference under build/docs
+#   make docs   C header and register reference under build/docs; docs/reference pages
 #   make lint   ruff
 #   make clean  remove build/ (and .venv with `make distclean`)
 
@@ -38,6 +38,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/tinynpu regs -o build/docs
+	$(BIN)/tinynpu docs -o docs/reference
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

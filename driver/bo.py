@@ -8,6 +8,7 @@ an address space, an unfinished job or a CPU mapping. The last reference returns
 
 import errno
 
+from . import tracepoints
 from .memory import PAGE_SIZE
 from .uapi import UapiError
 
@@ -67,7 +68,9 @@ class BufferObject:
             for offset in range(0, length, _ZERO_CHUNK):
                 chunk = min(_ZERO_CHUNK, length - offset)
                 await device.platform.mem_write(address + offset, bytes(chunk))
-        return cls(device, size, segments, device.next_mmap_offset(size))
+        bo = cls(device, size, segments, device.next_mmap_offset(size))
+        tracepoints.trace("bo_create", bo=bo.mmap_offset, size=size, pieces=tuple(segments))
+        return bo
 
     def get(self):
         """Take a reference."""
@@ -78,6 +81,7 @@ class BufferObject:
         """Drop a reference; the last one frees the pages."""
         self.refs -= 1
         if self.refs == 0:
+            tracepoints.trace("bo_free", bo=self.mmap_offset)
             self.device.bos_by_offset.pop(self.mmap_offset, None)
             for address, _ in self.segments:
                 self.device.memory.free(address)

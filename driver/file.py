@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from rtl.layouts import nbytes, pack, unpack
 
+from . import tracepoints
 from .bo import BufferObject, CpuMapping
 from .memory import PAGE_SIZE
 from .pgtable import Prot
@@ -112,12 +113,16 @@ class File:
         fields = _fields(layout, bytes(arg[:copied]).ljust(known, b"\0"))
         if any(value for name, value in fields.items() if name.startswith("_reserved")):
             raise UapiError(errno.EINVAL, f"{request.name}: reserved fields are not zero")
+        args = {k: v for k, v in fields.items() if k != "size" and not k.startswith("_")}
+        tracepoints.trace("ioctl", request=request.name, args=args)
         try:
             out = await self._handlers[request](fields)
         except OSError as error:
+            tracepoints.trace("ioctl_done", request=request.name, errno=error.errno, reply={})
             if isinstance(error, UapiError):
                 raise
             raise UapiError(error.errno, error.strerror or str(error)) from error
+        tracepoints.trace("ioctl_done", request=request.name, errno=0, reply=out or {})
         arg[:copied] = pack(layout, fields | (out or {}))[:copied]
 
     # --- lookups ----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from rtl.layouts import Completion, CompletionStatus, ErrorCode, RingEntry, nbyt
 from rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, QueueError
 from rtl.regmap import HOST, split_address
 
+from . import tracepoints
 from .device import DeviceError, DeviceInfo, probe
 from .interrupts import acknowledge, set_enabled
 from .memory import PhysicalAllocator
@@ -293,6 +294,14 @@ class Npu:
                     errno.EIO,
                     f"Completion in slot {slot} carries seqno {record.seqno}, expected {expected}",
                 )
+            tracepoints.trace(
+                "completion",
+                seqno=record.seqno,
+                status=record.status.name,
+                error=record.error.name,
+                offset=record.offset,
+                cycles=record.cycles,
+            )
             self.results[expected] = JobResult(
                 seqno=record.seqno,
                 status=record.status,

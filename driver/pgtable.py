@@ -26,6 +26,7 @@ from rtl.pte import (
     level_index,
 )
 
+from . import tracepoints
 from .device import DeviceError
 
 __all__ = ["BLOCK_SIZES", "Gather", "PageTable", "Prot", "PteWrite"]
@@ -129,6 +130,7 @@ class PageTable:
     async def _set(self, level, table, index, value):
         self._tables[table][index] = value
         self.writes.append(PteWrite(level, table, index, value))
+        tracepoints.trace("pte", level=level, table=table, index=index, value=value)
         await self.memory.mem_write(
             table + index * _DESCRIPTOR_BYTES, value.to_bytes(_DESCRIPTOR_BYTES, "little")
         )

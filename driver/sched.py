@@ -18,6 +18,7 @@
 import errno
 from collections import deque
 
+from . import tracepoints
 from .backend import Backend, Outcome
 from .sync import Mutex
 
@@ -144,6 +145,7 @@ class Scheduler:
     async def push(self, job):
         """Queue ``job`` behind its context's other jobs and run what can run."""
         job.entity.queue.append(job)
+        tracepoints.trace("job_queued", seqno=job.fence.seqno)
         await self.run()
 
     async def run(self):
@@ -157,6 +159,7 @@ class Scheduler:
                 self._finish(job, errno.ECANCELED)
                 continue
             job.hw = await self.backend.run_job(job.entity.space, job.cmd_va, job.cmd_size)
+            tracepoints.trace("job_run", seqno=job.fence.seqno, hw=job.hw)
             self.pending.append(job)
             job.entity.on_hw += 1
         self._arm()
@@ -172,6 +175,7 @@ class Scheduler:
         return None
 
     def _finish(self, job, error, outcome=None):
+        tracepoints.trace("fence", seqno=job.fence.seqno, errno=error)
         job.fence.signal(error, outcome)
         for bo in job.bos:
             bo.jobs.discard(job)

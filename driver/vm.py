@@ -11,6 +11,7 @@ import errno
 from bisect import insort
 from dataclasses import dataclass
 
+from . import tracepoints
 from .bo import BufferObject
 from .memory import PAGE_SIZE
 from .pgtable import Prot
@@ -88,6 +89,9 @@ class Vm:
             raise UapiError(
                 errno.EEXIST, f"{va:#x}+{size:#x} overlaps the mapping at {clash[0].va:#x}"
             )
+        tracepoints.trace(
+            "vm_map", va=va, size=size, bo=bo.mmap_offset, offset=offset, prot=prot.name or ""
+        )
         at = va
         for paddr, length in bo.pieces(offset, size):
             await self.backend.map(self.space, at, paddr, length, prot)
@@ -108,6 +112,7 @@ class Vm:
         if not hit:
             raise UapiError(errno.ENOENT, f"Nothing is mapped in {va:#x}+{size:#x}")
         lo, hi = max(va, hit[0].va), min(va + size, hit[-1].end)
+        tracepoints.trace("vm_unmap", va=lo, size=hi - lo)
         await self.backend.unmap(self.space, lo, hi - lo)
         for m in hit:
             self.mappings.remove(m)

@@ -1,7 +1,7 @@
 """The NPU top level: host and control-processor registers, the job path, the memory master."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -27,6 +27,7 @@ __all__ = [
     "CP_SRAM_BYTES",
     "HOST_ADDR_WIDTH",
     "MEM_ID_WIDTH",
+    "Activity",
     "MemId",
     "NpuTop",
     "npu_signature",
@@ -52,8 +53,32 @@ class MemId:
     WALKER = 2
 
 
+class Activity(data.Struct):
+    """What the engines are doing, one bit each: the ``activity`` debug port.
+
+    Silicon brings such lines out to a trace or debug block; here they feed the per-job
+    timeline. Nothing in the NPU depends on them.
+
+    Attributes
+    ----------
+    fetch : 1 bit
+        The ring fetcher has a read of a ring entry outstanding.
+    walk : 1 bit
+        The MMU's table walker has a descriptor read outstanding.
+    dma : 1 bit
+        The DMA engine is running a command.
+    array : 1 bit
+        The matrix unit has an operation queued or in the systolic array.
+    """
+
+    fetch: 1
+    walk: 1
+    dma: 1
+    array: 1
+
+
 def npu_signature(config: NpuConfig):
-    """The NPU's ports for ``config``: ``host``, ``mem`` and ``irq`` (see :class:`NpuTop`)."""
+    """The NPU's ports for ``config`` (see :class:`NpuTop`)."""
     return wiring.Signature(
         {
             "host": In(AXI4LiteSignature(addr_width=HOST_ADDR_WIDTH, data_width=32)),
@@ -67,6 +92,7 @@ def npu_signature(config: NpuConfig):
             "irq": Out(1),
             "cp": In(AXI4LiteSignature(addr_width=CP_ADDR_WIDTH, data_width=32)),
             "cp_irq": Out(1),
+            "activity": Out(Activity),
         }
     )
 
@@ -94,6 +120,8 @@ class NpuTop(wiring.Component):
         SRAM from ``0x8000``.
     cp_irq : Out(1)
         Level interrupt to the control processor: high while ``cp_int_status`` is non-zero.
+    activity : Out(Activity)
+        Debug lines: which engines are busy, for timelines.
     """
 
     def __init__(self, config: NpuConfig):
@@ -189,6 +217,12 @@ class NpuTop(wiring.Component):
         forward(m, getattr(reads, f"m{MemId.FETCHER}"), fetcher.mem, ("ar", "r"))
         forward(m, getattr(reads, f"m{MemId.WALKER}"), mmu.mem, ("ar", "r"))
         self._connect_mmu(m, mmu, host, cp)
+        m.d.comb += [
+            self.activity.fetch.eq(self._reading(m, fetcher.mem)),
+            self.activity.walk.eq(self._reading(m, mmu.mem)),
+            self.activity.dma.eq(dma.busy),
+            self.activity.array.eq(matrix.busy),
+        ]
         forward(m, self.mem, reads.mem)
         forward(m, self.mem, dma.mem, prefixes=("aw", "w", "b"))
 
@@ -353,6 +387,16 @@ class NpuTop(wiring.Component):
             info.acc_log2.value.eq(lg(g.acc_bytes)),
         ]
         return matrix
+
+    @staticmethod
+    def _reading(m, port):
+        """High from a read's address until its last beat, on one manager's ``ar``/``r``."""
+        outstanding = Signal()
+        with m.If(port.arvalid & port.arready):
+            m.d.sync += outstanding.eq(1)
+        with m.Elif(port.rvalid & port.rready & port.rlast):
+            m.d.sync += outstanding.eq(0)
+        return port.arvalid | outstanding
 
     @staticmethod
     def _counters(m, geometry, local, host, cp, dma, mmu, matrix):

@@ -4,7 +4,9 @@
 
     tinynpu verilog --array 8 --bus-width 64 -o npu.v   # Verilog of one configuration
     tinynpu regs -o build/docs                          # C header and register reference
-    tinynpu demo                                        # boot the NPU, probe it, trace MMIO
+    tinynpu docs                                        # reference pages in docs/reference
+    tinynpu demo [--full] [--trace]                     # quantized models on the digits
+    tinynpu run [--trace] SCRIPT [ARGS ...]             # a user-space program on the device
     tinynpu bench                                       # build and simulation speed
 """
 
@@ -79,10 +81,35 @@ def _cmd_regs(args):
         print(path)
 
 
+def _cmd_docs(args):
+    from .docgen import write_reference
+
+    for path in write_reference(args.output):
+        print(path)
+
+
 def _cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(_config(args))
+    samples = None if args.full else args.samples
+    ok = run_demo(
+        _config(args), models=args.model, samples=samples, batch=args.batch, trace=args.trace
+    )
+    if not ok:
+        sys.exit(1)
+
+
+def _cmd_run(args):
+    from .run import run_script
+
+    run_script(_config(args), args.script, args.args, trace=args.trace)
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _cmd_bench(args):
@@ -107,9 +134,38 @@ def main(argv=None):
     regs.add_argument("-o", "--output", default="build/docs", help="directory (build/docs)")
     regs.set_defaults(run=_cmd_regs)
 
-    demo = commands.add_parser("demo", help="boot the simulated NPU and show what it reports")
+    docs = commands.add_parser("docs", help="write the reference pages (registers, commands, uAPI)")
+    docs.add_argument("-o", "--output", default="docs/reference", help="directory (docs/reference)")
+    docs.set_defaults(run=_cmd_docs)
+
+    from .demo import DEFAULT_SAMPLES, MODELS
+
+    demo = commands.add_parser("demo", help="classify handwritten digits on the simulated NPU")
+    demo.add_argument(
+        "--model", action="append", choices=sorted(MODELS), help="run only this model (repeatable)"
+    )
+    demo.add_argument(
+        "--samples",
+        type=_positive,
+        default=DEFAULT_SAMPLES,
+        help=f"test images to run (default {DEFAULT_SAMPLES})",
+    )
+    demo.add_argument("--full", action="store_true", help="run the whole test split")
+    demo.add_argument("--batch", type=_positive, default=64, help="images per job (default 64)")
+    demo.add_argument("--trace", action="store_true", help="write the decoded trace and timeline")
     _add_config_options(demo)
     demo.set_defaults(run=_cmd_demo)
+
+    run = commands.add_parser("run", help="run a user-space program on the simulated device")
+    run.add_argument("script", help="a Python file defining `async def main(system, args)`")
+    run.add_argument(
+        "args",
+        nargs="*",
+        help="passed to main as a list (options go before SCRIPT)",
+    )
+    run.add_argument("--trace", action="store_true", help="write the decoded trace and timeline")
+    _add_config_options(run)
+    run.set_defaults(run=_cmd_run)
 
     bench = commands.add_parser("bench", help="measure build and simulation speed")
     _add_config_options(bench)
@@ -119,7 +175,7 @@ def main(argv=None):
     try:
         args.run(args)
     except (TypeError, ValueError) as error:
-        if args.command in ("verilog", "demo", "bench") and _is_config_error(error):
+        if args.command in ("verilog", "demo", "run", "bench") and _is_config_error(error):
             parser.exit(2, f"tinynpu: error: {error}\n")
         raise
 

@@ -80,6 +80,7 @@ class RecordingBackend:
 class FakeBo:
     def __init__(self, size, segments):
         self.size, self.segments, self.refs = size, segments, 1
+        self.mmap_offset = 0x10_0000_0000
 
     def get(self):
         self.refs += 1

@@ -1,0 +1,129 @@
+"""Run a compiled program on the device, through the uAPI: buffers, mappings, submit, wait.
+
+A :class:`Session` owns one context and the program's three buffers. :meth:`Session.run`
+writes a batch through a CPU mapping, submits the stream, waits for its fence and reads the
+output and the per-op counter records back.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from driver.uapi import UapiError, VmBindFlags
+from rtl.layouts import JobCounters, nbytes, unpack
+
+from .compiler import ACTS_VA, STREAM_VA, WEIGHTS_VA
+
+__all__ = ["BatchResult", "Session"]
+
+#: How long a batch may take on the device (simulated time) before the driver resets it.
+JOB_TIMEOUT_NS = 50_000_000
+
+
+@dataclass
+class BatchResult:
+    """What one batch's job returned.
+
+    Attributes
+    ----------
+    output : numpy.ndarray of int8
+        ``(batch, *output_shape)``.
+    counters : list of dict
+        The job's counters after each op (cumulative, as the COUNTERS command stores them).
+    submitted_ns, done_ns : float
+        Simulated times of the SUBMIT call and of the fence's return.
+    """
+
+    output: np.ndarray
+    counters: list
+    submitted_ns: float
+    done_ns: float
+
+
+class Session:
+    """A program loaded in its own context of an open device.
+
+    Parameters
+    ----------
+    client : runtime.libtinynpu.Client
+        The open device.
+    program : Program
+        What :func:`~runtime.compiler.compile_model` produced.
+    clock : callable
+        Simulated time in ns (the platform's ``now_ns``), for latencies.
+    """
+
+    def __init__(self, client, program, clock):
+        self.client, self.program, self.clock = client, program, clock
+        self.context = None
+        self.handles = {}
+        self.maps = {}
+
+    async def open(self):
+        """Create the context and the buffers, map them, load the stream and the weights."""
+        client, program = self.client, self.program
+        self.context = await client.context_create()
+        ro = VmBindFlags.READ_ONLY
+        layout = {
+            "stream": (STREAM_VA, ro),
+            "weights": (WEIGHTS_VA, ro | VmBindFlags.NO_EXEC),
+            "activations": (ACTS_VA, VmBindFlags.NO_EXEC),
+        }
+        for name, (va, flags) in layout.items():
+            size = program.sizes[name]
+            handle = self.handles[name] = await client.bo_create(size)
+            await client.vm_map(self.context, handle, va, size, flags=flags)
+            self.maps[name] = await client.mmap(handle, size)
+        await self.maps["stream"].write(0, program.stream)
+        await self.maps["weights"].write(0, program.weights)
+        return self
+
+    async def close(self):
+        """Close the buffers and destroy the context."""
+        for handle in self.handles.values():
+            await self.client.bo_close(handle)
+        await self.client.context_destroy(self.context)
+
+    async def run(self, batch):
+        """Run one batch of int8 inputs (padded with zeros to the program's batch size).
+
+        Raises
+        ------
+        UapiError
+            If the job fails: its errno, with the hardware's error code and offset.
+        """
+        program, acts = self.program, self.maps["activations"]
+        count = len(batch)
+        if not 0 < count <= program.batch:
+            raise ValueError(f"Batch of {count} samples; the program takes 1 to {program.batch}")
+        data = np.asarray(batch, dtype=np.int8).tobytes().ljust(program.input_bytes, b"\0")
+        await acts.write(program.input_va - ACTS_VA, data)
+        handles = list(self.handles.values())
+        submitted = self.clock()
+        seqno = await self.client.submit(
+            self.context,
+            STREAM_VA,
+            len(program.stream),
+            handles=handles,
+            timeout_ns=JOB_TIMEOUT_NS,
+        )
+        # The watchdog ends a hung job at JOB_TIMEOUT_NS, so the fence signals before this.
+        deadline = int(submitted) + 2 * JOB_TIMEOUT_NS
+        result = await self.client.wait(self.context, seqno, deadline)
+        done = self.clock()
+        if result["job_errno"]:
+            code = result["job_errno"]
+            raise UapiError(
+                code,
+                f"{os.strerror(code)}: job {seqno} hw_error {result['hw_error']} at offset "
+                f"{result['hw_offset']:#x}, fault_va {result['fault_va']:#x}",
+            )
+        raw = await acts.read(program.output_va - ACTS_VA, program.output_bytes)
+        shape = (program.batch, *program.ops[-1].out_shape)
+        output = np.frombuffer(raw, dtype=np.int8).reshape(shape)[:count]
+        counters = []
+        for va in program.counters_va:
+            record = unpack(JobCounters, await acts.read(va - ACTS_VA, nbytes(JobCounters)))
+            counters.append({name: int(record[name]) for name, _ in record.shape()})
+        return BatchResult(output.copy(), counters, submitted, done)
