@@ -1,5 +1,5 @@
 # tinynpu: every target first brings .venv up to date with pyproject.toml.
-#   make demo   boot the simulated NPU and show what the driver reads over MMIO
+#   make demo   quantized digits models on the simulated NPU (tinynpu demo --help)
 #   make test   the test suite (unit tests, then co-simulation on Verilator)
 #   make bench  build and simulation speed figures
 #   make docs   C header and register reference under build/docs; docs/reference pages

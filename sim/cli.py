@@ -102,6 +102,9 @@ def _cmd_demo(args):
 def _cmd_run(args):
     from .run import run_script
 
+    if not Path(args.script).is_file():
+        print(f"tinynpu: error: {args.script}: no such program file", file=sys.stderr)
+        sys.exit(2)
     run_script(_config(args), args.script, args.args, trace=args.trace)
 
 

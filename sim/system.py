@@ -109,8 +109,8 @@ class System:
         svg_path.write_text(render_svg(jobs, titles))
 
 
-async def boot(dut, *, trace=False):
-    """Start the SoC and its firmware, probe the device; the :class:`System`, ready."""
+async def boot(dut, *, trace=False, cls=System):
+    """Start the SoC and its firmware, probe the device; the system (a ``cls``), ready."""
     soc = Soc(dut, firmware=Firmware, trace=trace)
     monitor = None
     if trace:
@@ -119,7 +119,7 @@ async def boot(dut, *, trace=False):
     await soc.start()
     memory = PhysicalAllocator(*POOL)
     device = Accel(soc, NpuBackend(soc, memory), memory)
-    system = System(soc, device, memory, monitor)
+    system = cls(soc, device, memory, monitor)
     if trace:
 
         def probe(name, fields):

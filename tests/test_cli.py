@@ -59,6 +59,9 @@ def test_invalid_configuration_exits_2_with_message(capsys, argv, message):
         (["verilog", "--spad-wt", "1.5k"], "argument --spad-wt: not a size: '1.5k'"),
         (["verilog", "--array", "eight"], "argument --array: invalid int value: 'eight'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["demo", "--samples", "0"], "argument --samples: 0 is not a positive number"),
+        (["demo", "--batch", "-2"], "argument --batch: -2 is not a positive number"),
+        (["demo", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -109,3 +112,11 @@ def test_regs_writes_header_markdown_and_abi(tmp_path, capsys):
     assert (directory / "tinynpu_host.abi.txt").read_text() == abi_listing(HOST)
     assert (directory / "tinynpu_cp.abi.txt").read_text() == abi_listing(CP)
     assert "#define NPU_CP__ENTRY_POP__POP_bm 0x1" in (directory / "tinynpu_cp.h").read_text()
+
+
+def test_run_without_a_program_file_is_a_usage_error(tmp_path, capsys):
+    missing = tmp_path / "nothing.py"
+    assert _exit_code(["run", str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"tinynpu: error: {missing}: no such program file\n"
