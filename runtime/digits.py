@@ -53,5 +53,9 @@ MODELS = {"mlp": (mlp, 60), "cnn": (cnn, 30)}
 
 def trained(name, x_train, y_train):
     """Model ``name`` trained on the given split (same result on every run)."""
+    from threadpoolctl import threadpool_limits
+
     build, epochs = MODELS[name]
-    return fit(build(), x_train, y_train, epochs=epochs, seed=0)
+    # One BLAS thread: training is many tiny products, which threads only slow down.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fit(build(), x_train, y_train, epochs=epochs, seed=0)

@@ -150,6 +150,10 @@ def _weights(w):
 
 def _stage(q_in, q_out, weight_scales, w_q, bias):
     """Bias (zero point folded), multiplier and shift per channel."""
+    # A channel of zero weights computes only its bias; any weight scale is exact for it, so take
+    # the one whose requantization scale (1/2) the multiplier represents.
+    unused = ~w_q.reshape(-1, w_q.shape[-1]).any(axis=0)
+    weight_scales = np.where(unused, 0.5 * q_out.scale / q_in.scale, weight_scales)
     scales = q_in.scale * weight_scales
     folded = np.round(bias / scales) - q_in.zero_point * w_q.reshape(-1, w_q.shape[-1]).sum(0)
     if np.abs(folded).max(initial=0) >= 2**31:
@@ -169,7 +173,6 @@ def quantize(model, calibration):
     """
     outputs = model.forward(calibration, keep=True)
     tensors = [QuantParams.from_range(x.min(), x.max()) for x in outputs]
-    tensors[0] = QuantParams.from_range(0.0, float(calibration.max()))
     ops, counts = [], {}
     current = tensors[0]
     layers = model.layers
