@@ -90,6 +90,26 @@ class File:
             past the structure this driver knows; ``EFAULT`` if ``arg`` is shorter than its
             ``size``; and whatever the request itself raises.
         """
+        try:
+            request, layout, fields, copied = self._parse(request, arg)
+        except UapiError as error:
+            name = Ioctl(request).name if request in Ioctl.__members__.values() else str(request)
+            tracepoints.trace("ioctl_done", request=name, errno=error.errno, reply={})
+            raise
+        args = {k: v for k, v in fields.items() if k != "size" and not k.startswith("_")}
+        tracepoints.trace("ioctl", request=request.name, args=args)
+        try:
+            out = await self._handlers[request](fields)
+        except OSError as error:
+            tracepoints.trace("ioctl_done", request=request.name, errno=error.errno, reply={})
+            if isinstance(error, UapiError):
+                raise
+            raise UapiError(error.errno, error.strerror or str(error)) from error
+        tracepoints.trace("ioctl_done", request=request.name, errno=0, reply=out or {})
+        arg[:copied] = pack(layout, fields | (out or {}))[:copied]
+
+    def _parse(self, request, arg):
+        """The request, its layout, its fields and the bytes to copy back; or ``UapiError``."""
         if self.closed:
             raise UapiError(errno.EBADF, "The file is closed")
         try:
@@ -113,17 +133,7 @@ class File:
         fields = _fields(layout, bytes(arg[:copied]).ljust(known, b"\0"))
         if any(value for name, value in fields.items() if name.startswith("_reserved")):
             raise UapiError(errno.EINVAL, f"{request.name}: reserved fields are not zero")
-        args = {k: v for k, v in fields.items() if k != "size" and not k.startswith("_")}
-        tracepoints.trace("ioctl", request=request.name, args=args)
-        try:
-            out = await self._handlers[request](fields)
-        except OSError as error:
-            tracepoints.trace("ioctl_done", request=request.name, errno=error.errno, reply={})
-            if isinstance(error, UapiError):
-                raise
-            raise UapiError(error.errno, error.strerror or str(error)) from error
-        tracepoints.trace("ioctl_done", request=request.name, errno=0, reply=out or {})
-        arg[:copied] = pack(layout, fields | (out or {}))[:copied]
+        return request, layout, fields, copied
 
     # --- lookups ----------------------------------------------------------------------------
 

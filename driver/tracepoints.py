@@ -1,15 +1,17 @@
 """Tracepoints: named events the driver reports, for whoever listens.
 
-As in Linux, a tracepoint costs a test of an empty list when nothing listens. A probe is a
-callable ``probe(name, fields)``; the platform that registers it adds the time stamp, so the
-driver never needs a clock for tracing. Fields are plain ints, strings and tuples, so that a
-probe can decode or store them as it likes.
+As in Linux, the driver calls a tracepoint whether or not anything listens; with no probe
+registered, the call costs building its keyword arguments and a loop over an empty list. A
+probe is a callable ``probe(name, fields)``; the platform that registers it adds the time stamp,
+so the driver never needs a clock for tracing. Fields are plain values (ints, strings, and
+tuples and dicts of them), so that a probe can decode or store them as it likes.
 
 The events, and their fields:
 
 ==============  ===========================================================================
 ``ioctl``       ``request``, ``args`` (the request's fields as passed)
-``ioctl_done``  ``request``, ``errno`` (0 on success), ``reply`` (the fields it returns)
+``ioctl_done``  ``request``, ``errno`` (0 on success), ``reply`` (the fields it returns);
+                also for a request refused before it was decoded (no ``ioctl`` event then)
 ``bo_create``   ``bo`` (its mmap offset, unique per device), ``size``, ``pieces``
                 (``(address, bytes)`` of the pages behind it)
 ``bo_free``     ``bo``

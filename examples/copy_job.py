@@ -7,10 +7,10 @@ message from one buffer to the other, submits it, waits, and prints what arrived
 """
 
 from driver import commands
+from driver.memory import PAGE_SIZE as PAGE
 from driver.uapi import VmBindFlags
 
 STREAM_VA, SRC_VA, DST_VA = 0x10_0000, 0x20_0000, 0x30_0000
-PAGE = 4096
 
 
 async def main(system, args):

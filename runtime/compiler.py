@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from driver import commands
+from driver.memory import PAGE_SIZE
 from rtl.layouts import ChannelParams, JobCounters, nbytes, pack
 
 __all__ = ["ACTS_VA", "STREAM_VA", "WEIGHTS_VA", "Program", "compile_model"]
@@ -29,13 +30,12 @@ __all__ = ["ACTS_VA", "STREAM_VA", "WEIGHTS_VA", "Program", "compile_model"]
 STREAM_VA = 0x0010_0000
 WEIGHTS_VA = 0x0100_0000
 ACTS_VA = 0x1000_0000
-PAGE = 4096
 #: Start of every tensor and record in its buffer (a cache line).
 ALIGN = 64
 
 
 def _pages(size):
-    return -(-size // PAGE) * PAGE
+    return -(-size // PAGE_SIZE) * PAGE_SIZE
 
 
 class _Arena:
@@ -58,6 +58,8 @@ class Program:
     ----------
     batch : int
         Samples per job.
+    input_shape : tuple of int
+        One sample's shape, as the model takes it.
     stream : bytes
         The command stream.
     weights : bytes
@@ -75,6 +77,7 @@ class Program:
     """
 
     batch: int
+    input_shape: tuple
     stream: bytes
     weights: bytes
     sizes: dict
@@ -87,7 +90,7 @@ class Program:
     @property
     def input_bytes(self):
         """Bytes of one input batch."""
-        return self.batch * int(np.prod(self.ops[0].in_shape))
+        return self.batch * int(np.prod(self.input_shape))
 
     @property
     def output_bytes(self):
@@ -146,6 +149,7 @@ def compile_model(model, batch):
     stream = commands.stream(*stream)
     return Program(
         batch=batch,
+        input_shape=tuple(model.input_shape),
         stream=stream,
         weights=bytes(blob),
         sizes={

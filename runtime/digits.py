@@ -1,8 +1,8 @@
 """The demo's data and models: scikit-learn's handwritten digits, an MLP and a small CNN.
 
-The digits (1,797 8x8 grey images, 16 levels, from the UCI optical recognition set) ship inside
-scikit-learn, so nothing is downloaded. The split is stratified and fixed; the models are trained
-here, deterministically, in a few seconds.
+The digits (1,797 8x8 grey images, pixel values 0 to 16, from the UCI optical recognition set)
+ship inside scikit-learn, so nothing is downloaded. The split is stratified and fixed; the models
+are trained here, deterministically, in a few seconds.
 """
 
 from .model import AvgPool2d, Conv2d, Dense, Flatten, ReLU, Sequential

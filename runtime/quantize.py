@@ -59,7 +59,7 @@ class QuantizedOp:
     kind : str
         ``"dense"``, ``"conv2d"`` or ``"avgpool"`` (a convolution with identity weights).
     name : str
-        What reports call it (``dense1``, ``conv1``, ...).
+        What reports call it: the kind and a count (``dense1``, ``conv2d1``, ``avgpool1``).
     in_shape, out_shape : tuple of int
         One sample's input and output shapes (a dense op's input is a vector).
     weights : numpy.ndarray of int8
@@ -168,8 +168,9 @@ def quantize(model, calibration):
     Raises
     ------
     ValueError
-        For a ReLU that does not follow a Dense or Conv2d (it could not be fused), or a
-        requantization scale outside what the hardware's multiplier represents.
+        For a ReLU that does not follow a Dense or Conv2d (it could not be fused), a
+        requantization scale outside what the hardware's multiplier represents, or a bias
+        that does not fit in int32.
     """
     outputs = model.forward(calibration, keep=True)
     tensors = [QuantParams.from_range(x.min(), x.max()) for x in outputs]
@@ -210,7 +211,6 @@ def quantize(model, calibration):
                 zero_point=current.zero_point,
             )
             ops.append(op)
-            tensors[index + 1] = current
             continue
         w_q, scales = _weights(layer.weights)
         bias, multiplier, shift = _stage(current, q_out, scales, w_q, layer.bias)

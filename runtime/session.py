@@ -17,8 +17,10 @@ from .compiler import ACTS_VA, STREAM_VA, WEIGHTS_VA
 
 __all__ = ["BatchResult", "Session"]
 
-#: How long a batch may take on the device (simulated time) before the driver resets it.
+#: How long a job may take on the device (simulated time) before the driver resets it: this
+#: much, plus ``SAMPLE_TIMEOUT_NS`` per sample of the batch, up to the driver's maximum.
 JOB_TIMEOUT_NS = 50_000_000
+SAMPLE_TIMEOUT_NS = 1_000_000
 
 
 @dataclass
@@ -59,9 +61,13 @@ class Session:
         self.context = None
         self.handles = {}
         self.maps = {}
+        self.timeout_ns = JOB_TIMEOUT_NS
 
     async def open(self):
-        """Create the context and the buffers, map them, load the stream and the weights."""
+        """Create the context and the buffers, map them, load the stream and the weights.
+
+        On any error, what was created so far is released before the error propagates.
+        """
         client, program = self.client, self.program
         self.context = await client.context_create()
         ro = VmBindFlags.READ_ONLY
@@ -70,20 +76,40 @@ class Session:
             "weights": (WEIGHTS_VA, ro | VmBindFlags.NO_EXEC),
             "activations": (ACTS_VA, VmBindFlags.NO_EXEC),
         }
-        for name, (va, flags) in layout.items():
-            size = program.sizes[name]
-            handle = self.handles[name] = await client.bo_create(size)
-            await client.vm_map(self.context, handle, va, size, flags=flags)
-            self.maps[name] = await client.mmap(handle, size)
-        await self.maps["stream"].write(0, program.stream)
-        await self.maps["weights"].write(0, program.weights)
+        try:
+            for name, (va, flags) in layout.items():
+                size = program.sizes[name]
+                handle = self.handles[name] = await client.bo_create(size)
+                await client.vm_map(self.context, handle, va, size, flags=flags)
+                self.maps[name] = await client.mmap(handle, size)
+            await self.maps["stream"].write(0, program.stream)
+            await self.maps["weights"].write(0, program.weights)
+            max_timeout = (await client.query())["max_timeout_ns"]
+        except BaseException:
+            await self.close()
+            raise
+        self.timeout_ns = min(max_timeout, JOB_TIMEOUT_NS + program.batch * SAMPLE_TIMEOUT_NS)
         return self
 
     async def close(self):
-        """Close the buffers and destroy the context."""
-        for handle in self.handles.values():
-            await self.client.bo_close(handle)
-        await self.client.context_destroy(self.context)
+        """Unmap the CPU mappings, close the buffers and destroy the context."""
+        for mapping in self.maps.values():
+            mapping.close()
+        self.maps = {}
+        handles, self.handles = self.handles, {}
+        try:
+            for handle in handles.values():
+                await self.client.bo_close(handle)
+        finally:
+            if self.context is not None:
+                context, self.context = self.context, None
+                await self.client.context_destroy(context)
+
+    async def __aenter__(self):
+        return await self.open()
+
+    async def __aexit__(self, *exc):
+        await self.close()
 
     async def run(self, batch):
         """Run one batch of int8 inputs (padded with zeros to the program's batch size).
@@ -94,10 +120,16 @@ class Session:
             If the job fails: its errno, with the hardware's error code and offset.
         """
         program, acts = self.program, self.maps["activations"]
-        count = len(batch)
-        if not 0 < count <= program.batch:
-            raise ValueError(f"Batch of {count} samples; the program takes 1 to {program.batch}")
-        data = np.asarray(batch, dtype=np.int8).tobytes().ljust(program.input_bytes, b"\0")
+        batch = np.asarray(batch)
+        count, sample = len(batch), program.input_shape
+        if batch.dtype != np.int8:
+            raise TypeError(f"Inputs must be int8 (quantize them first), not {batch.dtype}")
+        if not 0 < count <= program.batch or batch[0].size != int(np.prod(sample)):
+            raise ValueError(
+                f"Batch of shape {batch.shape}; the program takes 1 to {program.batch} samples "
+                f"of {sample}"
+            )
+        data = batch.tobytes().ljust(program.input_bytes, b"\0")
         await acts.write(program.input_va - ACTS_VA, data)
         handles = list(self.handles.values())
         submitted = self.clock()
@@ -106,10 +138,10 @@ class Session:
             STREAM_VA,
             len(program.stream),
             handles=handles,
-            timeout_ns=JOB_TIMEOUT_NS,
+            timeout_ns=self.timeout_ns,
         )
-        # The watchdog ends a hung job at JOB_TIMEOUT_NS, so the fence signals before this.
-        deadline = int(submitted) + 2 * JOB_TIMEOUT_NS
+        # The watchdog ends a hung job at its timeout, so the fence signals before this.
+        deadline = int(submitted) + 2 * self.timeout_ns
         result = await self.client.wait(self.context, seqno, deadline)
         done = self.clock()
         if result["job_errno"]:
@@ -125,5 +157,6 @@ class Session:
         counters = []
         for va in program.counters_va:
             record = unpack(JobCounters, await acts.read(va - ACTS_VA, nbytes(JobCounters)))
-            counters.append({name: int(record[name]) for name, _ in record.shape()})
+            names = [name for name, _ in record.shape() if not name.startswith("_")]
+            counters.append({name: int(record[name]) for name in names})
         return BatchResult(output.copy(), counters, submitted, done)

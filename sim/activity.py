@@ -9,8 +9,9 @@ from rtl.top import Activity
 
 __all__ = ["LANES", "ActivityMonitor"]
 
-#: The engines of the ``activity`` port, in bit order.
-LANES = tuple(data.Layout.cast(Activity).members)
+#: The engines of the ``activity`` port, and the bit of each.
+_BITS = {name: field.offset for name, field in data.Layout.cast(Activity)}
+LANES = tuple(_BITS)
 
 
 class ActivityMonitor:
@@ -54,7 +55,7 @@ class ActivityMonitor:
         while True:
             await Edge(self.dut.activity)
             value, now = int(self.dut.activity.value), get_sim_time("ns")
-            for bit, lane in enumerate(LANES):
+            for lane, bit in _BITS.items():
                 was, now_busy = previous >> bit & 1, value >> bit & 1
                 if now_busy and not was:
                     self.busy[lane].append([now, None])

@@ -162,9 +162,7 @@ def main(argv=None):
     run = commands.add_parser("run", help="run a user-space program on the simulated device")
     run.add_argument("script", help="a Python file defining `async def main(system, args)`")
     run.add_argument(
-        "args",
-        nargs="*",
-        help="passed to main as a list (options go before SCRIPT)",
+        "args", nargs=argparse.REMAINDER, help="passed to main as a list (options go before SCRIPT)"
     )
     run.add_argument("--trace", action="store_true", help="write the decoded trace and timeline")
     _add_config_options(run)

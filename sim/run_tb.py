@@ -36,8 +36,11 @@ async def run(dut):
     args = json.loads(os.environ.get(ARGS_ENV, "[]"))
     trace = os.environ.get(TRACE_ENV) == "1"
     system = await boot(dut, trace=trace)
-    with open("stdout.txt", "w") as out, contextlib.redirect_stdout(out):
-        await module.main(system, args)
-    await system.shutdown()
-    if trace:
-        system.write_trace(Path("trace.log"), Path("timeline.svg"))
+    try:
+        with open("stdout.txt", "w") as out, contextlib.redirect_stdout(out):
+            await module.main(system, args)
+    finally:
+        # Even after a failure: the trace up to it is what explains it.
+        await system.shutdown()
+        if trace:
+            system.write_trace(Path("trace.log"), Path("timeline.svg"))

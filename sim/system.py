@@ -12,13 +12,12 @@ from driver.accel import Accel
 from driver.memory import PhysicalAllocator
 from driver.npu_backend import NpuBackend
 from firmware import Firmware
-from rtl.regmap import HOST
 from runtime.libtinynpu import Client
 
 from .activity import ActivityMonitor
 from .soc import Soc
 from .timeline import job_windows, render_svg
-from .trace import DriverEvent, MmioAccess
+from .trace import DriverEvent
 
 __all__ = ["POOL", "System", "boot"]
 
@@ -69,43 +68,59 @@ class System:
         tasks = [cocotb.start_soon(c) for c in coroutines]
         return [await task for task in tasks]
 
+    def trace_driver(self):
+        """Record the driver's tracepoints in the SoC's trace, time-stamped, until shutdown."""
+
+        def probe(name, fields):
+            self.soc.trace.record(DriverEvent(self.soc.now_ns(), name, fields))
+
+        self._probe = probe
+        tracepoints.register(probe)
+
     async def shutdown(self):
-        """Close every client and stop the device."""
-        for client in self.clients:
-            await client.close()
-        self.clients = []
-        await self.device.stop()
-        if self._probe is not None:
-            tracepoints.unregister(self._probe)
-        if self.monitor is not None:
-            self.monitor.stop()
+        """Close every client and stop the device; stop tracing. Safe to call twice."""
+        try:
+            for client in self.clients:
+                await client.close()
+            self.clients = []
+            await self.device.stop()
+        finally:
+            if self._probe is not None:
+                tracepoints.unregister(self._probe)
+                self._probe = None
+            if self.monitor is not None:
+                self.monitor.stop()
 
     def trace_lines(self):
         """The decoded trace, one line per event."""
         return self.soc.trace.lines()
 
     def write_trace(self, log_path, svg_path):
-        """Write the decoded trace and the timeline of the first jobs."""
+        """Write the decoded trace and, with an activity monitor, the first jobs' timeline."""
         log_path.write_text("\n".join(self.trace_lines()) + "\n")
-        events = self.soc.trace.events
-        doorbell = HOST.ring_doorbell.offset
-        doorbells = [
-            e.time_ns
-            for e in events
-            if isinstance(e, MmioAccess) and e.write and e.offset == doorbell
-        ]
-        done = [e for e in events if isinstance(e, DriverEvent) and e.name == "completion"]
+        if self.monitor is None:
+            return
+        events = [e for e in self.soc.trace.events if isinstance(e, DriverEvent)]
+        # A job's window opens when the driver rings the doorbell for it (the job_run event)
+        # and closes when the driver reads its completion, matched by ring seqno.
+        started = {e.fields["hw"]: e.time_ns for e in events if e.name == "job_run"}
+        done = {e.fields["seqno"]: e for e in events if e.name == "completion"}
+        seqnos = sorted(started)[:TIMELINE_JOBS]
+        end = self.soc.now_ns()
         jobs = job_windows(
-            doorbells[:TIMELINE_JOBS],
-            [e.time_ns for e in done[:TIMELINE_JOBS]],
+            [started[n] for n in seqnos],
+            [done[n].time_ns if n in done else end for n in seqnos],
             self.monitor.busy,
             self.monitor.irqs,
         )
-        titles = [
-            f"ring seqno {e.fields['seqno']}: {e.fields['status']}, {e.fields['cycles']} cycles "
-            f"in the firmware, doorbell to completion read {job['end'] - job['start']:.0f} ns"
-            for e, job in zip(done, jobs, strict=False)
-        ]
+        titles = []
+        for n, job in zip(seqnos, jobs, strict=True):
+            span = f"doorbell to completion read {job['end'] - job['start']:.0f} ns"
+            if n in done:
+                f = done[n].fields
+                titles.append(f"ring seqno {n}: {f['status']}, {f['cycles']} cycles, {span}")
+            else:
+                titles.append(f"ring seqno {n}: no completion read, {span}")
         svg_path.write_text(render_svg(jobs, titles))
 
 
@@ -121,11 +136,10 @@ async def boot(dut, *, trace=False, cls=System):
     device = Accel(soc, NpuBackend(soc, memory), memory)
     system = cls(soc, device, memory, monitor)
     if trace:
-
-        def probe(name, fields):
-            soc.trace.record(DriverEvent(soc.now_ns(), name, fields))
-
-        system._probe = probe
-        tracepoints.register(probe)
-    await device.start()
+        system.trace_driver()
+    try:
+        await device.start()
+    except BaseException:
+        await system.shutdown()
+        raise
     return system

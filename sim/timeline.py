@@ -29,7 +29,7 @@ def job_windows(doorbells, completions, busy, irqs):
     completions : list of float
         Times at which the driver read each job's completion, in the same order.
     busy : dict
-        Lane name -> list of ``[start, end]`` intervals.
+        Lane name -> list of ``[start, end]`` intervals (``end`` is ``None`` while still busy).
     irqs : list of float
         Rising edges of the interrupt line.
 
@@ -39,9 +39,13 @@ def job_windows(doorbells, completions, busy, irqs):
         ``start``, ``end`` (ns), ``lanes`` (lane -> intervals clipped to the window), ``irqs``.
     """
     jobs = []
-    for start, end in zip(doorbells, completions, strict=False):
+    for start, end in zip(doorbells, completions, strict=True):
         lanes = {
-            lane: [(max(a, start), min(b, end)) for a, b in intervals if a < end and b > start]
+            lane: [
+                (max(a, start), min(end if b is None else b, end))
+                for a, b in intervals
+                if a < end and (b is None or b > start)
+            ]
             for lane, intervals in busy.items()
         }
         jobs.append(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from amaranth.lib import data
 
-from rtl.layouts import unpack
-from rtl.pte import Descriptor
+from rtl.layouts import nbytes, unpack
+from rtl.pte import LEVELS, PAGE_SHIFT, Descriptor
 from rtl.regmap import RegisterMap
 
 __all__ = ["DriverEvent", "IrqEvent", "MmioAccess", "Trace"]
@@ -106,15 +106,20 @@ def _fields(fields):
     return " ".join(f"{name}={_value(value)}" for name, value in fields.items())
 
 
-def _descriptor(value):
-    """A PTE's fields, in bit order: the address, then every other field that is set."""
-    entry = unpack(Descriptor, value.to_bytes(8, "little"))
+def _descriptor(value, level=None):
+    """A PTE's fields, in bit order: the address, then every other field that is set.
+
+    At the last level the ``table`` bit marks a page, and is printed so.
+    """
+    entry = unpack(Descriptor, value.to_bytes(nbytes(Descriptor), "little"))
     if not entry.valid:
         return "{invalid}"
-    parts = [f"addr={entry.address << 12:#x}"]
+    parts = [f"addr={entry.address << PAGE_SHIFT:#x}"]
     for name, field in data.Layout.cast(Descriptor):
         if name in ("valid", "address") or not entry[name]:
             continue
+        if name == "table" and level == LEVELS[-1]:
+            name = "page"
         parts.append(name if field.width == 1 else f"{name}={entry[name]:#x}")
     return "{" + " ".join(parts) + "}"
 
@@ -139,14 +144,14 @@ def _driver_line(name, f):
     if name == "vm_map":
         return "vm", (
             f"map {f['va']:#x}+{f['size']:#x} -> bo@{f['bo']:#x}+{f['offset']:#x} "
-            f"{f['prot'].replace('|', ',') or 'RW'}"
+            f"{f['prot'].replace('|', ',') or 'none'}"
         )
     if name == "vm_unmap":
         return "vm", f"unmap {f['va']:#x}+{f['size']:#x}"
     if name == "pte":
         return "pte", (
             f"L{f['level']} table {f['table']:#x} [{f['index']:3d}] = {f['value']:#018x} "
-            + _descriptor(f["value"])
+            + _descriptor(f["value"], f["level"])
         )
     if name == "completion":
         error = "" if f["error"] == "NONE" else f" {f['error']} at {f['offset']:#x}"

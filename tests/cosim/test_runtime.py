@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from driver.memory import PAGE_SIZE
 from rtl.build import config_dir
 from rtl.config import NpuConfig
+from rtl.regmap import HOST
 from runtime.compiler import WEIGHTS_VA, compile_model
 from runtime.digits import load_split, trained
 from runtime.quantize import quantize
@@ -64,7 +66,8 @@ def test_model_matches_reference(request, digits, name):
 
     trace = (directory / "trace.log").read_text().splitlines()
     body = [line.split("ns  ", 1)[1] for line in trace]
-    doorbells = [line for line in body if line.startswith("mmio W 0x0110  ring_doorbell")]
+    doorbell = f"mmio W {HOST.ring_doorbell.offset:#06x}  ring_doorbell"
+    doorbells = [line for line in body if line.startswith(doorbell)]
     completions = [line for line in body if line.startswith("done  ring seqno")]
     assert len(doorbells) == 2
     assert [line.split(",")[0] for line in completions] == [
@@ -75,7 +78,9 @@ def test_model_matches_reference(request, digits, name):
     assert body.count("uapi  SUBMIT = 0 {seqno=2}") == 1
     # The weights are mapped read-only and execute-never: every leaf PTE of theirs says so.
     leaves = [line for line in body if line.startswith("pte   L3") and "xn" in line]
-    assert leaves and all("ap_ro" in line for line in leaves[: program.sizes["weights"] // 4096])
+    assert leaves and all(
+        "ap_ro" in line for line in leaves[: program.sizes["weights"] // PAGE_SIZE]
+    )
 
     svg = ET.parse(directory / "timeline.svg").getroot()
     titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text") if t.get("font-weight")]

@@ -79,7 +79,17 @@ CASES = [
         "pte",
         {"level": 3, "table": 0x8000_3000, "index": 5, "value": 0x0040_0000_8000_0783},
         "pte   L3 table 0x80003000 [  5] = 0x0040000080000783 "
-        "{addr=0x80000000 table ap_ro sh=0x3 af xn}",
+        "{addr=0x80000000 page ap_ro sh=0x3 af xn}",
+    ),
+    (
+        "pte",
+        {"level": 2, "table": 0x8000_2000, "index": 8, "value": 0x8000_3003},
+        "pte   L2 table 0x80002000 [  8] = 0x0000000080003003 {addr=0x80003000 table}",
+    ),
+    (
+        "vm_map",
+        {"va": 0x10_0000, "size": 0x1000, "bo": 0x200000, "offset": 0, "prot": ""},
+        "vm    map 0x100000+0x1000 -> bo@0x200000+0x0 none",
     ),
     (
         "pte",
@@ -251,7 +261,7 @@ def test_trace_without_probes_does_nothing():
 
 # --- timelines -------------------------------------------------------------------------------
 
-DOORBELLS = [100.0, 1000.0, 3000.0]  # the third job never completed: no window
+DOORBELLS = [100.0, 1000.0]
 COMPLETIONS = [500.0, 1600.0]
 BUSY = {
     "fetch": [[50.0, 150.0], [200.0, 300.0], [450.0, 700.0]],
@@ -261,6 +271,16 @@ BUSY = {
     "ppu": [[1100.0, 1200.0]],  # a lane without a colour of its own
 }
 IRQS = [480.0, 500.0, 510.0, 1000.0, 1550.0, 2000.0]
+
+
+def test_job_windows_need_one_end_per_start():
+    with pytest.raises(ValueError, match="zip"):
+        job_windows([100.0, 1000.0, 3000.0], COMPLETIONS, BUSY, IRQS)
+
+
+def test_job_windows_clip_an_interval_still_open():
+    (job,) = job_windows([100.0], [400.0], {"dma": [[50.0, 80.0], [300.0, None]]}, [])
+    assert job["lanes"] == {"dma": [(300.0, 400.0)]}
 
 
 def test_job_windows_clip_and_assign():

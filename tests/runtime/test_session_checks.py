@@ -1,0 +1,46 @@
+"""Session.run refuses inputs the program cannot take, before touching the device."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from runtime.compiler import compile_model
+from runtime.model import Dense, Flatten, Sequential
+from runtime.quantize import quantize
+from runtime.session import Session
+
+
+@pytest.fixture(scope="module")
+def session():
+    model = Sequential("tiny", (2, 2, 1), [Flatten(), Dense(3)])
+    model.init(seed=0)
+    x = np.random.default_rng(0).uniform(0, 1, (16, 2, 2, 1))
+    program = compile_model(quantize(model, x), batch=4)
+    session = Session(client=None, program=program, clock=lambda: 0.0)
+    session.maps = {"activations": None}  # run() must refuse before it writes anything
+    return session
+
+
+@pytest.mark.parametrize(
+    ("batch", "error", "message"),
+    [
+        (
+            np.zeros((2, 2, 2, 1)),
+            TypeError,
+            "Inputs must be int8 (quantize them first), not float64",
+        ),
+        (np.zeros((2, 4), dtype=np.int16), TypeError, "not int16"),
+        (
+            np.zeros((0, 4), dtype=np.int8),
+            ValueError,
+            "Batch of shape (0, 4); the program takes 1 to 4 samples of (2, 2, 1)",
+        ),
+        (np.zeros((5, 4), dtype=np.int8), ValueError, "Batch of shape (5, 4)"),
+        (np.zeros((2, 5), dtype=np.int8), ValueError, "Batch of shape (2, 5)"),
+    ],
+)
+def test_bad_batches_are_refused(session, batch, error, message):
+    with pytest.raises(error) as info:
+        asyncio.run(session.run(batch))
+    assert message in str(info.value)
