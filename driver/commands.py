@@ -1,6 +1,7 @@
 """Build command streams: the encodings of ``rtl.layouts``, as the firmware decodes them."""
 
 from rtl.layouts import (
+    ChannelParams,
     Conv2dCommand,
     CopyCommand,
     CountersCommand,
@@ -14,7 +15,17 @@ from rtl.layouts import (
     pack,
 )
 
-__all__ = ["conv2d", "copy", "counters", "fill", "gemm", "nop", "stream", "write_value"]
+__all__ = [
+    "channel_params",
+    "conv2d",
+    "copy",
+    "counters",
+    "fill",
+    "gemm",
+    "nop",
+    "stream",
+    "write_value",
+]
 
 
 def _header(opcode, layout):
@@ -169,6 +180,14 @@ def conv2d(
             "act_min": act_min,
             "act_max": act_max,
         },
+    )
+
+
+def channel_params(bias, multiplier, shift):
+    """The ``ChannelParams`` array a GEMM or CONV2D reads: one record per output channel."""
+    return b"".join(
+        pack(ChannelParams, {"bias": int(b), "multiplier": int(m), "shift": int(s)})
+        for b, m, s in zip(bias, multiplier, shift, strict=True)
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from driver import commands
 from driver.memory import PAGE_SIZE
-from rtl.layouts import ChannelParams, JobCounters, nbytes, pack
+from rtl.layouts import JobCounters, nbytes
 
 __all__ = ["ACTS_VA", "STREAM_VA", "WEIGHTS_VA", "Program", "compile_model"]
 
@@ -98,13 +98,6 @@ class Program:
         return self.batch * int(np.prod(self.ops[-1].out_shape))
 
 
-def _params(op):
-    return b"".join(
-        pack(ChannelParams, {"bias": int(b), "multiplier": int(m), "shift": int(s)})
-        for b, m, s in zip(op.bias, op.multiplier, op.shift, strict=True)
-    )
-
-
 def _command(op, batch, source, weights_va, params_va, output):
     stage = {"zero_point": op.zero_point, "act_min": op.act_min, "act_max": op.act_max}
     if op.kind == "dense":
@@ -137,7 +130,7 @@ def compile_model(model, batch):
     for op in model.ops:
         weights_va = weights.take(op.weights.nbytes)
         blob += op.weights.tobytes().ljust(weights.size - len(blob), b"\0")
-        params = _params(op)
+        params = commands.channel_params(op.bias, op.multiplier, op.shift)
         params_va = weights.take(len(params))
         blob += params.ljust(weights.size - len(blob), b"\0")
         output = acts.take(batch * int(np.prod(op.out_shape)))

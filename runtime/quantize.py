@@ -192,46 +192,37 @@ def quantize(model, calibration):
         counts[kind] = counts.get(kind, 0) + 1
         name = f"{kind}{counts[kind]}"
         if isinstance(layer, AvgPool2d):
+            # The output keeps the input's quantization: sum the window, scale by 1/size².
             s, c = layer.size, in_shape[2]
             w_q = np.zeros((s, s, c, c), dtype=np.int8)
             w_q[:, :, np.arange(c), np.arange(c)] = 1
             multiplier, shift = reference.quantize_multiplier(1.0 / (s * s))
-            op = QuantizedOp(
+            q_out, window = current, {"kernel": s, "stride": s}
+            stage = (
+                np.full(c, -s * s * current.zero_point, dtype=np.int32),
+                np.full(c, multiplier, dtype=np.int32),
+                np.full(c, shift, dtype=np.int32),
+            )
+        else:
+            w_q, scales = _weights(layer.weights)
+            stage = _stage(current, q_out, scales, w_q, layer.bias)
+            window = {}
+            if isinstance(layer, Conv2d):
+                window = {"kernel": layer.kernel, "stride": layer.stride, "padding": layer.padding}
+        ops.append(
+            QuantizedOp(
                 kind,
                 name,
                 in_shape,
                 out_shape,
                 w_q,
-                np.full(c, -s * s * current.zero_point, dtype=np.int32),
-                np.full(c, multiplier, dtype=np.int32),
-                np.full(c, shift, dtype=np.int32),
-                kernel=s,
-                stride=s,
+                *stage,
+                **window,
                 input_zero_point=current.zero_point,
-                zero_point=current.zero_point,
+                zero_point=q_out.zero_point,
+                act_min=q_out.zero_point if relu else _INT8_MIN,
+                relu=relu,
             )
-            ops.append(op)
-            continue
-        w_q, scales = _weights(layer.weights)
-        bias, multiplier, shift = _stage(current, q_out, scales, w_q, layer.bias)
-        conv = isinstance(layer, Conv2d)
-        op = QuantizedOp(
-            kind,
-            name,
-            in_shape,
-            out_shape,
-            w_q,
-            bias,
-            multiplier,
-            shift,
-            kernel=layer.kernel if conv else 1,
-            stride=layer.stride if conv else 1,
-            padding=layer.padding if conv else 0,
-            input_zero_point=current.zero_point,
-            zero_point=q_out.zero_point,
-            act_min=q_out.zero_point if relu else _INT8_MIN,
-            relu=relu,
         )
-        ops.append(op)
         current = q_out
     return QuantizedModel(model.name, model.input_shape, tensors[0], current, ops)

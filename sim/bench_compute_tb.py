@@ -17,7 +17,7 @@ from driver.memory import PhysicalAllocator
 from driver.npu import Npu
 from driver.pgtable import Prot
 from firmware import Firmware
-from rtl.layouts import ChannelParams, JobCounters, nbytes, pack, unpack
+from rtl.layouts import JobCounters, nbytes, unpack
 from runtime import reference
 
 from .soc import Soc
@@ -48,11 +48,7 @@ def _params(rng, n):
     bias = rng.integers(-3000, 3000, n)
     multiplier = rng.integers(1 << 30, (1 << 31) - 1, n)
     shift = rng.integers(7, 10, n)
-    raw = b"".join(
-        pack(ChannelParams, {"bias": int(b), "multiplier": int(m), "shift": int(s)})
-        for b, m, s in zip(bias, multiplier, shift, strict=True)
-    )
-    return (bias, multiplier, shift), raw
+    return (bias, multiplier, shift), commands.channel_params(bias, multiplier, shift)
 
 
 @cocotb.test()

@@ -11,13 +11,11 @@ from job_tb import MEMORY, bring_up, run
 
 from driver import commands
 from rtl.layouts import (
-    ChannelParams,
     CompletionStatus,
     ErrorCode,
     JobCounters,
     OutputType,
     nbytes,
-    pack,
     unpack,
 )
 from rtl.regmap import HOST
@@ -29,13 +27,6 @@ TIMEOUT_NS = 200_000_000
 GUARD = 16
 #: Where the tests put their operands (the driver's pool is below).
 A, B, C, P, X = 0x0300_0000, 0x0340_0000, 0x0380_0000, 0x03C0_0000, 0x03E0_0000
-
-
-def params_bytes(bias, multiplier, shift):
-    return b"".join(
-        pack(ChannelParams, {"bias": int(b), "multiplier": int(m), "shift": int(s)})
-        for b, m, s in zip(bias, multiplier, shift, strict=True)
-    )
 
 
 def random_quant(rng, n):
@@ -75,7 +66,7 @@ async def gemm_case(
     b_mem[:, :n] = b
     await put(soc, A, a_mem)
     await put(soc, B, b_mem)
-    await soc.mem_write(P, params_bytes(bias, multiplier, shift))
+    await soc.mem_write(P, commands.channel_params(bias, multiplier, shift))
     c_bytes = m * ldc + GUARD
     fill = bytes([0xA5]) * (c_bytes + GUARD)
     await soc.mem_write(C - GUARD, fill)
@@ -256,7 +247,7 @@ async def operand_faults(dut):
     m, k, n = 20, 30, 12
     await put(soc, A, rng.integers(-128, 128, (m, k), dtype=np.int8))
     await put(soc, B, rng.integers(-128, 128, (k, n), dtype=np.int8))
-    await soc.mem_write(P, params_bytes(*random_quant(rng, n)))
+    await soc.mem_write(P, commands.channel_params(*random_quant(rng, n)))
     old = bytes([0xC3]) * (m * n)
     await soc.mem_write(C, old)
     unmapped = MEMORY + 0x1000  # above what FLAT maps
@@ -286,7 +277,7 @@ async def conv_case(
     bias, multiplier, shift = random_quant(rng, out_c)
     await put(soc, A, x)
     await put(soc, B, wt)
-    await soc.mem_write(P, params_bytes(bias, multiplier, shift))
+    await soc.mem_write(P, commands.channel_params(bias, multiplier, shift))
     size = 4 if output_type is OutputType.INT32 else 1
     out_bytes = batch * out_h * out_w * out_c * size
     fill = bytes([0x5A]) * (out_bytes + 2 * GUARD)
@@ -364,7 +355,7 @@ async def job_counters(dut):
     rng = np.random.default_rng(6)
     await put(soc, A, rng.integers(-128, 128, (m, k), dtype=np.int8))
     await put(soc, B, rng.integers(-128, 128, (k, n), dtype=np.int8))
-    await soc.mem_write(P, params_bytes(*random_quant(rng, n)))
+    await soc.mem_write(P, commands.channel_params(*random_quant(rng, n)))
     result = await run(npu, commands.gemm(A, B, C, P, m, k, n), commands.counters(X))
     assert result.ok, result
     record = unpack(JobCounters, await soc.mem_read(X, nbytes(JobCounters)))

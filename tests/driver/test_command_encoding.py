@@ -2,7 +2,8 @@
 
 import pytest
 
-from driver.commands import copy, fill, nop, stream, write_value
+from driver.commands import channel_params, copy, fill, nop, stream, write_value
+from rtl.layouts import ChannelParams, nbytes, unpack
 
 NOP = bytes.fromhex("0000080000000000")
 
@@ -112,3 +113,16 @@ def test_largest_values_fit():
     raw = copy(top64, top64, top32, rows=top32, src_pitch=top32, dst_pitch=top32)
     assert raw == bytes.fromhex("0100280000000000") + b"\xff" * 32
     assert write_value(top64, top64) == bytes.fromhex("0300180000000000") + b"\xff" * 16
+
+
+def test_channel_params_one_record_per_channel():
+    raw = channel_params([-5, 7], [1 << 30, (1 << 31) - 1], [0, 31])
+    size = nbytes(ChannelParams)
+    assert len(raw) == 2 * size
+    records = [unpack(ChannelParams, raw[i * size : (i + 1) * size]) for i in range(2)]
+    assert [(r.bias, r.multiplier, r.shift) for r in records] == [
+        (-5, 1 << 30, 0),
+        (7, (1 << 31) - 1, 31),
+    ]
+    with pytest.raises(ValueError):
+        channel_params([1, 2], [1 << 30], [0, 0])

@@ -1,10 +1,12 @@
 """Session.run refuses inputs the program cannot take, before touching the device."""
 
 import asyncio
+import errno
 
 import numpy as np
 import pytest
 
+from driver.uapi import UapiError
 from runtime.compiler import compile_model
 from runtime.model import Dense, Flatten, Sequential
 from runtime.quantize import quantize
@@ -44,3 +46,53 @@ def test_bad_batches_are_refused(session, batch, error, message):
     with pytest.raises(error) as info:
         asyncio.run(session.run(batch))
     assert message in str(info.value)
+
+
+class _FailingClient:
+    """Records calls; VM_BIND of the second buffer fails as the driver would (EEXIST)."""
+
+    def __init__(self):
+        self.calls, self.mappings = [], []
+
+    async def context_create(self):
+        self.calls.append("context_create")
+        return 1
+
+    async def bo_create(self, size):
+        self.calls.append(("bo_create", size))
+        return len([c for c in self.calls if c[0] == "bo_create"])
+
+    async def vm_map(self, context, handle, va, size, *, flags):
+        self.calls.append(("vm_map", handle))
+        if handle == 2:
+            raise UapiError(errno.EEXIST, "overlap")
+
+    async def mmap(self, handle, length):
+        client = self
+
+        class Mapping:
+            def close(self):
+                client.calls.append(("unmap", handle))
+
+        return Mapping()
+
+    async def bo_close(self, handle):
+        self.calls.append(("bo_close", handle))
+
+    async def context_destroy(self, context):
+        self.calls.append(("context_destroy", context))
+
+
+def test_a_failed_open_releases_what_it_created(session):
+    client = _FailingClient()
+    failing = Session(client, session.program, clock=lambda: 0.0)
+    with pytest.raises(UapiError) as info:
+        asyncio.run(failing.open())
+    assert info.value.errno == errno.EEXIST
+    assert client.calls[-4:] == [
+        ("unmap", 1),
+        ("bo_close", 1),
+        ("bo_close", 2),
+        ("context_destroy", 1),
+    ]
+    assert failing.context is None and failing.handles == {} and failing.maps == {}
