@@ -2,10 +2,10 @@
 
 :class:`Accel` is what a ``struct drm_device`` is to a kernel driver: it owns the backend, the
 memory buffers come from, the scheduler and the interrupt task, and hands out
-:class:`~driver.file.File` objects, one per open client.
+:class:`~tinynpu.driver.file.File` objects, one per open client.
 """
 
-from rtl.pte import INPUT_ADDR_WIDTH
+from tinynpu.rtl.pte import INPUT_ADDR_WIDTH
 
 from .backend import Backend
 from .file import File

@@ -2,7 +2,7 @@
 
 The core (buffers, address spaces, scheduler, uAPI) is device-agnostic; a backend is the only
 code that knows registers. It implements :class:`Backend`: address spaces and their page-table
-writes, running a job, the interrupt handler, and reset. :mod:`driver.npu_backend` is the one
+writes, running a job, the interrupt handler, and reset. :mod:`tinynpu.driver.npu_backend` is the one
 for tinynpu.
 """
 

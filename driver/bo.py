@@ -1,6 +1,6 @@
 """Buffer objects: zeroed host-memory pages that jobs, mappings and the CPU share.
 
-A buffer's pages come from the device's :class:`~driver.memory.PhysicalAllocator`: in one
+A buffer's pages come from the device's :class:`~tinynpu.driver.memory.PhysicalAllocator`: in one
 contiguous range when there is one, else page by page (the device sees them through its page
 tables either way). A buffer lives while anything references it: a file's handle, a mapping in
 an address space, an unfinished job or a CPU mapping. The last reference returns its pages.
@@ -28,7 +28,7 @@ class BufferObject:
     segments : list of (int, int)
         The physical ranges ``(address, bytes)`` that back it, in order.
     mmap_offset : int
-        Its key for :meth:`driver.file.File.mmap`.
+        Its key for :meth:`tinynpu.driver.file.File.mmap`.
     jobs : set
         Unfinished jobs that use it (what a WAIT on the buffer waits for).
     """

@@ -1,6 +1,6 @@
-"""Build command streams: the encodings of ``rtl.layouts``, as the firmware decodes them."""
+"""Build command streams: the encodings of ``tinynpu.rtl.layouts``, as the firmware decodes them."""
 
-from rtl.layouts import (
+from tinynpu.rtl.layouts import (
     ChannelParams,
     Conv2dCommand,
     CopyCommand,

@@ -3,7 +3,7 @@
 import errno
 from dataclasses import dataclass
 
-from rtl.regmap import HOST
+from tinynpu.rtl.regmap import HOST
 
 from .platform import Platform
 

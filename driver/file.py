@@ -2,14 +2,14 @@
 
 Every request goes through :meth:`File.ioctl`, which copies the structure in, checks its size,
 flags and reserved fields, calls the request's handler and copies the result back (see
-:mod:`driver.uapi`). Handles are per file: a client names only its own buffers and contexts,
+:mod:`tinynpu.driver.uapi`). Handles are per file: a client names only its own buffers and contexts,
 and a number it never received is ``ENOENT``. Handle numbers are never reused by a file.
 """
 
 import errno
 from dataclasses import dataclass, field
 
-from rtl.layouts import nbytes, pack, unpack
+from tinynpu.rtl.layouts import nbytes, pack, unpack
 
 from . import tracepoints
 from .bo import BufferObject, CpuMapping
@@ -50,7 +50,7 @@ def _fields(layout, raw):
 
 
 class File:
-    """An open client of an :class:`~driver.accel.Accel` device."""
+    """An open client of an :class:`~tinynpu.driver.accel.Accel` device."""
 
     #: Buffer handles a SUBMIT may list.
     MAX_HANDLES = 64

@@ -1,6 +1,6 @@
 """The host interrupt: enable sources, and acknowledge what is pending."""
 
-from rtl.regmap import HOST
+from tinynpu.rtl.regmap import HOST
 
 from .platform import Platform
 

@@ -1,6 +1,6 @@
 """Address spaces on the NPU's MMU: assignment, table bases, TLB invalidation and faults.
 
-The register-aware half of the page-table story; :mod:`driver.pgtable` writes the tables.
+The register-aware half of the page-table story; :mod:`tinynpu.driver.pgtable` writes the tables.
 
 * :meth:`Mmu.create` takes a free address space, gives it a level-1 table, programs the table
   base, invalidates whatever the TLB holds for it and enables it.
@@ -16,9 +16,9 @@ The register-aware half of the page-table story; :mod:`driver.pgtable` writes th
 import errno
 from dataclasses import dataclass
 
-from rtl.pte import GRANULE
-from rtl.regmap import HOST, join_address, split_address
-from rtl.translate import Access, FaultKind
+from tinynpu.rtl.pte import GRANULE
+from tinynpu.rtl.regmap import HOST, join_address, split_address
+from tinynpu.rtl.translate import Access, FaultKind
 
 from .device import DeviceError
 from .memory import PhysicalAllocator
@@ -73,7 +73,7 @@ class AddressSpace:
 
 
 class Mmu:
-    """The MMU's address spaces, on behalf of one :class:`~driver.npu.Npu`.
+    """The MMU's address spaces, on behalf of one :class:`~tinynpu.driver.npu.Npu`.
 
     Parameters
     ----------

@@ -6,15 +6,15 @@ and scheduler core will sit on top of :class:`Npu` and call :meth:`Npu.submit`,
 
 The ring protocol (see ``docs/job-path.md``):
 
-* the driver writes a :class:`~rtl.layouts.RingEntry` in slot ``tail % size`` of the ring, then
+* the driver writes a :class:`~tinynpu.rtl.layouts.RingEntry` in slot ``tail % size`` of the ring, then
   publishes ``tail + 1`` with ``ring_tail`` and a write to ``ring_doorbell``;
-* the firmware writes a :class:`~rtl.layouts.Completion` in the same slot of the completion ring
+* the firmware writes a :class:`~tinynpu.rtl.layouts.Completion` in the same slot of the completion ring
   and ends the job, which counts ``ring_done`` up and raises ``job_done`` or ``job_error``;
 * the handler reads ``ring_done`` and collects the records below it, in order.
 
-A job runs in an address space of :attr:`Npu.mmu` (:mod:`driver.mmu`): its command stream and
+A job runs in an address space of :attr:`Npu.mmu` (:mod:`tinynpu.driver.mmu`): its command stream and
 every address in it are virtual. A translation fault ends the job with a ``FAULT`` completion;
-the handler first takes the fault records (:meth:`~driver.mmu.Mmu.handle_faults`), so a faulted
+the handler first takes the fault records (:meth:`~tinynpu.driver.mmu.Mmu.handle_faults`), so a faulted
 job's :class:`JobResult` carries its fault.
 
 A slot is free again once its completion has been collected. With every slot taken,
@@ -26,9 +26,17 @@ import errno
 from collections import deque
 from dataclasses import dataclass
 
-from rtl.layouts import Completion, CompletionStatus, ErrorCode, RingEntry, nbytes, pack, unpack
-from rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, QueueError
-from rtl.regmap import HOST, split_address
+from tinynpu.rtl.layouts import (
+    Completion,
+    CompletionStatus,
+    ErrorCode,
+    RingEntry,
+    nbytes,
+    pack,
+    unpack,
+)
+from tinynpu.rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, QueueError
+from tinynpu.rtl.regmap import HOST, split_address
 
 from . import tracepoints
 from .device import DeviceError, DeviceInfo, probe
@@ -77,7 +85,7 @@ class JobResult:
 
 
 class Npu:
-    """One NPU, driven through a :class:`~driver.platform.Platform`.
+    """One NPU, driven through a :class:`~tinynpu.driver.platform.Platform`.
 
     Parameters
     ----------
@@ -139,7 +147,7 @@ class Npu:
         Raises
         ------
         DeviceError
-            ``ENODEV`` as :func:`~driver.device.probe` does, or for a firmware of another
+            ``ENODEV`` as :func:`~tinynpu.driver.device.probe` does, or for a firmware of another
             major version; ``ETIMEDOUT`` if the firmware does not report ready in time.
         """
         self.info = await probe(self.platform)

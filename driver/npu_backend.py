@@ -1,7 +1,7 @@
-"""The tinynpu backend of the generic core: :class:`~driver.backend.Backend` over :class:`Npu`.
+"""The tinynpu backend of the generic core: :class:`~tinynpu.driver.backend.Backend` over :class:`Npu`.
 
-Everything here is a thin translation: address spaces are the MMU's (:mod:`driver.mmu`), jobs
-are ring entries (:mod:`driver.npu`), and completion records become :class:`Outcome` values
+Everything here is a thin translation: address spaces are the MMU's (:mod:`tinynpu.driver.mmu`), jobs
+are ring entries (:mod:`tinynpu.driver.npu`), and completion records become :class:`Outcome` values
 with the errno policy of the core: a translation fault is ``EFAULT``, a bus error ``EIO``, a
 command the firmware refused ``EINVAL``; a job that found its address space stopped did not
 run and is retried.
@@ -9,8 +9,8 @@ run and is retried.
 
 import errno
 
-from rtl.layouts import ErrorCode
-from rtl.regmap import CP
+from tinynpu.rtl.layouts import ErrorCode
+from tinynpu.rtl.regmap import CP
 
 from .backend import Outcome
 from .npu import Npu
@@ -23,7 +23,7 @@ MAX_CMD_SIZE = 1 << (CP.cp_info.sram_log2.reset - 1)
 
 
 def outcome(result):
-    """The :class:`Outcome` of a :class:`~driver.npu.JobResult`."""
+    """The :class:`Outcome` of a :class:`~tinynpu.driver.npu.JobResult`."""
     error = result.error
     if error is ErrorCode.AS_STOPPED:
         return Outcome(retry=True, hw_error=error.value)
@@ -45,7 +45,7 @@ def outcome(result):
 
 
 class NpuBackend:
-    """tinynpu behind the :class:`~driver.backend.Backend` interface.
+    """tinynpu behind the :class:`~tinynpu.driver.backend.Backend` interface.
 
     Parameters
     ----------
@@ -53,7 +53,7 @@ class NpuBackend:
     memory : PhysicalAllocator
         Where the ring, completions and page tables come from.
     **kwargs
-        Passed to :class:`~driver.npu.Npu`.
+        Passed to :class:`~tinynpu.driver.npu.Npu`.
     """
 
     def __init__(self, platform, memory, **kwargs):

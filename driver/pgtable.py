@@ -1,7 +1,7 @@
 """The page-table writer: LPAE stage-1 tables in host memory, with io-pgtable semantics.
 
 One :class:`PageTable` is one address space. Its tables are pages from a
-:class:`~driver.memory.PhysicalAllocator`; every descriptor it changes is written to host memory
+:class:`~tinynpu.driver.memory.PhysicalAllocator`; every descriptor it changes is written to host memory
 through the platform at once (the CPU's view; the walker reads memory). A shadow copy of each
 table stands in for the CPU reading its own stores back.
 
@@ -14,8 +14,8 @@ import enum
 import errno
 from dataclasses import dataclass, field
 
-from rtl.layouts import pack, unpack
-from rtl.pte import (
+from tinynpu.rtl.layouts import pack, unpack
+from tinynpu.rtl.pte import (
     ENTRIES_PER_TABLE,
     GRANULE,
     INPUT_ADDR_WIDTH,
@@ -95,7 +95,7 @@ class PageTable:
     Parameters
     ----------
     memory : object
-        Host memory with the :class:`~driver.platform.Platform` methods ``mem_read`` and
+        Host memory with the :class:`~tinynpu.driver.platform.Platform` methods ``mem_read`` and
         ``mem_write``.
     allocator : PhysicalAllocator
         Where table pages come from.

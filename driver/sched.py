@@ -92,7 +92,7 @@ class Entity:
 
 
 class Scheduler:
-    """Queues, fences, timeouts and resets over a :class:`~driver.backend.Backend`.
+    """Queues, fences, timeouts and resets over a :class:`~tinynpu.driver.backend.Backend`.
 
     Parameters
     ----------

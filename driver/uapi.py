@@ -1,7 +1,7 @@
 """The user-space API: ioctl numbers, request structures, flags and the error type.
 
-This module is the driver's ``include/uapi`` header: the kernel side (:mod:`driver.file`) and
-user space (:mod:`runtime.libtinynpu`) share it. Every request is a little-endian structure
+This module is the driver's ``include/uapi`` header: the kernel side (:mod:`tinynpu.driver.file`) and
+user space (:mod:`tinynpu.runtime.libtinynpu`) share it. Every request is a little-endian structure
 (a shared :class:`~amaranth.lib.data.Struct`) that starts with two 32-bit words:
 
 ``size``
@@ -21,8 +21,7 @@ import enum
 import errno
 
 from amaranth.lib import data
-
-from rtl.layouts import nbytes
+from tinynpu.rtl.layouts import nbytes
 
 __all__ = [
     "MIN_SIZES",

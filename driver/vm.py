@@ -42,7 +42,7 @@ class Vm:
     Parameters
     ----------
     backend : Backend
-        Writes the descriptors (:meth:`~driver.backend.Backend.map` and ``unmap``).
+        Writes the descriptors (:meth:`~tinynpu.driver.backend.Backend.map` and ``unmap``).
     space : object
         The backend's address space.
     va_start, va_end : int

@@ -2,7 +2,7 @@
 
 from typing import Protocol, runtime_checkable
 
-from rtl.regmap import CP, Kind, RegisterMap
+from tinynpu.rtl.regmap import CP, Kind, RegisterMap
 
 __all__ = ["CpBus", "Registers"]
 
@@ -11,7 +11,7 @@ __all__ = ["CpBus", "Registers"]
 class CpBus(Protocol):
     """The control processor's view of the NPU: its register window, its interrupt, its clock.
 
-    The firmware never touches a simulator; it awaits one of these. ``sim.cp`` implements it on
+    The firmware never touches a simulator; it awaits one of these. ``tinynpu.sim.cp`` implements it on
     the RTL's ``cp`` port.
     """
 
@@ -46,7 +46,7 @@ class Registers:
     ----------
     bus : CpBus
     regmap : RegisterMap
-        The CP register map (``rtl.regmap.CP``).
+        The CP register map (``tinynpu.rtl.regmap.CP``).
     """
 
     def __init__(self, bus: CpBus, regmap: RegisterMap = CP):

@@ -1,4 +1,4 @@
-"""Runs a tiling plan (``firmware.tiling``): DMA transfers and matrix operations, overlapped.
+"""Runs a tiling plan (``tinynpu.firmware.tiling``): DMA transfers and matrix operations, overlapped.
 
 The DMA engine runs one command at a time; the matrix unit takes operations from a queue of
 ``MATRIX_QUEUE_DEPTH``. The executor keeps both busy: it pushes every matrix operation whose
@@ -7,10 +7,10 @@ free and the operations it waits for have completed, and otherwise sleeps until 
 the matrix unit interrupts. Everything goes through the CP registers.
 """
 
-from rtl.dma import DmaError, DmaKind
-from rtl.layouts import ErrorCode
-from rtl.regmap import CP, split_address
-from rtl.top import MATRIX_QUEUE_DEPTH
+from tinynpu.rtl.dma import DmaError, DmaKind
+from tinynpu.rtl.layouts import ErrorCode
+from tinynpu.rtl.regmap import CP, split_address
+from tinynpu.rtl.top import MATRIX_QUEUE_DEPTH
 
 from .commands import CommandError
 
@@ -24,7 +24,7 @@ _COMPLETED = CP.mx_status.completed
 
 
 async def start_dma(fw, cmd, asid, *, fetch=False):
-    """Program and start one DMA command (a :class:`~firmware.tiling.Dma`).
+    """Program and start one DMA command (a :class:`~tinynpu.firmware.tiling.Dma`).
 
     The memory side is virtual in address space ``asid``, physical if ``asid`` is ``None``;
     ``fetch`` marks its reads as command fetches.

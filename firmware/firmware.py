@@ -6,7 +6,7 @@ One job::
     -> for each command: read it from the SRAM, check it, execute it (DMA) -> write the
     completion record (SRAM, then DMA to the completion ring) -> end the job (job_end)
 
-Everything goes through the CP register window (:class:`~firmware.bus.CpBus`); all memory traffic
+Everything goes through the CP register window (:class:`~tinynpu.firmware.bus.CpBus`); all memory traffic
 goes through the DMA engine. The job's memory (its command stream and every command's addresses)
 is virtual, in the entry's address space: the DMA engine translates it through the MMU. Only the
 completion ring is physical. A job that breaks a rule, or whose DMA gets a bus error, ends with
@@ -15,8 +15,8 @@ FAULT completion, as does every job of its address space until the host acknowle
 The next job runs normally.
 """
 
-from rtl.dma import DmaKind
-from rtl.layouts import (
+from tinynpu.rtl.dma import DmaKind
+from tinynpu.rtl.layouts import (
     Completion,
     CompletionStatus,
     ErrorCode,
@@ -26,8 +26,8 @@ from rtl.layouts import (
     nbytes,
     pack,
 )
-from rtl.localmap import Geometry, Region, local_address
-from rtl.regmap import CP, join_address
+from tinynpu.rtl.localmap import Geometry, Region, local_address
+from tinynpu.rtl.regmap import CP, join_address
 
 from .bus import CpBus, Registers
 from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
@@ -162,7 +162,7 @@ class Firmware:
     # --- DMA and SRAM ---------------------------------------------------------------------------
 
     async def _dma(self, kind, *, asid=None, fetch=False, **fields):
-        """Run one DMA command to completion (fields of :class:`~firmware.tiling.Dma`).
+        """Run one DMA command to completion (fields of :class:`~tinynpu.firmware.tiling.Dma`).
 
         Memory addresses are virtual in address space ``asid``, physical if it is ``None``.
         Raises ``PAGE_FAULT`` if a translation faulted, ``BUS_ERROR`` for any other error.

@@ -1,4 +1,4 @@
-"""GEMM and CONV2D commands, lowered to tiling plans (``firmware.tiling``).
+"""GEMM and CONV2D commands, lowered to tiling plans (``tinynpu.firmware.tiling``).
 
 CONV2D is a GEMM over the im2col matrix: row ``p`` is output pixel ``p`` (``batch``, ``y``, ``x``
 in NHWC order), column ``(i * kernel_w + j) * in_c + c`` is channel ``c`` of the input pixel under
@@ -14,9 +14,9 @@ scratchpad's row slots with 2-D DMA transfers, one per output row and run of ker
   filled with the input zero point (a local FILL).
 """
 
-from rtl.config import K_SLOT
-from rtl.dma import DmaKind
-from rtl.layouts import OutputType
+from tinynpu.rtl.config import K_SLOT
+from tinynpu.rtl.dma import DmaKind
+from tinynpu.rtl.layouts import OutputType
 
 from .tiling import Dma, Gemm, plan_gemm
 

@@ -11,7 +11,7 @@ elements and the reduction into *chunks* of at most ``K_SLOT`` steps:
 
 Blocks run row block by row block, column blocks in snake order, so that an A or B block already
 held in a half is used again rather than loaded again. The plan is two in-order queues that the
-executor (``firmware.compute``) runs concurrently: DMA transfers and matrix operations, each
+executor (``tinynpu.firmware.compute``) runs concurrently: DMA transfers and matrix operations, each
 entry naming how many entries of the other queue must have completed before it may start (a
 matrix operation waits for its operands' loads; a load waits until the operations reading the
 half it overwrites are done; an operation overwriting accumulators waits until they are stored).
@@ -21,10 +21,10 @@ compute.
 
 from dataclasses import dataclass, field
 
-from rtl.config import K_SLOT
-from rtl.dma import DmaKind
-from rtl.layouts import OutputType
-from rtl.localmap import PARAM_BYTES, Geometry, Region, local_address
+from tinynpu.rtl.config import K_SLOT
+from tinynpu.rtl.dma import DmaKind
+from tinynpu.rtl.layouts import OutputType
+from tinynpu.rtl.localmap import PARAM_BYTES, Geometry, Region, local_address
 
 __all__ = ["Dma", "Gemm", "MatrixStep", "Plan", "Store", "plan_gemm"]
 

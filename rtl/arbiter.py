@@ -28,7 +28,7 @@ class ReadArbiter(wiring.Component):
     managers : int
         Number of manager ports, 2 or more; ``1 << id_width`` at most.
     data_width, addr_width, id_width : int
-        Of the subordinate-side port (see :class:`~rtl.axi.AXI4Signature`).
+        Of the subordinate-side port (see :class:`~tinynpu.rtl.axi.AXI4Signature`).
 
     Attributes
     ----------

@@ -1,7 +1,7 @@
 """The DMA engine: 2-D copies between host memory and the local memories, and fills.
 
 The *local port* reaches the CP-local SRAM and, in the NPU, the scratchpads and the
-post-processor (``rtl.localmap``); a command's local addresses are byte addresses on it.
+post-processor (``tinynpu.rtl.localmap``); a command's local addresses are byte addresses on it.
 
 One command at a time moves ``rows`` rows of ``row_bytes`` bytes; any byte alignment of source
 and destination. The data path is a pipeline of small components::

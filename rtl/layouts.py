@@ -276,7 +276,7 @@ class GemmCommand(data.Struct):
     ``A`` is ``m x k`` int8 with rows ``lda`` bytes apart, ``B`` is ``k x n`` int8 with rows
     ``ldb`` apart, ``C`` is ``m x n`` of ``output_type`` elements with rows ``ldc`` apart;
     ``params`` is an array of ``n`` :class:`ChannelParams`, one per column of ``C``. All are virtual
-    addresses in the job's address space. See ``rtl.ppu`` for the arithmetic; ``act_min`` and
+    addresses in the job's address space. See ``tinynpu.rtl.ppu`` for the arithmetic; ``act_min`` and
     ``act_max`` are the output clamps (ReLU: ``act_min = zero_point``).
     """
 

@@ -1,6 +1,6 @@
-"""The DMA engine's local port, routed to the regions of ``rtl.localmap``.
+"""The DMA engine's local port, routed to the regions of ``tinynpu.rtl.localmap``.
 
-Reads have a fixed latency of :data:`~rtl.ppu.LATENCY` cycles whatever the region (the
+Reads have a fixed latency of :data:`~tinynpu.rtl.ppu.LATENCY` cycles whatever the region (the
 post-processor sets it; the SRAM's and the counters' data wait in a delay line), so the DMA
 engine sees one pipelined port. Writes reach the region's memory in the cycle they are offered.
 The DMA engine has already checked that each command stays inside one region that allows its

@@ -102,7 +102,7 @@ class Geometry:
 
     @classmethod
     def of(cls, config, sram_bytes=16384):
-        """The geometry of an :class:`~rtl.config.NpuConfig`."""
+        """The geometry of an :class:`~tinynpu.rtl.config.NpuConfig`."""
         return cls(
             array_size=config.array_size,
             bus_bytes=config.mem_data_width // 8,

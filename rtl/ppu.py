@@ -3,7 +3,7 @@
 The DMA engine reads the accumulators through one of two local regions, ``ACC8`` (one int8 per
 element) and ``ACC32`` (one int32 per element); each bus word it reads is computed on the way.
 For element ``e`` of output channel ``c`` (``c = param_base + e mod 2**row_log2``), with the
-channel's :class:`~rtl.layouts.ChannelParams` ``bias``, ``multiplier``, ``shift``::
+channel's :class:`~tinynpu.rtl.layouts.ChannelParams` ``bias``, ``multiplier``, ``shift``::
 
     x     = acc[e] + bias                                  int32, wrapping
     ACC32 = clamp(x, act_min, act_max)

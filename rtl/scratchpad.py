@@ -1,7 +1,7 @@
 """The scratchpads the DMA engine fills and the matrix unit reads.
 
 Both kinds take the DMA engine's local writes: one bus word (``W`` bytes, byte enables) per cycle,
-addressed in bus words from the start of their region (``rtl.localmap``).
+addressed in bus words from the start of their region (``tinynpu.rtl.localmap``).
 """
 
 from amaranth.hdl import Cat, Module, Signal, unsigned

@@ -20,10 +20,9 @@ rows are already HWC vectors.
 from dataclasses import dataclass
 
 import numpy as np
-
-from driver import commands
-from driver.memory import PAGE_SIZE
-from rtl.layouts import JobCounters, nbytes
+from tinynpu.driver import commands
+from tinynpu.driver.memory import PAGE_SIZE
+from tinynpu.rtl.layouts import JobCounters, nbytes
 
 __all__ = ["ACTS_VA", "STREAM_VA", "WEIGHTS_VA", "Program", "compile_model"]
 
@@ -120,7 +119,7 @@ def _command(op, batch, source, weights_va, params_va, output):
 
 
 def compile_model(model, batch):
-    """Lower ``model`` (a :class:`~runtime.quantize.QuantizedModel`) for ``batch`` samples."""
+    """Lower ``model`` (a :class:`~tinynpu.runtime.quantize.QuantizedModel`) for ``batch`` samples."""
     if batch < 1:
         raise ValueError(f"Batch size {batch} is not positive")
     weights, acts = _Arena(WEIGHTS_VA), _Arena(ACTS_VA)

@@ -98,7 +98,7 @@ class QuantizedOp:
         return int(np.prod(self.out_shape)) * k
 
     def reference(self, x):
-        """The op on a batch of int8 ``x``, by :mod:`runtime.reference`'s arithmetic."""
+        """The op on a batch of int8 ``x``, by :mod:`tinynpu.runtime.reference`'s arithmetic."""
         stage = {"zero_point": self.zero_point, "act_min": self.act_min, "act_max": self.act_max}
         params = (self.bias, self.multiplier, self.shift)
         if self.kind == "dense":
@@ -124,7 +124,7 @@ class QuantizedOp:
 
 @dataclass
 class QuantizedModel:
-    """A quantized :class:`~runtime.model.Sequential`: its ops, input and output quantization."""
+    """A quantized :class:`~tinynpu.runtime.model.Sequential`: its ops, input and output quantization."""
 
     name: str
     input_shape: tuple

@@ -9,9 +9,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-
-from driver.uapi import UapiError, VmBindFlags
-from rtl.layouts import JobCounters, nbytes, unpack
+from tinynpu.driver.uapi import UapiError, VmBindFlags
+from tinynpu.rtl.layouts import JobCounters, nbytes, unpack
 
 from .compiler import ACTS_VA, STREAM_VA, WEIGHTS_VA
 
@@ -51,7 +50,7 @@ class Session:
     client : runtime.libtinynpu.Client
         The open device.
     program : Program
-        What :func:`~runtime.compiler.compile_model` produced.
+        What :func:`~tinynpu.runtime.compiler.compile_model` produced.
     clock : callable
         Simulated time in ns (the platform's ``now_ns``), for latencies.
     """

@@ -4,8 +4,7 @@ import cocotb
 from amaranth.lib import data
 from cocotb.triggers import Edge
 from cocotb.utils import get_sim_time
-
-from rtl.top import Activity
+from tinynpu.rtl.top import Activity
 
 __all__ = ["LANES", "ActivityMonitor"]
 

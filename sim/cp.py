@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import cocotb
 from cocotb.triggers import ClockCycles, Event, First, RisingEdge
-
-from rtl.top import CP_ADDR_WIDTH
+from tinynpu.rtl.top import CP_ADDR_WIDTH
 
 from .mmio import Mmio
 from .trace import Trace
@@ -27,7 +26,7 @@ class CostModel:
     ----------
     cycles_per_instruction : float
         Clock cycles per instruction of computation the firmware declares
-        (:meth:`~firmware.bus.CpBus.execute`); rounded up per declaration.
+        (:meth:`~tinynpu.firmware.bus.CpBus.execute`); rounded up per declaration.
     access_cycles : int
         Cycles the core spends around each load or store (issue and writeback), besides the
         AXI4-Lite transaction itself.
@@ -46,7 +45,7 @@ DEFAULT_COST = CostModel()
 
 
 class ControlProcessor:
-    """A control processor on the NPU's ``cp`` port (a :class:`~firmware.bus.CpBus`).
+    """A control processor on the NPU's ``cp`` port (a :class:`~tinynpu.firmware.bus.CpBus`).
 
     Parameters
     ----------

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import cocotbext.axi
 from cocotb_tools.runner import get_results
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.sim.build import TOP_NAME
 
-from rtl.build import TOP_NAME
-from rtl.config import NpuConfig
-
+from .build import VerilatorRunner, build_simulator
 from .soc import CONFIG_ENV
-from .toolchain import VerilatorRunner, build_simulator
 
 __all__ = ["STRICT_WARNINGS", "SimulationError", "run_cocotb", "waves_requested"]
 

@@ -1,6 +1,6 @@
 """The simulated SoC around the NPU: clock, reset, host MMIO, host memory and interrupts.
 
-:class:`Soc` is the :class:`driver.platform.Platform` that the driver runs on in simulation.
+:class:`Soc` is the :class:`tinynpu.driver.platform.Platform` that the driver runs on in simulation.
 """
 
 import json
@@ -11,10 +11,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
-
-from rtl.config import NpuConfig
-from rtl.regmap import HOST
-from rtl.top import HOST_ADDR_WIDTH
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.rtl.regmap import HOST
+from tinynpu.rtl.top import HOST_ADDR_WIDTH
 
 from .cp import DEFAULT_COST, ControlProcessor
 from .irq import InterruptLine
@@ -34,7 +33,7 @@ def config_from_env():
 
 
 class SimEvent:
-    """A :class:`driver.platform.Event` on cocotb's :class:`~cocotb.triggers.Event`."""
+    """A :class:`tinynpu.driver.platform.Event` on cocotb's :class:`~cocotb.triggers.Event`."""
 
     def __init__(self):
         self._event = Event()
@@ -150,7 +149,7 @@ class Soc:
     # The Platform interface.
 
     async def mmio_read(self, offset):
-        """Read a host register (see :class:`driver.platform.Platform`)."""
+        """Read a host register (see :class:`tinynpu.driver.platform.Platform`)."""
         return await self.mmio.read(offset)
 
     async def mmio_write(self, offset, value):

@@ -1,18 +1,17 @@
 """The simulated machine a user-space program runs on: SoC, firmware, driver, device node.
 
 :func:`boot` brings it up; a program then opens clients (:meth:`System.open`) and uses the uAPI
-through :class:`runtime.libtinynpu.Client`. With tracing, :meth:`System.write_trace` writes the
+through :class:`tinynpu.runtime.libtinynpu.Client`. With tracing, :meth:`System.write_trace` writes the
 decoded log of everything that happened and the per-job timeline.
 """
 
 import cocotb
-
-from driver import tracepoints
-from driver.accel import Accel
-from driver.memory import PhysicalAllocator
-from driver.npu_backend import NpuBackend
-from firmware import Firmware
-from runtime.libtinynpu import Client
+from tinynpu.driver import tracepoints
+from tinynpu.driver.accel import Accel
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.npu_backend import NpuBackend
+from tinynpu.firmware import Firmware
+from tinynpu.runtime.libtinynpu import Client
 
 from .activity import ActivityMonitor
 from .soc import Soc

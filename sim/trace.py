@@ -12,10 +12,9 @@ import errno
 from dataclasses import dataclass
 
 from amaranth.lib import data
-
-from rtl.layouts import nbytes, unpack
-from rtl.pte import LEVELS, PAGE_SHIFT, Descriptor
-from rtl.regmap import RegisterMap
+from tinynpu.rtl.layouts import nbytes, unpack
+from tinynpu.rtl.pte import LEVELS, PAGE_SHIFT, Descriptor
+from tinynpu.rtl.regmap import RegisterMap
 
 __all__ = ["DriverEvent", "IrqEvent", "MmioAccess", "Trace"]
 
@@ -129,7 +128,7 @@ def _errno(code):
 
 
 def _driver_line(name, f):
-    """``(kind, text)`` of a driver tracepoint (see :mod:`driver.tracepoints`)."""
+    """``(kind, text)`` of a driver tracepoint (see :mod:`tinynpu.driver.tracepoints`)."""
     if name == "ioctl":
         return "uapi", f"{f['request']}({_fields(f['args'])})"
     if name == "ioctl_done":
@@ -174,7 +173,7 @@ class DriverEvent:
     time_ns : float
         Simulated time at which the driver reported it.
     name : str
-        The tracepoint (see :mod:`driver.tracepoints`).
+        The tracepoint (see :mod:`tinynpu.driver.tracepoints`).
     fields : dict
         Its fields.
     """

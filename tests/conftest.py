@@ -3,9 +3,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-
-from rtl.build import config_dir
-from sim.runner import STRICT_WARNINGS, SimulationError, run_cocotb
+from tinynpu.sim.build import config_dir
+from tinynpu.sim.runner import STRICT_WARNINGS, SimulationError, run_cocotb
 
 
 def _log_tail(log: Path, lines=40):

@@ -1,11 +1,11 @@
 """The ``tinynpu`` command line, run in-process (no simulator; at most two elaborations)."""
 
 import pytest
+from tinynpu.rtl.config import MEM_ADDR_WIDTH
+from tinynpu.rtl.regmap import CP, HOST
+from tinynpu.rtl.regmap.export import abi_listing
 
-from rtl.config import MEM_ADDR_WIDTH
-from rtl.regmap import CP, HOST
-from rtl.regmap.export import abi_listing
-from sim.cli import main
+from tinynpu.cli import main
 
 
 def _exit_code(argv):

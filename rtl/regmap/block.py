@@ -1,4 +1,4 @@
-"""Generate an Amaranth register block from a :class:`~rtl.regmap.model.RegisterMap`.
+"""Generate an Amaranth register block from a :class:`~tinynpu.rtl.regmap.model.RegisterMap`.
 
 The block is an AXI4-Lite subordinate with one 32-bit register per map entry. Each field that the
 hardware sees becomes a port under ``f.<register>.<field>``:

@@ -1,16 +1,15 @@
 """Conformance: the rules of every request's structure, buffer objects, SUBMIT and WAIT.
 
 The structure rules (``size``, ``flags``, ``_reserved*``, unknown requests) are those of
-:mod:`driver.uapi`; SUBMIT's and WAIT's errnos those of :mod:`driver.file`. After each refused
+:mod:`tinynpu.driver.uapi`; SUBMIT's and WAIT's errnos those of :mod:`tinynpu.driver.file`. After each refused
 SUBMIT the context must still run a job exactly.
 """
 
 import errno
 
 from conformance_suite import DATA_VA, PAGE, STREAM_VA, Stage, case, expect
-
-from driver import commands
-from driver.uapi import (
+from tinynpu.driver import commands
+from tinynpu.driver.uapi import (
     REQUESTS,
     BoCreate,
     ContextCreate,
@@ -22,7 +21,7 @@ from driver.uapi import (
     Wait,
     WaitFlags,
 )
-from rtl.layouts import CommandHeader, ErrorCode, Opcode, nbytes, pack, unpack
+from tinynpu.rtl.layouts import CommandHeader, ErrorCode, Opcode, nbytes, pack, unpack
 
 MiB = 1 << 20
 #: A job of about 330 us of device time: FILL 256 KiB (64 rows of 4 KiB).

@@ -3,7 +3,7 @@
 A case is ``async def case(system)``, registered with :func:`case`. The ``system`` a backend's
 harness passes offers what a test program has on a real machine and nothing more:
 
-* ``system.open()``: open the device node, a :class:`~runtime.libtinynpu.Client`;
+* ``system.open()``: open the device node, a :class:`~tinynpu.runtime.libtinynpu.Client`;
 * ``system.now_ns()`` and ``system.sleep_ns(ns)``: the clock WAIT's deadlines are on;
 * ``system.gather(*coroutines)``: run coroutines concurrently (threads), return their results.
 
@@ -13,8 +13,8 @@ all memory came back, and that a fresh client still runs a job.
 
 import errno
 
-from driver import commands
-from driver.uapi import UapiError
+from tinynpu.driver import commands
+from tinynpu.driver.uapi import UapiError
 
 __all__ = ["CASES", "Stage", "case", "expect", "healthy", "run_job"]
 

@@ -7,8 +7,7 @@ from cases_sched import *  # noqa: F403
 from cases_submit import *  # noqa: F403
 from cases_vm import *  # noqa: F403
 from conformance_suite import CASES, healthy
-
-from sim.system import System, boot
+from tinynpu.sim.system import System, boot
 
 
 class RtlSystem(System):

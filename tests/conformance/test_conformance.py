@@ -7,8 +7,7 @@ from cases_sched import *  # noqa: F403
 from cases_submit import *  # noqa: F403
 from cases_vm import *  # noqa: F403
 from conformance_suite import CASES
-
-from rtl.config import NpuConfig
+from tinynpu.rtl.config import NpuConfig
 
 
 @pytest.mark.cosim

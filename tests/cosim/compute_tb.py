@@ -1,4 +1,4 @@
-"""GEMM and CONV2D jobs on the RTL, bit-exact against the numpy reference (``runtime.reference``).
+"""GEMM and CONV2D jobs on the RTL, bit-exact against the numpy reference (``tinynpu.runtime.reference``).
 
 Operands are random int8 matrices written to host memory; every output is compared with the
 reference's, element for element, together with the bytes around it (a guard band the job must
@@ -8,9 +8,8 @@ not touch). Jobs run in address space :data:`job_tb.FLAT`.
 import cocotb
 import numpy as np
 from job_tb import MEMORY, bring_up, run
-
-from driver import commands
-from rtl.layouts import (
+from tinynpu.driver import commands
+from tinynpu.rtl.layouts import (
     CompletionStatus,
     ErrorCode,
     JobCounters,
@@ -18,9 +17,9 @@ from rtl.layouts import (
     nbytes,
     unpack,
 )
-from rtl.regmap import HOST
-from rtl.translate import Access, FaultKind
-from runtime import reference
+from tinynpu.rtl.regmap import HOST
+from tinynpu.rtl.translate import Access, FaultKind
+from tinynpu.runtime import reference
 
 OK, ERROR, FAULT = CompletionStatus.OK, CompletionStatus.ERROR, CompletionStatus.FAULT
 TIMEOUT_NS = 200_000_000

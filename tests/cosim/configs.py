@@ -1,8 +1,7 @@
 """The configurations the co-simulation tests run on."""
 
 import pytest
-
-from rtl.config import NpuConfig
+from tinynpu.rtl.config import NpuConfig
 
 #: A small array on a 32-bit memory bus, and the defaults (N=8, 64-bit bus).
 CONFIGS = {

@@ -4,7 +4,7 @@ The capability table is the test's own: it does not use the RDL ``param`` proper
 uses to drive the fields, so a field wired to the wrong parameter fails.
 """
 
-from rtl.regmap import HOST, Kind
+from tinynpu.rtl.regmap import HOST, Kind
 
 #: Physical address width of the mem port: 40 bits, as LPAE output addresses.
 MEM_ADDR_BITS = 40

@@ -11,9 +11,8 @@ from expectations import (
     implemented,
     rw_mask,
 )
-
-from rtl.regmap import HOST, Kind
-from sim.soc import Soc
+from tinynpu.rtl.regmap import HOST, Kind
+from tinynpu.sim.soc import Soc
 
 PATTERNS = (0xFFFF_FFFF, 0xA5A5_A5A5, 0x5A5A_5A5A, 0x0000_0001, 0x8000_0000, 0)
 

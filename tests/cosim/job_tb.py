@@ -10,16 +10,15 @@ import errno
 import random
 
 import cocotb
-
-from driver import commands
-from driver.device import DeviceError
-from driver.memory import PhysicalAllocator
-from driver.npu import FIRMWARE_MAJOR, Npu
-from driver.pgtable import Prot
-from firmware import VERSION, Firmware
-from rtl.layouts import CompletionStatus, ErrorCode, RingEntry, nbytes
-from rtl.regmap import HOST
-from sim.soc import Soc
+from tinynpu.driver import commands
+from tinynpu.driver.device import DeviceError
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.npu import FIRMWARE_MAJOR, Npu
+from tinynpu.driver.pgtable import Prot
+from tinynpu.firmware import VERSION, Firmware
+from tinynpu.rtl.layouts import CompletionStatus, ErrorCode, RingEntry, nbytes
+from tinynpu.rtl.regmap import HOST
+from tinynpu.sim.soc import Soc
 
 MiB = 1 << 20
 TIMEOUT_NS = 5_000_000

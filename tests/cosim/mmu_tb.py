@@ -9,19 +9,18 @@ import errno
 import random
 
 import cocotb
-
-from driver import commands
-from driver.device import DeviceError
-from driver.memory import PhysicalAllocator
-from driver.mmu import Fault
-from driver.npu import Npu
-from driver.pgtable import Prot
-from firmware import Firmware
-from rtl.layouts import CompletionStatus, ErrorCode, pack, unpack
-from rtl.pte import OUTPUT_ADDR_WIDTH, Descriptor
-from rtl.regmap import HOST, join_address
-from rtl.translate import Access, FaultKind
-from sim.soc import Soc
+from tinynpu.driver import commands
+from tinynpu.driver.device import DeviceError
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.mmu import Fault
+from tinynpu.driver.npu import Npu
+from tinynpu.driver.pgtable import Prot
+from tinynpu.firmware import Firmware
+from tinynpu.rtl.layouts import CompletionStatus, ErrorCode, pack, unpack
+from tinynpu.rtl.pte import OUTPUT_ADDR_WIDTH, Descriptor
+from tinynpu.rtl.regmap import HOST, join_address
+from tinynpu.rtl.translate import Access, FaultKind
+from tinynpu.sim.soc import Soc
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4 * KiB

@@ -3,9 +3,9 @@
 import pickle
 from pathlib import Path
 
-from driver.uapi import UapiError, VmBindFlags
-from runtime.compiler import WEIGHTS_VA
-from runtime.session import Session
+from tinynpu.driver.uapi import UapiError, VmBindFlags
+from tinynpu.runtime.compiler import WEIGHTS_VA
+from tinynpu.runtime.session import Session
 
 
 async def main(system, args):

@@ -5,9 +5,8 @@ import dataclasses
 import pytest
 from configs import config_params
 from expectations import BANK_STATUS_AFTER_RESET, CAPABILITIES, STATUS_AFTER_RESET
-
-from rtl.config import PARAMETERS, NpuConfig
-from rtl.regmap import HOST, Kind
+from tinynpu.rtl.config import PARAMETERS, NpuConfig
+from tinynpu.rtl.regmap import HOST, Kind
 
 CASES = [
     "reset_values",

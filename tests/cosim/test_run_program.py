@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytest
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.rtl.regmap import HOST
+from tinynpu.sim.build import config_dir
+from tinynpu.sim.runner import SimulationError
 
-from rtl.build import config_dir
-from rtl.config import NpuConfig
-from rtl.regmap import HOST
-from sim.run import run_program, run_script
-from sim.runner import SimulationError
+from tinynpu.run import run_program, run_script
 
 ROOT = Path(__file__).parents[2]
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tinynpu.driver.memory import PAGE_SIZE
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.rtl.regmap import HOST
+from tinynpu.runtime.compiler import WEIGHTS_VA, compile_model
+from tinynpu.runtime.digits import load_split, trained
+from tinynpu.runtime.quantize import quantize
+from tinynpu.sim.build import config_dir
 
-from driver.memory import PAGE_SIZE
-from rtl.build import config_dir
-from rtl.config import NpuConfig
-from rtl.regmap import HOST
-from runtime.compiler import WEIGHTS_VA, compile_model
-from runtime.digits import load_split, trained
-from runtime.quantize import quantize
-from sim.run import run_program
+from tinynpu.run import run_program
 
 DEMO_PROGRAM = Path(__file__).parents[2] / "sim" / "demo_program.py"
 FAULT_PROGRAM = Path(__file__).with_name("runtime_fault_program.py")

@@ -4,10 +4,10 @@ import re
 from pathlib import Path
 
 import pytest
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.sim.build import config_dir
 
-from rtl.build import config_dir
-from rtl.config import NpuConfig
-from sim.demo import run_demo
+from tinynpu.demo import run_demo
 
 TUTORIAL = Path(__file__).parents[2] / "docs" / "tutorial.md"
 COMMAND = ".venv/bin/tinynpu demo --trace --model mlp --samples 8 --batch 8"

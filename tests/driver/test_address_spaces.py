@@ -9,13 +9,12 @@ import asyncio
 import errno
 
 import pytest
-
-from driver.device import DeviceError
-from driver.memory import PhysicalAllocator
-from driver.mmu import Fault, Mmu
-from driver.pgtable import Prot
-from rtl.regmap import HOST
-from rtl.translate import Access, FaultKind
+from tinynpu.driver.device import DeviceError
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.mmu import Fault, Mmu
+from tinynpu.driver.pgtable import Prot
+from tinynpu.rtl.regmap import HOST
+from tinynpu.rtl.translate import Access, FaultKind
 
 PAGE = 4096
 POOL = (0x10_0000, 64 * PAGE)

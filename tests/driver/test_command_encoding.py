@@ -1,9 +1,8 @@
-"""Command stream encodings built by the driver, byte for byte (layouts of ``rtl.layouts``)."""
+"""Command stream encodings built by the driver, byte for byte (layouts of ``tinynpu.rtl.layouts``)."""
 
 import pytest
-
-from driver.commands import channel_params, copy, fill, nop, stream, write_value
-from rtl.layouts import ChannelParams, nbytes, unpack
+from tinynpu.driver.commands import channel_params, copy, fill, nop, stream, write_value
+from tinynpu.rtl.layouts import ChannelParams, nbytes, unpack
 
 NOP = bytes.fromhex("0000080000000000")
 

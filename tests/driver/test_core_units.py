@@ -4,12 +4,11 @@ import asyncio
 import errno
 
 import pytest
-
-from driver.pgtable import Prot
-from driver.sync import Mutex
-from driver.uapi import MIN_SIZES, Ioctl, UapiError
-from driver.usermem import UserMemory
-from driver.vm import Vm
+from tinynpu.driver.pgtable import Prot
+from tinynpu.driver.sync import Mutex
+from tinynpu.driver.uapi import MIN_SIZES, Ioctl, UapiError
+from tinynpu.driver.usermem import UserMemory
+from tinynpu.driver.vm import Vm
 
 PAGE = 4096
 

@@ -4,11 +4,10 @@ import asyncio
 import errno
 
 import pytest
-
-from driver import tracepoints
-from driver.file import File
-from driver.uapi import REQUESTS, Ioctl, UapiError
-from rtl.layouts import nbytes, pack
+from tinynpu.driver import tracepoints
+from tinynpu.driver.file import File
+from tinynpu.driver.uapi import REQUESTS, Ioctl, UapiError
+from tinynpu.rtl.layouts import nbytes, pack
 
 
 class _Device:

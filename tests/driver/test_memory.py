@@ -4,9 +4,8 @@ import errno
 import itertools
 
 import pytest
-
-from driver.device import DeviceError
-from driver.memory import PAGE_SIZE, PhysicalAllocator
+from tinynpu.driver.device import DeviceError
+from tinynpu.driver.memory import PAGE_SIZE, PhysicalAllocator
 
 PAGE = 4096
 BASE = 0x8000_0000

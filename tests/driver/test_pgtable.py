@@ -4,10 +4,9 @@ import asyncio
 import errno
 
 import pytest
-
-from driver.device import DeviceError
-from driver.memory import PhysicalAllocator
-from driver.pgtable import Gather, PageTable, Prot
+from tinynpu.driver.device import DeviceError
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.pgtable import Gather, PageTable, Prot
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 RW = Prot.READ | Prot.WRITE

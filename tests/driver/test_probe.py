@@ -4,12 +4,11 @@ import asyncio
 import errno
 
 import pytest
-
-from driver.device import DeviceError, DeviceInfo, probe
-from driver.interrupts import SOURCES, acknowledge, set_enabled
-from driver.platform import Platform
-from rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
-from rtl.regmap import HOST
+from tinynpu.driver.device import DeviceError, DeviceInfo, probe
+from tinynpu.driver.interrupts import SOURCES, acknowledge, set_enabled
+from tinynpu.driver.platform import Platform
+from tinynpu.rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
+from tinynpu.rtl.regmap import HOST
 
 KiB = 1024
 

@@ -1,13 +1,12 @@
 """Firmware command checks: every error code and its trigger, accepted limits, decoded values.
 
 Inputs are built by hand, little-endian, fields from the least significant byte up, so that the
-tests do not depend on ``rtl.layouts.pack``.
+tests do not depend on ``tinynpu.rtl.layouts.pack``.
 """
 
 import pytest
-
-from firmware.commands import CommandError, check_command, check_entry, decode_header
-from rtl.layouts import (
+from tinynpu.firmware.commands import CommandError, check_command, check_entry, decode_header
+from tinynpu.rtl.layouts import (
     CopyCommand,
     ErrorCode,
     FillCommand,

@@ -3,9 +3,8 @@
 import asyncio
 
 import pytest
-
-from firmware.bus import CpBus, Registers
-from rtl.regmap import CP, Kind
+from tinynpu.firmware.bus import CpBus, Registers
+from tinynpu.rtl.regmap import CP, Kind
 
 
 class FakeBus:

@@ -1,9 +1,9 @@
-"""Tiling plans (``firmware.tiling``, ``firmware.lowering``) run on a pure-Python model machine.
+"""Tiling plans (``tinynpu.firmware.tiling``, ``tinynpu.firmware.lowering``) run on a pure-Python model machine.
 
 The model has a host memory (a bytearray, virtual = physical), the local memories as byte arrays
 per region (INPUT row slots of K_SLOT bytes, WEIGHT, PARAMS of 16-byte ChannelParams records) and
 the accumulators as an int32 array. It runs DMA commands (LOAD, STORE through the post-processor's
-ACC8/ACC32 views, FILL_LOCAL) and matrix operations (the ``rtl.matrix_unit`` semantics, edge tiles
+ACC8/ACC32 views, FILL_LOCAL) and matrix operations (the ``tinynpu.rtl.matrix_unit`` semantics, edge tiles
 padded to N), and executes a plan's two queues with a seeded random interleaving that obeys only
 the plan's dependency counts (and the executor's queue depth):
 
@@ -11,7 +11,7 @@ the plan's dependency counts (and the executor's queue depth):
 * a matrix operation, once pushed, completes (reads INPUT/WEIGHT, writes the accumulators) at a
   random later moment, in order, but no later than something depending on it needs it.
 
-Besides the bit-exact results (against ``runtime.reference``) and an untouched rest of host
+Besides the bit-exact results (against ``tinynpu.runtime.reference``) and an untouched rest of host
 memory, the model flags every hazard the interleaving exposes: a DMA write to bytes a pushed but
 not completed operation reads, a STORE reading accumulators such an operation writes, and the
 same for operations pushed while a DMA command is in flight.
@@ -23,18 +23,17 @@ from collections import deque
 
 import numpy as np
 import pytest
-
-from driver import commands
-from firmware.commands import check_command
-from firmware.lowering import conv2d_plan, gemm_plan
-from firmware.tiling import MatrixStep
-from rtl.config import K_SLOT, NpuConfig
-from rtl.dma import DmaKind
-from rtl.layouts import ChannelParams, Opcode, OutputType, nbytes, pack
-from rtl.localmap import PARAM_BYTES, PARAM_CHANNELS, REGION_SHIFT, Geometry, Region
-from rtl.top import MATRIX_QUEUE_DEPTH
-from runtime import reference
-from runtime.reference import INT32_MAX, INT32_MIN
+from tinynpu.driver import commands
+from tinynpu.firmware.commands import check_command
+from tinynpu.firmware.lowering import conv2d_plan, gemm_plan
+from tinynpu.firmware.tiling import MatrixStep
+from tinynpu.rtl.config import K_SLOT, NpuConfig
+from tinynpu.rtl.dma import DmaKind
+from tinynpu.rtl.layouts import ChannelParams, Opcode, OutputType, nbytes, pack
+from tinynpu.rtl.localmap import PARAM_BYTES, PARAM_CHANNELS, REGION_SHIFT, Geometry, Region
+from tinynpu.rtl.top import MATRIX_QUEUE_DEPTH
+from tinynpu.runtime import reference
+from tinynpu.runtime.reference import INT32_MAX, INT32_MIN
 
 KiB = 1024
 

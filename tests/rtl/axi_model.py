@@ -50,7 +50,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from rtl.axi import Burst, Resp
+from tinynpu.rtl.axi import Burst, Resp
 
 __all__ = ["AxiMemory", "AxiProtocolError", "ErrorRange"]
 
@@ -201,7 +201,7 @@ class AxiMemory:
         return self.rng.random() >= self.stall[ch]
 
     async def run(self, ctx):
-        """The model's process: add it with :meth:`add_to`, or ``sim.add_testbench``."""
+        """The model's process: add it with :meth:`add_to`, or ``tinynpu.sim.add_testbench``."""
         bus = self.bus
         ar = [bus.araddr, bus.arlen, bus.arsize, bus.arburst.as_value(), bus.arid]
         aw = [bus.awaddr, bus.awlen, bus.awsize, bus.awburst.as_value(), bus.awid]

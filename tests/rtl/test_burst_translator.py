@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from amaranth.lib import data
 from amaranth.sim import Simulator
-
-from rtl.burst_translator import BurstTranslator
-from rtl.translate import Access
+from tinynpu.rtl.burst_translator import BurstTranslator
+from tinynpu.rtl.translate import Access
 
 LAYOUT = data.StructLayout({"addr": 40, "beats": 9, "tag": 3})
 

@@ -4,8 +4,7 @@ import dataclasses
 import re
 
 import pytest
-
-from rtl.config import PARAMETERS, NpuConfig
+from tinynpu.rtl.config import PARAMETERS, NpuConfig
 
 KiB = 1024
 

@@ -6,10 +6,9 @@ from amaranth.hdl import Elaboratable, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-
-from rtl.cpbus import LiteDecoder, SramWindow
-from rtl.regmap import CP
-from rtl.regmap.block import RegisterBlock
+from tinynpu.rtl.cpbus import LiteDecoder, SramWindow
+from tinynpu.rtl.regmap import CP
+from tinynpu.rtl.regmap.block import RegisterBlock
 
 OKAY, SLVERR = 0, 2
 #: Longest a single handshake may take before the bus is declared hung.

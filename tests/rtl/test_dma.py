@@ -20,9 +20,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 from axi_model import AxiMemory, AxiProtocolError, ErrorRange
-
-from rtl.axi import AXI4Signature, Burst, Resp
-from rtl.dma import MAX_WRITES, DmaCommand, DmaEngine, DmaError, DmaKind
+from tinynpu.rtl.axi import AXI4Signature, Burst, Resp
+from tinynpu.rtl.dma import MAX_WRITES, DmaCommand, DmaEngine, DmaError, DmaKind
 
 #: Host memory of the model: a 40-bit address with high bits set, 128 KiB.
 BASE = 0xA5_4320_0000

@@ -3,8 +3,7 @@
 import re
 
 import pytest
-
-from rtl.layouts import (
+from tinynpu.rtl.layouts import (
     COMMAND_ALIGN,
     CommandHeader,
     Completion,

@@ -1,13 +1,12 @@
-"""The local address map and scratchpad geometry (``rtl.localmap``), and the minimum scratchpad
-sizes of ``rtl.config.NpuConfig``: every expected value is a literal worked out by hand.
+"""The local address map and scratchpad geometry (``tinynpu.rtl.localmap``), and the minimum scratchpad
+sizes of ``tinynpu.rtl.config.NpuConfig``: every expected value is a literal worked out by hand.
 """
 
 import dataclasses
 
 import pytest
-
-from rtl.config import NpuConfig
-from rtl.localmap import (
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.rtl.localmap import (
     K_SLOT,
     LOCAL_ADDR_WIDTH,
     PARAM_BYTES,

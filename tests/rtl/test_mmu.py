@@ -28,12 +28,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 from axi_model import AxiMemory, ErrorRange
-
-from rtl.axi import AXI4Signature, Resp, forward
-from rtl.layouts import pack
-from rtl.mmu import Mmu
-from rtl.pte import Descriptor
-from rtl.translate import Access, FaultKind
+from tinynpu.rtl.axi import AXI4Signature, Resp, forward
+from tinynpu.rtl.layouts import pack
+from tinynpu.rtl.mmu import Mmu
+from tinynpu.rtl.pte import Descriptor
+from tinynpu.rtl.translate import Access, FaultKind
 
 READ, WRITE, FETCH = Access.READ, Access.WRITE, Access.FETCH
 NONE, TRANSLATION, ACCESS_FLAG = FaultKind.NONE, FaultKind.TRANSLATION, FaultKind.ACCESS_FLAG

@@ -1,13 +1,13 @@
-"""Unit tests of the post-processor (``rtl.ppu``) in amaranth.sim, against ``runtime.reference``.
+"""Unit tests of the post-processor (``tinynpu.rtl.ppu``) in amaranth.sim, against ``tinynpu.runtime.reference``.
 
 The post-processor is wrapped with two real ``lib.memory.Memory`` instances (connected with
 ``wiring.connect``): the accumulators, pre-loaded with int32 values (element ``e`` in word
 ``e // acc_lanes``, lane ``e % acc_lanes``), and the parameters, pre-loaded with packed
-:class:`~rtl.layouts.ChannelParams` records (channel ``c`` in word ``c // W``, lane ``c % W``).
+:class:`~tinynpu.rtl.layouts.ChannelParams` records (channel ``c`` in word ``c // W``, lane ``c % W``).
 The bench issues one read per cycle (pipelined: a new address every cycle, ACC8 and ACC32 mixed)
-and takes each word's result exactly :data:`~rtl.ppu.LATENCY` cycles after its address. Every
-expected word comes from :func:`runtime.reference.requantize` (ACC8) or
-:func:`runtime.reference.int32_output` (ACC32), element by element, with the channel of element
+and takes each word's result exactly :data:`~tinynpu.rtl.ppu.LATENCY` cycles after its address. Every
+expected word comes from :func:`tinynpu.runtime.reference.requantize` (ACC8) or
+:func:`tinynpu.runtime.reference.int32_output` (ACC32), element by element, with the channel of element
 ``e`` being ``param_base + e % 2**row_log2``; a few are literals worked out by hand.
 """
 
@@ -20,11 +20,10 @@ from amaranth.hdl import Elaboratable, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
-
-from rtl.layouts import ChannelParams, pack
-from rtl.localmap import Geometry
-from rtl.ppu import LATENCY, PostProcessor
-from runtime.reference import INT32_MAX, INT32_MIN, int32_output, requantize
+from tinynpu.rtl.layouts import ChannelParams, pack
+from tinynpu.rtl.localmap import Geometry
+from tinynpu.rtl.ppu import LATENCY, PostProcessor
+from tinynpu.runtime.reference import INT32_MAX, INT32_MIN, int32_output, requantize
 
 MASK32 = 0xFFFF_FFFF
 #: Accumulator words of every geometry here (the accumulator size follows from it).
@@ -136,7 +135,7 @@ def run_ppu(g, acc, params, batches, *, seed=0):
 
 
 def expected_word(g, acc, params, s, wide, addr):
-    """The word read at ``addr`` of ACC32 (``wide``) or ACC8, from ``runtime.reference``."""
+    """The word read at ``addr`` of ACC32 (``wide``) or ACC8, from ``tinynpu.runtime.reference``."""
     w = g.bus_bytes
     count = w // 4 if wide else w
     elements = range(addr * count, (addr + 1) * count)

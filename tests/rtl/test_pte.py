@@ -2,9 +2,8 @@
 
 import pytest
 from amaranth.lib import data
-
-from rtl.layouts import nbytes
-from rtl.pte import Descriptor, block_size, level_index
+from tinynpu.rtl.layouts import nbytes
+from tinynpu.rtl.pte import Descriptor, block_size, level_index
 
 #: Field -> (first bit, width), from the Armv8-A VMSAv8-64 stage-1 descriptor formats.
 BITS = {

@@ -12,8 +12,7 @@ import warnings
 import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable, Value
 from amaranth.sim import Simulator
-
-from rtl.arbiter import ReadArbiter
+from tinynpu.rtl.arbiter import ReadArbiter
 
 #: Cycles an AR run may take before it is declared hung.
 LIMIT = 64

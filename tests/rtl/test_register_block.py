@@ -13,9 +13,8 @@ import warnings
 import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
-
-from rtl.regmap import HOST, Field, Kind, Register, RegisterMap
-from rtl.regmap.block import RegisterBlock, fields_signature
+from tinynpu.rtl.regmap import HOST, Field, Kind, Register, RegisterMap
+from tinynpu.rtl.regmap.block import RegisterBlock, fields_signature
 
 #: Encoding of the AXI OKAY response.
 OKAY = 0

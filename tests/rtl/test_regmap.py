@@ -7,11 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
-
-from rtl.config import PARAMETERS
-from rtl.regmap import CP, HOST, Field, Kind, Register, RegisterMap, join_address, split_address
-from rtl.regmap.export import abi_listing
-from rtl.regmap.model import Bank, compile_rdl, from_rdl, load
+from tinynpu.rtl.config import PARAMETERS
+from tinynpu.rtl.regmap import (
+    CP,
+    HOST,
+    Field,
+    Kind,
+    Register,
+    RegisterMap,
+    join_address,
+    split_address,
+)
+from tinynpu.rtl.regmap.export import abi_listing
+from tinynpu.rtl.regmap.model import Bank, compile_rdl, from_rdl, load
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

@@ -4,10 +4,9 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-
-from rtl.axi import Resp
-from rtl.layouts import RingEntry, nbytes, pack, unpack
-from rtl.queue import QueueError, RingFetcher
+from tinynpu.rtl.axi import Resp
+from tinynpu.rtl.layouts import RingEntry, nbytes, pack, unpack
+from tinynpu.rtl.queue import QueueError, RingFetcher
 
 ENTRY = nbytes(RingEntry)
 TIMEOUT = 2000

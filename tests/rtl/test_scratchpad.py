@@ -1,4 +1,4 @@
-"""Unit tests of the scratchpads (``rtl.scratchpad``) in amaranth.sim.
+"""Unit tests of the scratchpads (``tinynpu.rtl.scratchpad``) in amaranth.sim.
 
 Both take DMA writes of one bus word per cycle, addressed in bus words of their local region,
 with byte enables. The model of each is the region as a ``bytearray``, written byte by byte where
@@ -17,8 +17,7 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-
-from rtl.scratchpad import InputBuffer, WideBuffer
+from tinynpu.rtl.scratchpad import InputBuffer, WideBuffer
 
 K_SLOT = 256  # bytes of an input row slot (literal: the layout under test)
 

@@ -1,4 +1,4 @@
-"""Unit tests of the systolic array (``rtl.systolic``) in amaranth.sim, against numpy matmul.
+"""Unit tests of the systolic array (``tinynpu.rtl.systolic``) in amaranth.sim, against numpy matmul.
 
 The bench feeds a schedule of cycles: a tile's step ``k`` brings column ``k`` of A on ``a`` and
 row ``k`` of B on ``b``, with ``first`` on step 0 and ``last`` on step ``K - 1``; a bubble
@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-
-from rtl.systolic import SystolicArray
+from tinynpu.rtl.systolic import SystolicArray
 
 
 @dataclass

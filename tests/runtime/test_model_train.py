@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from runtime.model import (
+from tinynpu.runtime.model import (
     AvgPool2d,
     Conv2d,
     Dense,
@@ -13,7 +12,7 @@ from runtime.model import (
     conv_output_hw,
     im2col,
 )
-from runtime.train import _backward, accuracy, fit
+from tinynpu.runtime.train import _backward, accuracy, fit
 
 # 1x3x3x1 image holding 1..9 row by row:
 #   1 2 3

@@ -4,9 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
-
-from firmware.commands import check_command, decode_header
-from rtl.layouts import (
+from tinynpu.firmware.commands import check_command, decode_header
+from tinynpu.rtl.layouts import (
     ChannelParams,
     CountersCommand,
     GemmCommand,
@@ -16,11 +15,11 @@ from rtl.layouts import (
     nbytes,
     unpack,
 )
-from runtime import digits, reference
-from runtime.compiler import ACTS_VA, STREAM_VA, WEIGHTS_VA, compile_model
-from runtime.model import AvgPool2d, Conv2d, Dense, Flatten, ReLU, Sequential
-from runtime.quantize import QuantizedModel, QuantParams, quantize
-from runtime.train import accuracy
+from tinynpu.runtime import digits, reference
+from tinynpu.runtime.compiler import ACTS_VA, STREAM_VA, WEIGHTS_VA, compile_model
+from tinynpu.runtime.model import AvgPool2d, Conv2d, Dense, Flatten, ReLU, Sequential
+from tinynpu.runtime.quantize import QuantizedModel, QuantParams, quantize
+from tinynpu.runtime.train import accuracy
 
 PAGE = 4096
 

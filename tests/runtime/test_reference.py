@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from runtime.reference import (
+from tinynpu.runtime.reference import (
     INT32_MAX,
     INT32_MIN,
     conv2d,

@@ -5,12 +5,11 @@ import errno
 
 import numpy as np
 import pytest
-
-from driver.uapi import UapiError
-from runtime.compiler import compile_model
-from runtime.model import Dense, Flatten, Sequential
-from runtime.quantize import quantize
-from runtime.session import Session
+from tinynpu.driver.uapi import UapiError
+from tinynpu.runtime.compiler import compile_model
+from tinynpu.runtime.model import Dense, Flatten, Sequential
+from tinynpu.runtime.quantize import quantize
+from tinynpu.runtime.session import Session
 
 
 @pytest.fixture(scope="module")

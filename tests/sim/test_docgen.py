@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 from amaranth.lib import data
+from tinynpu.driver.uapi import REQUESTS, Ioctl
+from tinynpu.rtl.layouts import CommandHeader, GemmCommand, Opcode, nbytes
+from tinynpu.rtl.pte import Descriptor
+from tinynpu.rtl.regmap import HOST
 
-from driver.uapi import REQUESTS, Ioctl
-from rtl.layouts import CommandHeader, GemmCommand, Opcode, nbytes
-from rtl.pte import Descriptor
-from rtl.regmap import HOST
-from sim.cli import main
-from sim.docgen import parse_attributes, reference_pages
+from tinynpu.cli import main
+from tinynpu.docgen import parse_attributes, reference_pages
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 

@@ -7,8 +7,7 @@ import subprocess
 
 import lz4.block
 import pytest
-
-from sim.toolchain import CSRC_DIR
+from tinynpu.sim.build import CSRC_DIR
 
 SIZES = [0, 1, 14, 15, 16, 269, 270, 271, 524, 525, 4096, 100_000]
 

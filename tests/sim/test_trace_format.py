@@ -5,12 +5,10 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-
-import driver.tracepoints
-from driver import tracepoints
-from rtl.regmap import HOST
-from sim.timeline import job_windows, render_svg
-from sim.trace import DriverEvent, IrqEvent, Trace, _descriptor, _driver_line, _value
+from tinynpu.driver import tracepoints
+from tinynpu.rtl.regmap import HOST
+from tinynpu.sim.timeline import job_windows, render_svg
+from tinynpu.sim.trace import DriverEvent, IrqEvent, Trace, _descriptor, _driver_line, _value
 
 # --- driver tracepoint lines -----------------------------------------------------------------
 
@@ -124,7 +122,7 @@ def test_driver_event_lines(name, fields, line):
 
 
 def test_every_documented_tracepoint_has_a_line():
-    documented = set(re.findall(r"^``(\w+)``", driver.tracepoints.__doc__, re.MULTILINE))
+    documented = set(re.findall(r"^``(\w+)``", tracepoints.__doc__, re.MULTILINE))
     assert documented == {
         "ioctl",
         "ioctl_done",

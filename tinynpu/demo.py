@@ -1,7 +1,7 @@
 """``tinynpu demo``: quantized models classify handwritten digits on the simulated NPU.
 
 On the host: load scikit-learn's digits, train an MLP and a CNN in float, quantize them to int8
-and compile them for a batch size. In the simulator (:mod:`sim.demo_program`): the runtime
+and compile them for a batch size. In the simulator (:mod:`tinynpu.demo_program`): the runtime
 loads each model through the uAPI and runs the test images batch by batch on the RTL. Back on
 the host: compare every output with the numpy int8 reference and report accuracy, throughput
 at the SoC's clock, cycles per layer, array utilization and hardware counters.
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.build import config_dir
-from rtl.config import NpuConfig
-from runtime.compiler import compile_model
-from runtime.digits import MODELS, load_split, trained
-from runtime.quantize import quantize
-from runtime.train import accuracy
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.runtime.compiler import compile_model
+from tinynpu.runtime.digits import MODELS, load_split, trained
+from tinynpu.runtime.quantize import quantize
+from tinynpu.runtime.train import accuracy
+from tinynpu.sim.build import config_dir, simulator_dir
+from tinynpu.sim.runner import waves_requested
 
 from .run import run_program
-from .runner import waves_requested
-from .toolchain import simulator_dir
 
 __all__ = ["DEFAULT_SAMPLES", "run_demo"]
 
@@ -161,7 +160,7 @@ def run_demo(config: NpuConfig, *, models=None, samples=DEFAULT_SAMPLES, batch=6
     config : NpuConfig
         The configuration to build and simulate.
     models : list of str, optional
-        Names from :data:`runtime.digits.MODELS`; all by default.
+        Names from :data:`tinynpu.runtime.digits.MODELS`; all by default.
     samples : int or None
         Test images to run; ``None`` for the whole test split.
     batch : int

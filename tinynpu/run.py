@@ -1,6 +1,6 @@
 """``tinynpu run SCRIPT``: run a user-space program on the simulated system.
 
-The program is a Python file with ``async def main(system, args)`` (see :mod:`sim.system` for
+The program is a Python file with ``async def main(system, args)`` (see :mod:`tinynpu.sim.system` for
 what ``system`` offers). It runs inside the simulator on the cached build of the configuration;
 what it prints, and with tracing the decoded trace and the timeline, land in its run directory.
 """
@@ -10,10 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-from rtl.build import config_dir
+from tinynpu.sim.build import config_dir
+from tinynpu.sim.runner import run_cocotb
 
 from .run_tb import ARGS_ENV, SCRIPT_ENV, TRACE_ENV
-from .runner import run_cocotb
 
 __all__ = ["run_program", "run_script"]
 
@@ -48,7 +48,11 @@ def run_program(config, script, *, args=(), trace=False, directory=None, poll=No
     def simulate():
         try:
             run_cocotb(
-                "sim.run_tb", config, test_dir=directory, log_file=directory / "sim.log", env=env
+                "tinynpu.run_tb",
+                config,
+                test_dir=directory,
+                log_file=directory / "sim.log",
+                env=env,
             )
         except Exception as error:  # reported by the caller's thread
             failure.append(error)

@@ -14,11 +14,9 @@ import os
 import shutil
 import time
 
-from rtl.build import build_root, config_dir, emit_verilog
-from rtl.config import NpuConfig
-
-from .runner import run_cocotb
-from .toolchain import build_simulator, simulator_dir
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.sim.build import build_root, build_simulator, config_dir, emit_verilog, simulator_dir
+from tinynpu.sim.runner import run_cocotb
 
 __all__ = ["run_bench"]
 
@@ -107,7 +105,7 @@ def run_bench(config: NpuConfig, *, out=print):
         directory = config_dir(config)
         verilate_s = float((simulator_dir(config) / ".built").read_text())
         test_dir = directory / "bench"
-        run_cocotb("sim.bench_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
+        run_cocotb("tinynpu.bench_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
         speed = json.loads((test_dir / "bench.json").read_text())
         jobs = json.loads((test_dir / "jobs.json").read_text())
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cocotb
 
-from .system import boot
+from tinynpu.sim.system import boot
 
 #: Environment variables the runner sets.
 SCRIPT_ENV, ARGS_ENV, TRACE_ENV = "TINYNPU_SCRIPT", "TINYNPU_ARGS", "TINYNPU_TRACE"

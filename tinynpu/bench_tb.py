@@ -8,15 +8,14 @@ import time
 import cocotb
 from cocotb.triggers import Timer
 
-from driver import commands
-from driver.memory import PhysicalAllocator
-from driver.npu import Npu
-from driver.pgtable import Prot
-from firmware import Firmware
-from rtl.layouts import CopyCommand, unpack
-from rtl.regmap import HOST
-
-from .soc import Soc
+from tinynpu.driver import commands
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.npu import Npu
+from tinynpu.driver.pgtable import Prot
+from tinynpu.firmware import Firmware
+from tinynpu.rtl.layouts import CopyCommand, unpack
+from tinynpu.rtl.regmap import HOST
+from tinynpu.sim.soc import Soc
 
 REPORT = "bench.json"
 JOBS_REPORT = "jobs.json"
