@@ -1,4 +1,4 @@
-"""The tinynpu driver: it talks to the NPU only through a :class:`~tinynpu.driver.platform.Platform`.
+"""The tinynpu driver: it talks to the NPU only through a :class:`~.platform.Platform`.
 
 What exists today: :func:`~tinynpu.driver.device.probe` (identity, version check, capabilities).
 """

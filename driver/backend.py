@@ -1,9 +1,9 @@
 """What the generic core asks of a device: the whole of a backend's job.
 
-The core (buffers, address spaces, scheduler, uAPI) is device-agnostic; a backend is the only
-code that knows registers. It implements :class:`Backend`: address spaces and their page-table
-writes, running a job, the interrupt handler, and reset. :mod:`tinynpu.driver.npu_backend` is the one
-for tinynpu.
+The core (buffers, address spaces, scheduler, uAPI) is device-agnostic; a backend is the only code
+that knows registers. It implements :class:`Backend`: address spaces and their page-table writes,
+running a job, the interrupt handler, and reset. :mod:`tinynpu.driver.npu_backend` is the one for
+tinynpu.
 """
 
 from dataclasses import dataclass

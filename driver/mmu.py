@@ -16,9 +16,9 @@ The register-aware half of the page-table story; :mod:`tinynpu.driver.pgtable` w
 import errno
 from dataclasses import dataclass
 
+from tinynpu.rtl.layouts import Access, FaultKind
 from tinynpu.rtl.pte import GRANULE
 from tinynpu.rtl.regmap import HOST, join_address, split_address
-from tinynpu.rtl.translate import Access, FaultKind
 
 from .device import DeviceError
 from .memory import PhysicalAllocator

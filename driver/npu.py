@@ -6,16 +6,16 @@ and scheduler core will sit on top of :class:`Npu` and call :meth:`Npu.submit`,
 
 The ring protocol (see ``docs/job-path.md``):
 
-* the driver writes a :class:`~tinynpu.rtl.layouts.RingEntry` in slot ``tail % size`` of the ring, then
-  publishes ``tail + 1`` with ``ring_tail`` and a write to ``ring_doorbell``;
-* the firmware writes a :class:`~tinynpu.rtl.layouts.Completion` in the same slot of the completion ring
-  and ends the job, which counts ``ring_done`` up and raises ``job_done`` or ``job_error``;
+* the driver writes a :class:`~tinynpu.rtl.layouts.RingEntry` in slot ``tail % size`` of the ring,
+  then publishes ``tail + 1`` with ``ring_tail`` and a write to ``ring_doorbell``;
+* the firmware writes a :class:`~tinynpu.rtl.layouts.Completion` in the same slot of the completion
+  ring and ends the job, which counts ``ring_done`` up and raises ``job_done`` or ``job_error``;
 * the handler reads ``ring_done`` and collects the records below it, in order.
 
-A job runs in an address space of :attr:`Npu.mmu` (:mod:`tinynpu.driver.mmu`): its command stream and
-every address in it are virtual. A translation fault ends the job with a ``FAULT`` completion;
-the handler first takes the fault records (:meth:`~tinynpu.driver.mmu.Mmu.handle_faults`), so a faulted
-job's :class:`JobResult` carries its fault.
+A job runs in an address space of :attr:`Npu.mmu` (:mod:`tinynpu.driver.mmu`): its command stream
+and every address in it are virtual. A translation fault ends the job with a ``FAULT`` completion;
+the handler first takes the fault records (:meth:`~tinynpu.driver.mmu.Mmu.handle_faults`), so a
+faulted job's :class:`JobResult` carries its fault.
 
 A slot is free again once its completion has been collected. With every slot taken,
 :meth:`Npu.submit` reports ``EBUSY`` instead of overwriting an entry the hardware may still
@@ -30,12 +30,13 @@ from tinynpu.rtl.layouts import (
     Completion,
     CompletionStatus,
     ErrorCode,
+    QueueError,
     RingEntry,
     nbytes,
     pack,
     unpack,
 )
-from tinynpu.rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, QueueError
+from tinynpu.rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2
 from tinynpu.rtl.regmap import HOST, split_address
 
 from . import tracepoints

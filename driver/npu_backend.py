@@ -1,10 +1,10 @@
-"""The tinynpu backend of the generic core: :class:`~tinynpu.driver.backend.Backend` over :class:`Npu`.
+"""The tinynpu backend of the generic core: :class:`~.backend.Backend` over :class:`Npu`.
 
-Everything here is a thin translation: address spaces are the MMU's (:mod:`tinynpu.driver.mmu`), jobs
-are ring entries (:mod:`tinynpu.driver.npu`), and completion records become :class:`Outcome` values
-with the errno policy of the core: a translation fault is ``EFAULT``, a bus error ``EIO``, a
-command the firmware refused ``EINVAL``; a job that found its address space stopped did not
-run and is retried.
+Everything here is a thin translation: address spaces are the MMU's (:mod:`tinynpu.driver.mmu`),
+jobs are ring entries (:mod:`tinynpu.driver.npu`), and completion records become :class:`Outcome`
+values with the errno policy of the core: a translation fault is ``EFAULT``, a bus error ``EIO``, a
+command the firmware refused ``EINVAL``; a job that found its address space stopped did not run and
+is retried.
 """
 
 import errno

@@ -1,8 +1,8 @@
 """The page-table writer: LPAE stage-1 tables in host memory, with io-pgtable semantics.
 
 One :class:`PageTable` is one address space. Its tables are pages from a
-:class:`~tinynpu.driver.memory.PhysicalAllocator`; every descriptor it changes is written to host memory
-through the platform at once (the CPU's view; the walker reads memory). A shadow copy of each
+:class:`~tinynpu.driver.memory.PhysicalAllocator`; every descriptor it changes is written to host
+memory through the platform at once (the CPU's view; the walker reads memory). A shadow copy of each
 table stands in for the CPU reading its own stores back.
 
 Ordering, as in Linux: after :meth:`PageTable.unmap_pages` the caller invalidates the TLB for the

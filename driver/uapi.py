@@ -1,8 +1,8 @@
 """The user-space API: ioctl numbers, request structures, flags and the error type.
 
-This module is the driver's ``include/uapi`` header: the kernel side (:mod:`tinynpu.driver.file`) and
-user space (:mod:`tinynpu.runtime.libtinynpu`) share it. Every request is a little-endian structure
-(a shared :class:`~amaranth.lib.data.Struct`) that starts with two 32-bit words:
+This module is the driver's ``include/uapi`` header: the kernel side (:mod:`tinynpu.driver.file`)
+and user space (:mod:`tinynpu.runtime.libtinynpu`) share it. Every request is a little-endian
+structure (a shared :class:`~amaranth.lib.data.Struct`) that starts with two 32-bit words:
 
 ``size``
     The bytes of the structure as the caller knows it. A caller built against an older header

@@ -11,8 +11,8 @@ __all__ = ["CpBus", "Registers"]
 class CpBus(Protocol):
     """The control processor's view of the NPU: its register window, its interrupt, its clock.
 
-    The firmware never touches a simulator; it awaits one of these. ``tinynpu.sim.cp`` implements it on
-    the RTL's ``cp`` port.
+    The firmware never touches a simulator; it awaits one of these. ``tinynpu.sim.cp`` implements it
+    on the RTL's ``cp`` port.
     """
 
     async def read(self, offset: int) -> int:

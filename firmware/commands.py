@@ -1,8 +1,8 @@
 """Decode and check commands: the rules every command stream must follow (pure Python).
 
-A command stream is a sequence of commands, each a shared layout of ``tinynpu.rtl.layouts`` that starts
-with a :class:`~tinynpu.rtl.layouts.CommandHeader`. These functions take the bytes the firmware has read
-and either return the decoded command or raise :class:`CommandError` with the
+A command stream is a sequence of commands, each a shared layout of ``tinynpu.rtl.layouts`` that
+starts with a :class:`~tinynpu.rtl.layouts.CommandHeader`. These functions take the bytes the
+firmware has read and either return the decoded command or raise :class:`CommandError` with the
 :class:`~tinynpu.rtl.layouts.ErrorCode` the job completes with. The limits they enforce are the
 hardware's: the DMA engine's 24-bit row length and 16-bit row count, 40-bit physical addresses.
 """

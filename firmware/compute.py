@@ -1,16 +1,14 @@
-"""Runs a tiling plan (``tinynpu.firmware.tiling``): DMA transfers and matrix operations, overlapped.
+"""Runs a tiling plan (:mod:`~.tiling`): DMA transfers and matrix operations, overlapped.
 
 The DMA engine runs one command at a time; the matrix unit takes operations from a queue of
-``MATRIX_QUEUE_DEPTH``. The executor keeps both busy: it pushes every matrix operation whose
-loads are done (while the queue has room), starts the next DMA command as soon as the engine is
-free and the operations it waits for have completed, and otherwise sleeps until the DMA engine or
-the matrix unit interrupts. Everything goes through the CP registers.
+``mx_info.queue_depth`` entries (read at boot). The executor keeps both busy: it pushes every
+matrix operation whose loads are done (while the queue has room), starts the next DMA command
+as soon as the engine is free and the operations it waits for have completed, and otherwise
+sleeps until the DMA engine or the matrix unit interrupts. Everything goes through the CP registers.
 """
 
-from tinynpu.rtl.dma import DmaError, DmaKind
-from tinynpu.rtl.layouts import ErrorCode
+from tinynpu.rtl.layouts import DmaError, DmaKind, ErrorCode
 from tinynpu.rtl.regmap import CP, split_address
-from tinynpu.rtl.top import MATRIX_QUEUE_DEPTH
 
 from .commands import CommandError
 
@@ -105,7 +103,7 @@ async def run_plan(fw, plan, asid):
             while (
                 pushed < len(plan.matrix)
                 and plan.matrix[pushed].after_dma <= dma_next
-                and pushed - completed < MATRIX_QUEUE_DEPTH
+                and pushed - completed < fw.matrix_queue_depth
             ):
                 await _push(fw, plan.matrix[pushed].step)
                 pushed += 1

@@ -6,19 +6,19 @@ One job::
     -> for each command: read it from the SRAM, check it, execute it (DMA) -> write the
     completion record (SRAM, then DMA to the completion ring) -> end the job (job_end)
 
-Everything goes through the CP register window (:class:`~tinynpu.firmware.bus.CpBus`); all memory traffic
-goes through the DMA engine. The job's memory (its command stream and every command's addresses)
-is virtual, in the entry's address space: the DMA engine translates it through the MMU. Only the
-completion ring is physical. A job that breaks a rule, or whose DMA gets a bus error, ends with
-an error completion naming the offending command; one whose translation faults ends with a
-FAULT completion, as does every job of its address space until the host acknowledges the fault.
-The next job runs normally.
+Everything goes through the CP register window (:class:`~tinynpu.firmware.bus.CpBus`); all memory
+traffic goes through the DMA engine. The job's memory (its command stream and every command's
+addresses) is virtual, in the entry's address space: the DMA engine translates it through the MMU.
+Only the completion ring is physical. A job that breaks a rule, or whose DMA gets a bus error, ends
+with an error completion naming the offending command; one whose translation faults ends with a
+FAULT completion, as does every job of its address space until the host acknowledges the fault. The
+next job runs normally.
 """
 
-from tinynpu.rtl.dma import DmaKind
 from tinynpu.rtl.layouts import (
     Completion,
     CompletionStatus,
+    DmaKind,
     ErrorCode,
     JobCounters,
     Opcode,
@@ -98,6 +98,7 @@ class Firmware:
         self.scratch = self.sram_bytes - _SCRATCH_BYTES
         self.stream_limit = self.scratch
         self.addr_spaces = (await self.regs.fields("mmu_info"))["addr_spaces"]
+        self.matrix_queue_depth = (await self.regs.fields("mx_info"))["queue_depth"]
         compute = await self.regs.fields("compute_info")
         self.geometry = Geometry(
             array_size=1 << compute["array_log2"],

@@ -14,9 +14,8 @@ scratchpad's row slots with 2-D DMA transfers, one per output row and run of ker
   filled with the input zero point (a local FILL).
 """
 
-from tinynpu.rtl.config import K_SLOT
-from tinynpu.rtl.dma import DmaKind
-from tinynpu.rtl.layouts import OutputType
+from tinynpu.rtl.layouts import DmaKind, OutputType
+from tinynpu.rtl.localmap import K_SLOT
 
 from .tiling import Dma, Gemm, plan_gemm
 

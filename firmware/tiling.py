@@ -21,10 +21,8 @@ compute.
 
 from dataclasses import dataclass, field
 
-from tinynpu.rtl.config import K_SLOT
-from tinynpu.rtl.dma import DmaKind
-from tinynpu.rtl.layouts import OutputType
-from tinynpu.rtl.localmap import PARAM_BYTES, Geometry, Region, local_address
+from tinynpu.rtl.layouts import DmaKind, OutputType
+from tinynpu.rtl.localmap import K_SLOT, PARAM_BYTES, Geometry, Region, local_address
 
 __all__ = ["Dma", "Gemm", "MatrixStep", "Plan", "Store", "plan_gemm"]
 

@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .translate import ASID_WIDTH, Access, TranslateSignature
+from .layouts import Access
+from .translate import ASID_WIDTH, TranslateSignature
 
 __all__ = ["BurstTranslator"]
 

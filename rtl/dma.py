@@ -16,44 +16,20 @@ between the three but data beats, so each can be read (and tested) on its own.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from .axi import AXI4Signature, Burst, Resp, channels, forward
 from .burst_translator import BurstTranslator
-from .translate import ASID_WIDTH, Access, TranslateSignature
+from .layouts import Access, DmaError, DmaKind
+from .translate import ASID_WIDTH, TranslateSignature
 
-__all__ = ["MAX_WRITES", "DmaCommand", "DmaEngine", "DmaError", "DmaKind"]
+__all__ = ["MAX_WRITES", "DmaCommand", "DmaEngine"]
 
 #: Writes (AW issued, B not yet received) the engine keeps in flight at most.
 MAX_WRITES = 16
-
-
-class DmaKind(enum.Enum, shape=3):
-    """What a command moves, and between which ports ("local": the local port, see below)."""
-
-    COPY = 0  # mem -> mem
-    LOAD = 1  # mem -> local
-    STORE = 2  # local -> mem
-    FILL = 3  # pattern -> mem
-    FILL_LOCAL = 4  # pattern -> local
-
-
-class DmaError(enum.Enum, shape=3):
-    """How the last command ended."""
-
-    NONE = 0
-    READ_SLVERR = 1
-    READ_DECERR = 2
-    WRITE_SLVERR = 3
-    WRITE_DECERR = 4
-    #: The local side of a LOAD, STORE or FILL_LOCAL is not inside one local region that allows
-    #: the access (past the end of the SRAM, or a write to a read-only region); nothing moved.
-    SRAM_RANGE = 5
-    #: The MMU refused a burst's translation (its fault registers say why).
-    MMU_FAULT = 6
 
 
 class DmaCommand(data.Struct):

@@ -1,4 +1,4 @@
-"""Layouts shared by the RTL, the firmware and the driver: ring entries, completions, commands.
+"""Layouts shared by the RTL, the firmware and the driver: ring entries, commands, status codes.
 
 Every structure that crosses memory between the host, the hardware and the firmware is an
 ``amaranth.lib.data.Struct`` here, little-endian, fields from the least significant bit up. The
@@ -11,6 +11,7 @@ from amaranth.lib import data, enum
 
 __all__ = [
     "COMMAND_ALIGN",
+    "Access",
     "ChannelParams",
     "CommandHeader",
     "Completion",
@@ -18,13 +19,17 @@ __all__ = [
     "Conv2dCommand",
     "CopyCommand",
     "CountersCommand",
+    "DmaError",
+    "DmaKind",
     "ErrorCode",
+    "FaultKind",
     "FillCommand",
     "GemmCommand",
     "JobCounters",
     "NopCommand",
     "Opcode",
     "OutputType",
+    "QueueError",
     "RingEntry",
     "WriteValueCommand",
     "nbytes",
@@ -273,11 +278,11 @@ class JobCounters(data.Struct):
 class GemmCommand(data.Struct):
     """``C = clamp(requantize(A x B + bias))`` on int8 matrices (80 bytes).
 
-    ``A`` is ``m x k`` int8 with rows ``lda`` bytes apart, ``B`` is ``k x n`` int8 with rows
-    ``ldb`` apart, ``C`` is ``m x n`` of ``output_type`` elements with rows ``ldc`` apart;
-    ``params`` is an array of ``n`` :class:`ChannelParams`, one per column of ``C``. All are virtual
-    addresses in the job's address space. See ``tinynpu.rtl.ppu`` for the arithmetic; ``act_min`` and
-    ``act_max`` are the output clamps (ReLU: ``act_min = zero_point``).
+    ``A`` is ``m x k`` int8 with rows ``lda`` bytes apart, ``B`` is ``k x n`` int8 with rows ``ldb``
+    apart, ``C`` is ``m x n`` of ``output_type`` elements with rows ``ldc`` apart; ``params`` is an
+    array of ``n`` :class:`ChannelParams`, one per column of ``C``. All are virtual addresses in the
+    job's address space. See ``tinynpu.rtl.ppu`` for the arithmetic; ``act_min`` and ``act_max`` are
+    the output clamps (ReLU: ``act_min = zero_point``).
     """
 
     header: CommandHeader
@@ -342,6 +347,75 @@ class CountersCommand(data.Struct):
 
     header: CommandHeader
     addr: 64
+
+
+# Status codes: the encodings of register fields (ring_status.error, dma_status.error, and an
+# address space's fault_status kind and access).
+
+
+class QueueError(enum.Enum, shape=2):
+    """Why the queue stopped (reported in the host's ``ring_status.error``)."""
+
+    NONE = 0
+    #: A doorbell published a tail behind the head, or more than the ring size ahead of done.
+    BAD_TAIL = 1
+    #: ``ring_size.log2`` is outside 1..12 at a doorbell.
+    BAD_SIZE = 2
+    #: A fetch got SLVERR or DECERR.
+    BUS_ERROR = 3
+
+
+class DmaKind(enum.Enum, shape=3):
+    """What a DMA command moves, and between which ports (``rtl/dma.py``; "local": local port)."""
+
+    COPY = 0  # mem -> mem
+    LOAD = 1  # mem -> local
+    STORE = 2  # local -> mem
+    FILL = 3  # pattern -> mem
+    FILL_LOCAL = 4  # pattern -> local
+
+
+class DmaError(enum.Enum, shape=3):
+    """How the last DMA command ended."""
+
+    NONE = 0
+    READ_SLVERR = 1
+    READ_DECERR = 2
+    WRITE_SLVERR = 3
+    WRITE_DECERR = 4
+    #: The local side of a LOAD, STORE or FILL_LOCAL is not inside one local region that allows
+    #: the access (past the end of the SRAM, or a write to a read-only region); nothing moved.
+    SRAM_RANGE = 5
+    #: The MMU refused a burst's translation (its fault registers say why).
+    MMU_FAULT = 6
+
+
+class Access(enum.Enum, shape=2):
+    """What an access does, as fault records report it."""
+
+    READ = 0
+    WRITE = 1
+    #: A read of a command stream: refused by execute-never descriptors.
+    FETCH = 2
+
+
+class FaultKind(enum.Enum, shape=3):
+    """Why a translation faulted (the ``kind`` of an address space's ``fault_status``)."""
+
+    NONE = 0
+    #: An invalid descriptor, a reserved one (``table=0`` at level 3), or an input address
+    #: beyond 39 bits (level 0).
+    TRANSLATION = 1
+    #: A block or page descriptor with the access flag clear.
+    ACCESS_FLAG = 2
+    #: A write through a read-only descriptor, or a fetch through an execute-never one.
+    PERMISSION = 3
+    #: A descriptor read answered SLVERR or DECERR.
+    BUS_ERROR = 4
+    #: A descriptor whose output address has bits above bit 39.
+    ADDRESS_SIZE = 5
+    #: The address space is not enabled (level 0).
+    DISABLED = 6
 
 
 def nbytes(layout):

@@ -26,18 +26,10 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4Signature, channels
 from .config import MEM_ADDR_WIDTH
+from .layouts import Access, FaultKind
 from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT
 from .tlb import Tlb, low_mask
-from .translate import (
-    ASID_WIDTH,
-    VA_WIDTH,
-    VPN_WIDTH,
-    Access,
-    FaultKind,
-    PageSize,
-    TlbEntry,
-    TranslateSignature,
-)
+from .translate import ASID_WIDTH, VA_WIDTH, VPN_WIDTH, PageSize, TlbEntry, TranslateSignature
 from .walker import Walker
 
 __all__ = ["AspaceSignature", "FaultRecord", "Mmu"]

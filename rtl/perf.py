@@ -1,7 +1,7 @@
 """Performance counters: totals since reset for the host, and the running job's for the firmware.
 
-Every counter of :class:`~tinynpu.rtl.layouts.JobCounters` is a 32-bit total. ``job_start`` copies the
-totals into a base; the job's counters are the totals minus the base, read by the DMA engine
+Every counter of :class:`~tinynpu.rtl.layouts.JobCounters` is a 32-bit total. ``job_start`` copies
+the totals into a base; the job's counters are the totals minus the base, read by the DMA engine
 from the ``PERF`` local region (one cycle of latency) as a ``JobCounters`` record.
 """
 

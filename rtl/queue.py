@@ -1,32 +1,20 @@
 """The command queue: fetch ring entries from host memory into an on-chip FIFO."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Resp
 from .fifo import StreamFifo
-from .layouts import RingEntry, nbytes
+from .layouts import QueueError, RingEntry, nbytes
 
-__all__ = ["FetchedEntry", "QueueError", "RingFetcher"]
+__all__ = ["FetchedEntry", "RingFetcher"]
 
 ENTRY_BYTES = nbytes(RingEntry)
 ENTRY_SHIFT = exact_log2(ENTRY_BYTES)
 #: Ring sizes, as log2 of the number of entries.
 MIN_SIZE_LOG2, MAX_SIZE_LOG2 = 1, 12
-
-
-class QueueError(enum.Enum, shape=2):
-    """Why the queue stopped (reported in the host's ``ring_status.error``)."""
-
-    NONE = 0
-    #: A doorbell published a tail behind the head, or more than the ring size ahead of done.
-    BAD_TAIL = 1
-    #: ``ring_size.log2`` is outside 1..12 at a doorbell.
-    BAD_SIZE = 2
-    #: A fetch got SLVERR or DECERR.
-    BUS_ERROR = 3
 
 
 class FetchedEntry(data.Struct):

@@ -17,7 +17,8 @@ from .matrix_unit import MatrixOp, MatrixUnit
 from .mmu import Mmu
 from .perf import PerfCounters
 from .ppu import LATENCY, PostProcessor
-from .queue import RingFetcher
+from .pte import INPUT_ADDR_WIDTH
+from .queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2, RingFetcher
 from .regmap import CP, HOST
 from .regmap.block import RegisterBlock
 from .scratchpad import InputBuffer, WideBuffer
@@ -131,8 +132,27 @@ class NpuTop(wiring.Component):
         super().__init__(npu_signature(config))
 
     def capability_values(self):
-        """Map each capability parameter name to the value the hardware reports."""
-        return self.config.as_dict() | {"mem_addr_width": MEM_ADDR_WIDTH}
+        """Map each capability parameter name to the value the hardware reports.
+
+        The elaboration parameters, and the design constants software must know: the physical
+        and virtual address widths, the ring sizes the fetcher accepts, the matrix queue's depth.
+        """
+        return self.config.as_dict() | {
+            "mem_addr_width": MEM_ADDR_WIDTH,
+            "va_width": INPUT_ADDR_WIDTH,
+            "ring_log2_min": MIN_SIZE_LOG2,
+            "ring_log2_max": MAX_SIZE_LOG2,
+            "matrix_queue_depth": MATRIX_QUEUE_DEPTH,
+        }
+
+    @staticmethod
+    def _report_capabilities(m, regmap, regs, values):
+        """Drive every field that names a parameter (the RDL ``param`` property) with its value."""
+        for reg in regmap:
+            for field in reg.fields:
+                if field.param is not None:
+                    port = getattr(getattr(regs, reg.name), field.name)
+                    m.d.comb += port.value.eq(values[field.param])
 
     def elaborate(self, platform):
         """Wire the registers to the ring fetcher, the DMA engine, the MMU and the CP SRAM."""
@@ -145,13 +165,8 @@ class NpuTop(wiring.Component):
         wiring.connect(m, wiring.flipped(self.host), regs.bus)
         host = regs.f
 
-        # Capability fields name the parameter they report (the RDL `param` property).
         values = self.capability_values()
-        for reg in HOST:
-            for field in reg.fields:
-                if field.param is not None:
-                    port = getattr(getattr(host, reg.name), field.name)
-                    m.d.comb += port.value.eq(values[field.param])
+        self._report_capabilities(m, HOST, host, values)
 
         # The control processor's window.
         m.submodules.cp_decoder = decoder = LiteDecoder(addr_width=CP_ADDR_WIDTH)
@@ -163,6 +178,7 @@ class NpuTop(wiring.Component):
         self._connect_lite(m, decoder.low, cp_regs.bus)
         wiring.connect(m, decoder.high, window.bus)
         cp = cp_regs.f
+        self._report_capabilities(m, CP, cp, values)
 
         m.submodules.sram = sram = Memory(
             shape=unsigned(width), depth=CP_SRAM_BYTES * 8 // width, init=[]
@@ -458,7 +474,6 @@ class NpuTop(wiring.Component):
         m.d.comb += [
             host.mmu_fault_pending.aspaces.value.eq(mmu.stopped),
             cp.mmu_stopped.aspaces.value.eq(mmu.stopped),
-            cp.mmu_info.addr_spaces.value.eq(self.config.addr_spaces),
             mmu.everything.eq(host.tlb_inv_command.everything.value),
             mmu.by_asid.eq(host.tlb_inv_command.by_asid.value),
             mmu.by_range.eq(host.tlb_inv_command.by_range.value),

@@ -11,6 +11,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import MEM_ADDR_WIDTH
+from .layouts import Access
 from .pte import INPUT_ADDR_WIDTH, OUTPUT_ADDR_WIDTH, PAGE_SHIFT
 
 __all__ = [
@@ -18,8 +19,6 @@ __all__ = [
     "PPN_WIDTH",
     "VA_WIDTH",
     "VPN_WIDTH",
-    "Access",
-    "FaultKind",
     "PageSize",
     "TlbEntry",
     "TranslateSignature",
@@ -33,34 +32,6 @@ ASID_WIDTH = 4
 #: Widths of a virtual page number (input bits 38:12) and a physical one (output bits 39:12).
 VPN_WIDTH = INPUT_ADDR_WIDTH - PAGE_SHIFT
 PPN_WIDTH = OUTPUT_ADDR_WIDTH - PAGE_SHIFT
-
-
-class Access(enum.Enum, shape=2):
-    """What an access does, as fault records report it."""
-
-    READ = 0
-    WRITE = 1
-    #: A read of a command stream: refused by execute-never descriptors.
-    FETCH = 2
-
-
-class FaultKind(enum.Enum, shape=3):
-    """Why a translation faulted (the ``kind`` of an address space's ``fault_status``)."""
-
-    NONE = 0
-    #: An invalid descriptor, a reserved one (``table=0`` at level 3), or an input address
-    #: beyond 39 bits (level 0).
-    TRANSLATION = 1
-    #: A block or page descriptor with the access flag clear.
-    ACCESS_FLAG = 2
-    #: A write through a read-only descriptor, or a fetch through an execute-never one.
-    PERMISSION = 3
-    #: A descriptor read answered SLVERR or DECERR.
-    BUS_ERROR = 4
-    #: A descriptor whose output address has bits above bit 39.
-    ADDRESS_SIZE = 5
-    #: The address space is not enabled (level 0).
-    DISABLED = 6
 
 
 class PageSize(enum.Enum, shape=2):

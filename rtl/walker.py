@@ -7,8 +7,9 @@ from amaranth.utils import exact_log2
 
 from .axi import AXI4Signature, Burst, Resp, channels
 from .config import MEM_ADDR_WIDTH
+from .layouts import FaultKind
 from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT, Descriptor, level_shift
-from .translate import ASID_WIDTH, PPN_WIDTH, VA_WIDTH, FaultKind, PageSize, TlbEntry
+from .translate import ASID_WIDTH, PPN_WIDTH, VA_WIDTH, PageSize, TlbEntry
 
 __all__ = ["TABLE_CACHE_WAYS", "Walker"]
 

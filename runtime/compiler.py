@@ -119,7 +119,7 @@ def _command(op, batch, source, weights_va, params_va, output):
 
 
 def compile_model(model, batch):
-    """Lower ``model`` (a :class:`~tinynpu.runtime.quantize.QuantizedModel`) for ``batch`` samples."""
+    """Lower ``model`` (a :class:`~.quantize.QuantizedModel`) for ``batch`` samples."""
     if batch < 1:
         raise ValueError(f"Batch size {batch} is not positive")
     weights, acts = _Arena(WEIGHTS_VA), _Arena(ACTS_VA)

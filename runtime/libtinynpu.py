@@ -1,8 +1,8 @@
 """Thin user-space wrappers over the uAPI, as libdrm's are over a DRM driver's ioctls.
 
-A :class:`Client` packs each request's structure (:mod:`tinynpu.driver.uapi`) with its full ``size``,
-calls ``ioctl`` on its open file, and unpacks what the driver wrote back. Arrays go through the
-client's process memory. Errors come back as :class:`~tinynpu.driver.uapi.UapiError`.
+A :class:`Client` packs each request's structure (:mod:`tinynpu.driver.uapi`) with its full
+``size``, calls ``ioctl`` on its open file, and unpacks what the driver wrote back. Arrays go
+through the client's process memory. Errors come back as :class:`~tinynpu.driver.uapi.UapiError`.
 """
 
 from tinynpu.driver.uapi import REQUESTS, Ioctl, SyncPoint, VmBindFlags, WaitFlags

@@ -1,9 +1,10 @@
 """A model description: a sequence of layers over NHWC tensors, with a float forward pass.
 
 The layers are what the NPU can run (fully connected and 2-D convolution, with a fused ReLU and
-requantization on the way out; average pooling, which the compiler lowers to a convolution) and
-what costs nothing (flatten). A :class:`Sequential` holds float parameters; it is trained
-(:mod:`tinynpu.runtime.train`), then quantized (:mod:`tinynpu.runtime.quantize`) into what the compiler lowers.
+requantization on the way out; average pooling, which the compiler lowers to a convolution) and what
+costs nothing (flatten). A :class:`Sequential` holds float parameters; it is trained
+(:mod:`tinynpu.runtime.train`), then quantized (:mod:`tinynpu.runtime.quantize`) into what the
+compiler lowers.
 
 Shapes exclude the batch: an image is ``(h, w, c)``, a vector ``(features,)``.
 """

@@ -124,7 +124,7 @@ class QuantizedOp:
 
 @dataclass
 class QuantizedModel:
-    """A quantized :class:`~tinynpu.runtime.model.Sequential`: its ops, input and output quantization."""
+    """A quantized :class:`~.model.Sequential`: its ops, input and output quantization."""
 
     name: str
     input_shape: tuple

@@ -1,4 +1,4 @@
-"""Float training of a :class:`~tinynpu.runtime.model.Sequential`: backpropagation and Adam, in numpy.
+"""Float training of a :class:`~.model.Sequential`: backpropagation and Adam, in numpy.
 
 Enough for the small models the demo runs (seconds on a CPU), deterministic for a given seed.
 """
@@ -11,7 +11,7 @@ __all__ = ["accuracy", "fit"]
 
 
 def _col2im(cols, shape, kernel, stride, padding):
-    """The gradient of :func:`~tinynpu.runtime.model.im2col`: sum each window's taps back in place."""
+    """The gradient of :func:`~.model.im2col`: sum each window's taps back in place."""
     batch, h, w, c = shape
     _, oh, ow, _ = cols.shape
     grad = np.zeros((batch, h + 2 * padding, w + 2 * padding, c))

@@ -1,8 +1,8 @@
 """The simulated machine a user-space program runs on: SoC, firmware, driver, device node.
 
 :func:`boot` brings it up; a program then opens clients (:meth:`System.open`) and uses the uAPI
-through :class:`tinynpu.runtime.libtinynpu.Client`. With tracing, :meth:`System.write_trace` writes the
-decoded log of everything that happened and the per-job timeline.
+through :class:`tinynpu.runtime.libtinynpu.Client`. With tracing, :meth:`System.write_trace` writes
+the decoded log of everything that happened and the per-job timeline.
 """
 
 import cocotb

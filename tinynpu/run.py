@@ -1,7 +1,7 @@
 """``tinynpu run SCRIPT``: run a user-space program on the simulated system.
 
-The program is a Python file with ``async def main(system, args)`` (see :mod:`tinynpu.sim.system` for
-what ``system`` offers). It runs inside the simulator on the cached build of the configuration;
+The program is a Python file with ``async def main(system, args)`` (see :mod:`tinynpu.sim.system`
+for what ``system`` offers). It runs inside the simulator on the cached build of the configuration;
 what it prints, and with tracing the decoded trace and the timeline, land in its run directory.
 """
 

@@ -1,8 +1,8 @@
 """Conformance: the rules of every request's structure, buffer objects, SUBMIT and WAIT.
 
 The structure rules (``size``, ``flags``, ``_reserved*``, unknown requests) are those of
-:mod:`tinynpu.driver.uapi`; SUBMIT's and WAIT's errnos those of :mod:`tinynpu.driver.file`. After each refused
-SUBMIT the context must still run a job exactly.
+:mod:`tinynpu.driver.uapi`; SUBMIT's and WAIT's errnos those of :mod:`tinynpu.driver.file`. After
+each refused SUBMIT the context must still run a job exactly.
 """
 
 import errno

@@ -1,4 +1,4 @@
-"""GEMM and CONV2D jobs on the RTL, bit-exact against the numpy reference (``tinynpu.runtime.reference``).
+"""GEMM and CONV2D jobs on the RTL, bit-exact against the numpy reference (``runtime.reference``).
 
 Operands are random int8 matrices written to host memory; every output is compared with the
 reference's, element for element, together with the bytes around it (a guard band the job must
@@ -10,15 +10,16 @@ import numpy as np
 from job_tb import MEMORY, bring_up, run
 from tinynpu.driver import commands
 from tinynpu.rtl.layouts import (
+    Access,
     CompletionStatus,
     ErrorCode,
+    FaultKind,
     JobCounters,
     OutputType,
     nbytes,
     unpack,
 )
 from tinynpu.rtl.regmap import HOST
-from tinynpu.rtl.translate import Access, FaultKind
 from tinynpu.runtime import reference
 
 OK, ERROR, FAULT = CompletionStatus.OK, CompletionStatus.ERROR, CompletionStatus.FAULT

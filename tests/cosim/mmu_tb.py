@@ -16,10 +16,9 @@ from tinynpu.driver.mmu import Fault
 from tinynpu.driver.npu import Npu
 from tinynpu.driver.pgtable import Prot
 from tinynpu.firmware import Firmware
-from tinynpu.rtl.layouts import CompletionStatus, ErrorCode, pack, unpack
+from tinynpu.rtl.layouts import Access, CompletionStatus, ErrorCode, FaultKind, pack, unpack
 from tinynpu.rtl.pte import OUTPUT_ADDR_WIDTH, Descriptor
 from tinynpu.rtl.regmap import HOST, join_address
-from tinynpu.rtl.translate import Access, FaultKind
 from tinynpu.sim.soc import Soc
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30

@@ -13,8 +13,8 @@ from tinynpu.driver.device import DeviceError
 from tinynpu.driver.memory import PhysicalAllocator
 from tinynpu.driver.mmu import Fault, Mmu
 from tinynpu.driver.pgtable import Prot
+from tinynpu.rtl.layouts import Access, FaultKind
 from tinynpu.rtl.regmap import HOST
-from tinynpu.rtl.translate import Access, FaultKind
 
 PAGE = 4096
 POOL = (0x10_0000, 64 * PAGE)

@@ -1,4 +1,4 @@
-"""Command stream encodings built by the driver, byte for byte (layouts of ``tinynpu.rtl.layouts``)."""
+"""Command stream encodings built by the driver, byte for byte (``rtl.layouts``)."""
 
 import pytest
 from tinynpu.driver.commands import channel_params, copy, fill, nop, stream, write_value

@@ -83,9 +83,11 @@ def _npu_registers(config=CONFIG, *, ident=None, version=(0, 1, 0)):
             data_width=config.mem_data_width, addr_width=MEM_ADDR_WIDTH
         ),
         HOST.cap_mmu.offset: HOST.cap_mmu.encode(
-            addr_spaces=config.addr_spaces, tlb_entries=config.tlb_entries
+            addr_spaces=config.addr_spaces, tlb_entries=config.tlb_entries, va_width=39
         ),
-        HOST.cap_queue.offset: HOST.cap_queue.encode(depth=config.queue_depth),
+        HOST.cap_queue.offset: HOST.cap_queue.encode(
+            depth=config.queue_depth, ring_log2_min=1, ring_log2_max=12
+        ),
         HOST.cap_spad_in.offset: HOST.cap_spad_in.encode(bytes=config.spad_in_bytes),
         HOST.cap_spad_wt.offset: HOST.cap_spad_wt.encode(bytes=config.spad_wt_bytes),
         HOST.cap_spad_acc.offset: HOST.cap_spad_acc.encode(bytes=config.spad_acc_bytes),
@@ -93,7 +95,9 @@ def _npu_registers(config=CONFIG, *, ident=None, version=(0, 1, 0)):
 
 
 def _expected_caps(config=CONFIG):
-    return config.as_dict() | {"mem_addr_width": MEM_ADDR_WIDTH}
+    # The design constants the hardware reports beside its parameters, as literals.
+    constants = {"mem_addr_width": 40, "va_width": 39, "ring_log2_min": 1, "ring_log2_max": 12}
+    return config.as_dict() | constants
 
 
 def test_fake_platform_implements_the_protocol():

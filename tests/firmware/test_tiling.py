@@ -1,11 +1,11 @@
-"""Tiling plans (``tinynpu.firmware.tiling``, ``tinynpu.firmware.lowering``) run on a pure-Python model machine.
+"""Tiling plans (``firmware.tiling``, ``firmware.lowering``) run on a pure-Python model machine.
 
-The model has a host memory (a bytearray, virtual = physical), the local memories as byte arrays
-per region (INPUT row slots of K_SLOT bytes, WEIGHT, PARAMS of 16-byte ChannelParams records) and
-the accumulators as an int32 array. It runs DMA commands (LOAD, STORE through the post-processor's
-ACC8/ACC32 views, FILL_LOCAL) and matrix operations (the ``tinynpu.rtl.matrix_unit`` semantics, edge tiles
-padded to N), and executes a plan's two queues with a seeded random interleaving that obeys only
-the plan's dependency counts (and the executor's queue depth):
+The model has a host memory (a bytearray, virtual = physical), the local memories as byte arrays per
+region (INPUT row slots of K_SLOT bytes, WEIGHT, PARAMS of 16-byte ChannelParams records) and the
+accumulators as an int32 array. It runs DMA commands (LOAD, STORE through the post-processor's
+ACC8/ACC32 views, FILL_LOCAL) and matrix operations (the ``tinynpu.rtl.matrix_unit`` semantics, edge
+tiles padded to N), and executes a plan's two queues with a seeded random interleaving that obeys
+only the plan's dependency counts (and the executor's queue depth):
 
 * a DMA command takes effect when it starts but is *in flight* until a later, separate event;
 * a matrix operation, once pushed, completes (reads INPUT/WEIGHT, writes the accumulators) at a
@@ -28,8 +28,7 @@ from tinynpu.firmware.commands import check_command
 from tinynpu.firmware.lowering import conv2d_plan, gemm_plan
 from tinynpu.firmware.tiling import MatrixStep
 from tinynpu.rtl.config import K_SLOT, NpuConfig
-from tinynpu.rtl.dma import DmaKind
-from tinynpu.rtl.layouts import ChannelParams, Opcode, OutputType, nbytes, pack
+from tinynpu.rtl.layouts import ChannelParams, DmaKind, Opcode, OutputType, nbytes, pack
 from tinynpu.rtl.localmap import PARAM_BYTES, PARAM_CHANNELS, REGION_SHIFT, Geometry, Region
 from tinynpu.rtl.top import MATRIX_QUEUE_DEPTH
 from tinynpu.runtime import reference

@@ -12,7 +12,7 @@ import pytest
 from amaranth.lib import data
 from amaranth.sim import Simulator
 from tinynpu.rtl.burst_translator import BurstTranslator
-from tinynpu.rtl.translate import Access
+from tinynpu.rtl.layouts import Access
 
 LAYOUT = data.StructLayout({"addr": 40, "beats": 9, "tag": 3})
 

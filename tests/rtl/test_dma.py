@@ -21,7 +21,8 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 from axi_model import AxiMemory, AxiProtocolError, ErrorRange
 from tinynpu.rtl.axi import AXI4Signature, Burst, Resp
-from tinynpu.rtl.dma import MAX_WRITES, DmaCommand, DmaEngine, DmaError, DmaKind
+from tinynpu.rtl.dma import MAX_WRITES, DmaCommand, DmaEngine
+from tinynpu.rtl.layouts import DmaError, DmaKind
 
 #: Host memory of the model: a 40-bit address with high bits set, 128 KiB.
 BASE = 0xA5_4320_0000

@@ -1,5 +1,7 @@
-"""The local address map and scratchpad geometry (``tinynpu.rtl.localmap``), and the minimum scratchpad
-sizes of ``tinynpu.rtl.config.NpuConfig``: every expected value is a literal worked out by hand.
+"""The local address map and scratchpad geometry (``tinynpu.rtl.localmap``), and the minimum
+scratchpad sizes of ``tinynpu.rtl.config.NpuConfig``.
+
+Every expected value is a literal worked out by hand.
 """
 
 import dataclasses

@@ -29,10 +29,9 @@ from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 from axi_model import AxiMemory, ErrorRange
 from tinynpu.rtl.axi import AXI4Signature, Resp, forward
-from tinynpu.rtl.layouts import pack
+from tinynpu.rtl.layouts import Access, FaultKind, pack
 from tinynpu.rtl.mmu import Mmu
 from tinynpu.rtl.pte import Descriptor
-from tinynpu.rtl.translate import Access, FaultKind
 
 READ, WRITE, FETCH = Access.READ, Access.WRITE, Access.FETCH
 NONE, TRANSLATION, ACCESS_FLAG = FaultKind.NONE, FaultKind.TRANSLATION, FaultKind.ACCESS_FLAG

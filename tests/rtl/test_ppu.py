@@ -1,14 +1,14 @@
-"""Unit tests of the post-processor (``tinynpu.rtl.ppu``) in amaranth.sim, against ``tinynpu.runtime.reference``.
+"""Unit tests of the post-processor (``rtl.ppu``) in amaranth.sim, against ``runtime.reference``.
 
 The post-processor is wrapped with two real ``lib.memory.Memory`` instances (connected with
-``wiring.connect``): the accumulators, pre-loaded with int32 values (element ``e`` in word
-``e // acc_lanes``, lane ``e % acc_lanes``), and the parameters, pre-loaded with packed
-:class:`~tinynpu.rtl.layouts.ChannelParams` records (channel ``c`` in word ``c // W``, lane ``c % W``).
-The bench issues one read per cycle (pipelined: a new address every cycle, ACC8 and ACC32 mixed)
-and takes each word's result exactly :data:`~tinynpu.rtl.ppu.LATENCY` cycles after its address. Every
-expected word comes from :func:`tinynpu.runtime.reference.requantize` (ACC8) or
-:func:`tinynpu.runtime.reference.int32_output` (ACC32), element by element, with the channel of element
-``e`` being ``param_base + e % 2**row_log2``; a few are literals worked out by hand.
+``wiring.connect``): the accumulators, pre-loaded with int32 values (element ``e`` in word ``e //
+acc_lanes``, lane ``e % acc_lanes``), and the parameters, pre-loaded with packed
+:class:`~tinynpu.rtl.layouts.ChannelParams` records (channel ``c`` in word ``c // W``, lane ``c %
+W``). The bench issues one read per cycle (pipelined: a new address every cycle, ACC8 and ACC32
+mixed) and takes each word's result exactly :data:`~tinynpu.rtl.ppu.LATENCY` cycles after its
+address. Every expected word comes from :func:`tinynpu.runtime.reference.requantize` (ACC8) or
+:func:`tinynpu.runtime.reference.int32_output` (ACC32), element by element, with the channel of
+element ``e`` being ``param_base + e % 2**row_log2``; a few are literals worked out by hand.
 """
 
 import random

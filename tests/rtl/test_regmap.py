@@ -120,7 +120,7 @@ def test_host_field_objects():
 def test_register_mask_and_reset():
     assert HOST.int_mask.mask == 0x3F
     assert HOST.ring_size.reset == 0x1
-    assert HOST.cap_mmu.mask == 0x7F1F
+    assert HOST.cap_mmu.mask == 0x3F_7F1F
     assert HOST.scratch.mask == 0xFFFF_FFFF
     assert HOST.version.reset == 0x0000_0300
     assert HOST.id.reset == 0x544E_5055
@@ -493,7 +493,11 @@ def test_interrupt_registers_share_one_layout():
 def test_capability_fields_cover_every_parameter():
     params = [f.param for reg in HOST for f in reg.fields if f.param]
     assert len(params) == len(set(params)), "a parameter is reported twice"
-    assert set(params) == set(PARAMETERS) | {"mem_addr_width"}
+    constants = {"mem_addr_width", "va_width", "ring_log2_min", "ring_log2_max"}
+    assert set(params) == set(PARAMETERS) | constants
+    # The firmware's view: the address spaces again, and the matrix queue's depth.
+    cp_params = [f.param for reg in CP for f in reg.fields if f.param]
+    assert cp_params == ["addr_spaces", "matrix_queue_depth"]
 
 
 def test_capability_fields_can_hold_every_allowed_value():

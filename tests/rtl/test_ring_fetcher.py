@@ -5,8 +5,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 from tinynpu.rtl.axi import Resp
-from tinynpu.rtl.layouts import RingEntry, nbytes, pack, unpack
-from tinynpu.rtl.queue import QueueError, RingFetcher
+from tinynpu.rtl.layouts import QueueError, RingEntry, nbytes, pack, unpack
+from tinynpu.rtl.queue import RingFetcher
 
 ENTRY = nbytes(RingEntry)
 TIMEOUT = 2000

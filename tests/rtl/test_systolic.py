@@ -1,4 +1,5 @@
-"""Unit tests of the systolic array (``tinynpu.rtl.systolic``) in amaranth.sim, against numpy matmul.
+"""Unit tests of the systolic array (``tinynpu.rtl.systolic``) in amaranth.sim, against numpy
+matmul.
 
 The bench feeds a schedule of cycles: a tile's step ``k`` brings column ``k`` of A on ``a`` and
 row ``k`` of B on ``b``, with ``first`` on step 0 and ``last`` on step ``K - 1``; a bubble
