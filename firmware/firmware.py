@@ -51,6 +51,14 @@ _COMMAND_INSTRUCTIONS = 24  # decode and dispatch
 _DMA_INSTRUCTIONS = 8  # marshalling a DMA command
 
 
+#: Commands that are one DMA command each: the kind, and the command fields that are its operands
+#: (fields of :class:`~.tiling.Dma` of the same names).
+_DMA_COMMANDS = {
+    Opcode.COPY: (DmaKind.COPY, ("src", "dst", "row_bytes", "rows", "src_pitch", "dst_pitch")),
+    Opcode.FILL: (DmaKind.FILL, ("dst", "row_bytes", "rows", "dst_pitch", "pattern")),
+}
+
+
 class Firmware:
     """The firmware image.
 
@@ -218,27 +226,9 @@ class Firmware:
         opcode, layout = decode_header(await self._sram_read(offset, HEADER_BYTES), remaining)
         length = nbytes(layout)
         cmd = check_command(opcode, await self._sram_read(offset, length))
-        if opcode is Opcode.COPY:
-            await self._dma(
-                DmaKind.COPY,
-                src=cmd.src,
-                dst=cmd.dst,
-                row_bytes=cmd.row_bytes,
-                rows=cmd.rows,
-                src_pitch=cmd.src_pitch,
-                dst_pitch=cmd.dst_pitch,
-                asid=self.asid,
-            )
-        elif opcode is Opcode.FILL:
-            await self._dma(
-                DmaKind.FILL,
-                dst=cmd.dst,
-                row_bytes=cmd.row_bytes,
-                rows=cmd.rows,
-                dst_pitch=cmd.dst_pitch,
-                pattern=cmd.pattern,
-                asid=self.asid,
-            )
+        if opcode in _DMA_COMMANDS:
+            kind, fields = _DMA_COMMANDS[opcode]
+            await self._dma(kind, asid=self.asid, **{name: getattr(cmd, name) for name in fields})
         elif opcode is Opcode.GEMM:
             await run_plan(self, gemm_plan(self.geometry, cmd), self.asid)
         elif opcode is Opcode.CONV2D:

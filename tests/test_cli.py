@@ -1,11 +1,20 @@
 """The ``tinynpu`` command line, run in-process (no simulator; at most two elaborations)."""
 
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from tinynpu.rtl.config import MEM_ADDR_WIDTH
+from tinynpu.rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
 from tinynpu.rtl.regmap import CP, HOST
 from tinynpu.rtl.regmap.export import abi_listing
 
-from tinynpu.cli import main
+import tinynpu
+from tinynpu import cli
+from tinynpu.cli import build_parser, main
+
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def _exit_code(argv):
@@ -120,3 +129,249 @@ def test_run_without_a_program_file_is_a_usage_error(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"tinynpu: error: {missing}: no such program file\n"
+
+
+def test_version(capsys):
+    assert _exit_code(["--version"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"tinynpu {tinynpu.__version__}\n"
+    assert err == ""
+
+
+def test_help_shows_examples_and_environment(capsys):
+    assert _exit_code(["--help"]) == 0
+    out, _ = capsys.readouterr()
+    assert "usage: tinynpu [-h] [--version] COMMAND ..." in out
+    assert "register-level simulator of a generic NPU" in out
+    examples = out.split("examples:\n", 1)[1].split("\n\n", 1)[0]
+    for command in ("verilog", "regs", "docs", "demo", "run", "bench"):
+        assert f"  tinynpu {command}" in examples
+    environment = out.split("environment:\n", 1)[1]
+    for variable in ("WAVES=1", "dump.fst", "TINYNPU_BUILD_DIR", "CXX, CC", "BENCH_*"):
+        assert variable in environment
+
+
+def test_bench_help_names_its_environment(capsys):
+    assert _exit_code(["bench", "--help"]) == 0
+    out, _ = capsys.readouterr()
+    for variable in ("BENCH_SEED", "BENCH_IDLE_CYCLES", "BENCH_MMIO_READS", "BENCH_NOP_JOBS"):
+        assert f"  {variable} " in out
+
+
+# Each costs 0.1 s or more to import; the parser, and so every --help, must do without them.
+HEAVY = ("amaranth", "cocotb", "cocotb_tools", "cocotbext", "numpy", "pytest", "systemrdl")
+
+
+def test_parser_imports_no_heavy_module():
+    script = (
+        "import sys, tinynpu.cli\n"
+        "parser = tinynpu.cli.build_parser()\n"
+        "parser.format_help()\n"
+        "for name in ('verilog', 'regs', 'docs', 'demo', 'run', 'bench'):\n"
+        "    try:\n"
+        "        parser.parse_args([name, '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    modules = result.stderr.split()
+    assert "tinynpu.cli" in modules
+    heavy = [m for m in modules if m.split(".")[0] in HEAVY or m.startswith("tinynpu.sim")]
+    assert heavy == []
+
+
+def _subparsers():
+    (action,) = (a for a in build_parser()._actions if a.dest == "command")
+    return action.choices
+
+
+def test_configuration_flags_follow_rtl_config():
+    # The flag table holds names only: descriptions, ranges and defaults come from rtl.config.
+    assert list(cli._FLAGS) == list(PARAMETERS)
+    assert [field.name for field in dataclasses.fields(NpuConfig)] == list(PARAMETERS)
+    defaults = NpuConfig()
+    with_config = {}
+    for command, parser in _subparsers().items():
+        actions = {a.dest: a for a in parser._actions if a.dest in PARAMETERS}
+        if not actions:
+            continue
+        with_config[command] = parser
+        assert list(actions) == list(PARAMETERS)
+        for name, action in actions.items():
+            allowed, what = PARAMETERS[name]
+            assert action.option_strings == [cli._FLAGS[name]]
+            assert action.default is None
+            assert action.help == (
+                f"{what}: {allowed.describe()} (default {getattr(defaults, name)})"
+            )
+    assert sorted(with_config) == ["bench", "demo", "run", "verilog"]
+    args = build_parser().parse_args(["verilog"])
+    assert cli._config(args) == defaults
+
+
+def test_demo_table_follows_the_demo():
+    from tinynpu.runtime.digits import MODELS
+
+    from tinynpu.demo import DEFAULT_SAMPLES
+
+    assert tuple(sorted(MODELS)) == cli._DEMO_MODELS
+    assert cli._DEMO_SAMPLES == DEFAULT_SAMPLES
+
+
+@pytest.mark.parametrize("samples", ["3", "192"])  # 192, the default, is a shared small int
+def test_demo_full_and_samples_conflict(capsys, samples):
+    assert _exit_code(["demo", "--full", "--samples", samples]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: tinynpu demo")
+    assert "argument --samples: not allowed with argument --full" in err
+
+
+def _record(monkeypatch, module, name, result=None):
+    calls = []
+
+    def record(*args, **kwargs):
+        calls.append((args, kwargs))
+        return result
+
+    monkeypatch.setattr(module, name, record)
+    return calls
+
+
+def test_demo_passes_configuration_and_options(monkeypatch):
+    import tinynpu.demo
+
+    calls = _record(monkeypatch, tinynpu.demo, "run_demo", result=True)
+    main(["demo", "--array", "4", "--model", "mlp", "--model", "mlp", "--full", "--batch", "8"])
+    main(["demo", "--samples", "10", "--trace"])
+    main(["demo"])
+    assert calls == [
+        (
+            (NpuConfig(array_size=4),),
+            {"models": ["mlp"], "batch": 8, "trace": False, "samples": None},
+        ),
+        ((NpuConfig(),), {"models": None, "batch": 64, "trace": True, "samples": 10}),
+        ((NpuConfig(),), {"models": None, "batch": 64, "trace": False}),
+    ]
+
+
+def test_demo_mismatch_exits_1(monkeypatch):
+    import tinynpu.demo
+
+    _record(monkeypatch, tinynpu.demo, "run_demo", result=False)
+    assert _exit_code(["demo"]) == 1
+
+
+def test_run_passes_configuration(monkeypatch, tmp_path):
+    import tinynpu.run
+
+    script = tmp_path / "prog.py"
+    script.write_text("async def main(system, args):\n    pass\n")
+    calls = _record(monkeypatch, tinynpu.run, "run_script")
+    main(["run", "--bus-width", "128", "--trace", str(script), "--array", "4", "x"])
+    assert calls == [
+        ((NpuConfig(mem_data_width=128), str(script), ["--array", "4", "x"]), {"trace": True})
+    ]
+
+
+@pytest.fixture
+def bench_calls(monkeypatch):
+    import tinynpu.bench
+    import tinynpu.bench_compute
+
+    monkeypatch.delenv("WAVES", raising=False)
+    return (
+        _record(monkeypatch, tinynpu.bench, "run_bench"),
+        _record(monkeypatch, tinynpu.bench_compute, "run_compute_bench"),
+    )
+
+
+def test_bench_with_configuration_flags_benchmarks_that_configuration(bench_calls):
+    jobs, compute = bench_calls
+    main(["bench", "--array", "16", "--bus-width", "128"])
+    config = NpuConfig(array_size=16, mem_data_width=128)
+    assert jobs == [((config,), {})]
+    assert compute == [(([config],), {})]
+
+
+def test_bench_flag_equal_to_the_default_still_selects_one_configuration(bench_calls):
+    jobs, compute = bench_calls
+    main(["bench", "--array", "8"])
+    assert jobs == [((NpuConfig(),), {})]
+    assert compute == [(([NpuConfig()],), {})]
+
+
+def test_bench_without_configuration_flags_runs_the_compute_configurations(bench_calls):
+    jobs, compute = bench_calls
+    main(["bench"])
+    assert jobs == [((NpuConfig(),), {})]
+    assert compute == [((), {})]  # run_compute_bench's own default, bench_compute.CONFIGS
+
+
+def test_bench_refuses_waves(bench_calls, monkeypatch, capsys):
+    monkeypatch.setenv("WAVES", "1")
+    assert _exit_code(["bench"]) == 2
+    _, err = capsys.readouterr()
+    assert err == (
+        "tinynpu: error: bench measures simulation speed; unset WAVES "
+        "(tracing slows the simulation)\n"
+    )
+    assert bench_calls == ([], [])
+
+
+@pytest.fixture
+def outputs(monkeypatch, tmp_path):
+    """Record where docs and regs would write; the build root is tmp_path/root."""
+    import tinynpu.rtl.regmap.export
+    import tinynpu.sim.build
+
+    import tinynpu.docgen
+
+    root = tmp_path / "root"
+    monkeypatch.setattr(tinynpu.sim.build, "build_root", lambda: root)
+    docs = _record(monkeypatch, tinynpu.docgen, "write_reference", result=[])
+    regs = _record(monkeypatch, tinynpu.rtl.regmap.export, "export_all", result=[])
+    return root, docs, regs
+
+
+def test_default_outputs_outside_the_checkout_are_under_the_build_root(
+    outputs, monkeypatch, tmp_path
+):
+    root, docs, regs = outputs
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    main(["docs"])
+    main(["regs"])
+    assert docs == [((root / "docs" / "reference",), {})]
+    assert regs == [((root / "docs",), {})]
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_docs_default_inside_the_checkout_is_its_docs_reference(outputs, monkeypatch):
+    root, docs, regs = outputs
+    monkeypatch.chdir(CHECKOUT / "tests")
+    main(["docs"])
+    main(["regs"])
+    assert docs == [((CHECKOUT / "docs" / "reference",), {})]
+    assert regs == [((root / "docs",), {})]
+
+
+def test_docs_default_of_an_installed_package_is_under_the_build_root(outputs, monkeypatch):
+    root, docs, _ = outputs
+    monkeypatch.setattr(cli, "_checkout", lambda: None)
+    monkeypatch.chdir(CHECKOUT)
+    main(["docs"])
+    assert docs == [((root / "docs" / "reference",), {})]
+
+
+def test_explicit_output_is_kept(outputs, monkeypatch, tmp_path):
+    _, docs, regs = outputs
+    monkeypatch.chdir(tmp_path)
+    main(["docs", "-o", "here"])
+    main(["regs", "-o", "there"])
+    assert docs == [((Path("here"),), {})]
+    assert regs == [((Path("there"),), {})]

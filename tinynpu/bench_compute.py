@@ -1,10 +1,11 @@
 """``tinynpu bench``, compute part: GEMM and CONV2D jobs on several array sizes, table and plot.
 
-For each configuration of :data:`CONFIGS` the simulator runs the workloads of
+For each configuration of :data:`CONFIGS` (or the one configuration that ``tinynpu bench`` is
+given with configuration flags) the simulator runs the workloads of
 ``tinynpu.bench_compute_tb`` and reports, per job: cycles from doorbell to completion interrupt,
 array utilization ``M*K*N / (N**2 * cycles)`` (the fraction of the array's peak the whole job
 achieved), DMA bytes per cycle, and simulated cycles per wall second. The plot of utilization
-against array size and shape is written to ``build/bench/utilization.svg``.
+against array size and shape is written to ``<build root>/bench/utilization.svg``.
 """
 
 import json

@@ -1,25 +1,64 @@
 """The ``tinynpu`` command line.
 
-::
-
-    tinynpu verilog --array 8 --bus-width 64 -o npu.v   # Verilog of one configuration
-    tinynpu regs -o build/docs                          # C header and register reference
-    tinynpu docs                                        # reference pages in docs/reference
-    tinynpu demo [--full] [--trace]                     # quantized models on the digits
-    tinynpu run [--trace] SCRIPT [ARGS ...]             # a user-space program on the device
-    tinynpu bench                                       # build and simulation speed
+Building the parser imports only the standard library and :mod:`tinynpu.rtl.config` (itself
+standard library only), so ``--help`` and ``--version`` answer at once; each command imports
+what it needs (Amaranth, SystemRDL, cocotb, Verilator) when it runs.
 """
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
 
+import tinynpu
 from tinynpu.rtl.config import PARAMETERS, NpuConfig
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-# Command-line flag of each configuration parameter.
+DESCRIPTION = """\
+A register-level simulator of a generic NPU, with its firmware and a Linux-accel-style driver.
+
+The commands that build or simulate the design (verilog, demo, run, bench) take configuration
+flags (--array, --bus-width, ...; see 'tinynpu verilog --help'). Each configuration is
+elaborated and compiled with Verilator once, then cached under the build root."""
+
+EPILOG = """\
+examples:
+  tinynpu verilog --array 8 --bus-width 64 -o npu.v  Verilog of one configuration
+  tinynpu regs                                       C headers, register reference (build/docs)
+  tinynpu docs                                       reference pages (docs/reference)
+  tinynpu demo --full --trace                        both models on the whole test split
+  tinynpu demo --model cnn --array 16                one model on a 16 x 16 array
+  tinynpu run --trace examples/copy_job.py Hello     a user-space program on the device
+  tinynpu bench                                      build and simulation speed
+  tinynpu bench --array 16 --bus-width 128           the same, of one configuration only
+
+environment:
+  WAVES=1            record an FST waveform of every simulation, dump.fst in its run
+                     directory (demo: <build root>/<config>/demo/, run:
+                     <build root>/<config>/run-<script>/); simulations then use a second
+                     Verilator build, with tracing, and run slower. bench refuses it.
+  TINYNPU_BUILD_DIR  root of generated files: Verilator builds, run directories, the
+                     default output of regs and docs (default: build/ of the checkout the
+                     package runs from, else ./build)
+  CXX, CC            compilers for WAVES=1 builds where the system has no LZ4: CXX looks
+                     for <lz4.h>, CC compiles the bundled fallback (default c++, cc)
+  BENCH_*            workload sizes of bench (see 'tinynpu bench --help')"""
+
+BENCH_EPILOG = """\
+Without configuration flags the job figures are of the default configuration and the
+compute figures of several array sizes (tinynpu.bench_compute.CONFIGS); with any
+configuration flag, both are of that one configuration.
+
+environment (defaults in tinynpu/bench_tb.py and bench_compute_tb.py):
+  BENCH_SEED         seed of the compute workloads' random operands
+  BENCH_IDLE_CYCLES  clock cycles of the idle-simulation figure
+  BENCH_MMIO_READS   back-to-back MMIO reads timed
+  BENCH_NOP_JOBS     NOP jobs submitted back to back"""
+
+# Command-line flag of each configuration parameter; tests/test_cli.py checks that the keys are
+# rtl.config.PARAMETERS, in order. Descriptions, ranges and defaults are read from rtl.config.
 _FLAGS = {
     "array_size": "--array",
     "mem_data_width": "--bus-width",
@@ -30,6 +69,12 @@ _FLAGS = {
     "spad_acc_bytes": "--spad-acc",
     "queue_depth": "--queue-depth",
 }
+
+# The demo's model names and default image count, restated because importing tinynpu.demo pulls
+# in numpy, the runtime and the simulator; tests/test_cli.py checks them against
+# tinynpu.runtime.digits.MODELS and tinynpu.demo.DEFAULT_SAMPLES.
+_DEMO_MODELS = ("cnn", "mlp")
+_DEMO_SAMPLES = 192
 
 _SIZE = re.compile(r"(?i)^(\d+)\s*(k|kib|m|mib)?$")
 
@@ -43,30 +88,80 @@ def _size(text):
     return int(match[1]) * scale[match[2] and match[2].lower()]
 
 
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _config_defaults():
+    """Default value of each configuration parameter, from :class:`NpuConfig`."""
+    return {field.name: field.default for field in dataclasses.fields(NpuConfig)}
+
+
 def _add_config_options(parser):
-    group = parser.add_argument_group("configuration")
-    defaults = NpuConfig()
+    group = parser.add_argument_group(
+        "configuration",
+        "Parameters of the elaborated design; sizes take a k, KiB, m or MiB suffix.\n"
+        "A combination the design cannot hold is refused.",
+    )
+    defaults = _config_defaults()
     for name, flag in _FLAGS.items():
-        _, what = PARAMETERS[name]
+        allowed, what = PARAMETERS[name]
         kind = _size if name.endswith("_bytes") else int
+        # None, not the default: `bench` must tell a flag given from one left out.
         group.add_argument(
             flag,
             dest=name,
             type=kind,
-            default=getattr(defaults, name),
+            default=None,
             metavar="BYTES" if kind is _size else "N",
-            help=f"{what} (default {getattr(defaults, name)})",
+            help=f"{what}: {allowed.describe()} (default {defaults[name]})",
         )
 
 
+def _config_given(args):
+    """Whether any configuration flag was given on the command line."""
+    return any(getattr(args, name) is not None for name in _FLAGS)
+
+
 def _config(args):
-    return NpuConfig(**{name: getattr(args, name) for name in _FLAGS})
+    """The :class:`NpuConfig` of the configuration flags, defaults for those not given.
+
+    Raises
+    ------
+    TypeError, ValueError
+        From :class:`NpuConfig`, if the configuration is not valid.
+    """
+    given = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
+    return NpuConfig(**given)
+
+
+def _checkout():
+    """The source checkout this package runs from (an editable install), or ``None``."""
+    root = Path(tinynpu.__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def _build_root():
+    from tinynpu.sim import build  # Amaranth and cocotb: only once a command runs
+
+    return build.build_root()
+
+
+def _default_docs_dir():
+    """``docs/reference`` of the checkout when run inside it, else under the build root."""
+    checkout = _checkout()
+    if checkout is not None and Path.cwd().resolve().is_relative_to(checkout):
+        return checkout / "docs" / "reference"
+    return _build_root() / "docs" / "reference"
 
 
 def _cmd_verilog(args):
     from tinynpu.sim.build import emit_verilog
 
-    text = emit_verilog(_config(args))
+    text = emit_verilog(args.config)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -77,24 +172,28 @@ def _cmd_verilog(args):
 def _cmd_regs(args):
     from tinynpu.rtl.regmap.export import export_all
 
-    for path in export_all(args.output):
+    for path in export_all(args.output or _build_root() / "docs"):
         print(path)
 
 
 def _cmd_docs(args):
     from .docgen import write_reference
 
-    for path in write_reference(args.output):
+    for path in write_reference(args.output or _default_docs_dir()):
         print(path)
 
 
 def _cmd_demo(args):
     from .demo import run_demo
 
-    samples = None if args.full else args.samples
-    ok = run_demo(
-        _config(args), models=args.model, samples=samples, batch=args.batch, trace=args.trace
-    )
+    options = {}
+    if args.full:
+        options["samples"] = None
+    elif args.samples is not None:
+        options["samples"] = args.samples
+    # A model named twice would run twice under one name; run it once.
+    models = list(dict.fromkeys(args.model)) if args.model else None
+    ok = run_demo(args.config, models=models, batch=args.batch, trace=args.trace, **options)
     if not ok:
         sys.exit(1)
 
@@ -103,63 +202,98 @@ def _cmd_run(args):
     from .run import run_script
 
     if not Path(args.script).is_file():
-        print(f"tinynpu: error: {args.script}: no such program file", file=sys.stderr)
-        sys.exit(2)
-    run_script(_config(args), args.script, args.args, trace=args.trace)
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
+        _fail(f"{args.script}: no such program file")
+    run_script(args.config, args.script, args.args, trace=args.trace)
 
 
 def _cmd_bench(args):
+    from tinynpu.sim.runner import waves_requested
+
+    if waves_requested():
+        # Traced figures would be several times slower and the job part's dump.fst is deleted
+        # with its scratch cache: refuse rather than report misleading numbers.
+        _fail("bench measures simulation speed; unset WAVES (tracing slows the simulation)")
     from .bench import run_bench
     from .bench_compute import run_compute_bench
 
-    run_bench(_config(args))
-    run_compute_bench()
+    run_bench(args.config)
+    if _config_given(args):
+        run_compute_bench([args.config])
+    else:
+        run_compute_bench()
 
 
-def main(argv=None):
-    """Entry point of the ``tinynpu`` console script."""
-    parser = argparse.ArgumentParser(prog="tinynpu", description=__doc__.splitlines()[0])
+def _fail(message):
+    """Print ``tinynpu: error: message`` and exit with status 2 (a usage error)."""
+    print(f"tinynpu: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def build_parser():
+    """Return the argument parser of the ``tinynpu`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each command's namespace has ``run``, the function that carries it out.
+    """
+    parser = argparse.ArgumentParser(
+        prog="tinynpu",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tinynpu {tinynpu.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    verilog = commands.add_parser("verilog", help="write the Verilog of one configuration")
+    def command(name, summary, **kwargs):
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+
+    verilog = command("verilog", "write the Verilog of one configuration")
     _add_config_options(verilog)
     verilog.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     verilog.set_defaults(run=_cmd_verilog)
 
-    regs = commands.add_parser("regs", help="write the C header and register reference")
-    regs.add_argument("-o", "--output", default="build/docs", help="directory (build/docs)")
+    regs = command("regs", "write the C headers and register reference")
+    regs.add_argument("-o", "--output", type=Path, help="directory (default: <build root>/docs)")
     regs.set_defaults(run=_cmd_regs)
 
-    docs = commands.add_parser("docs", help="write the reference pages (registers, commands, uAPI)")
-    docs.add_argument("-o", "--output", default="docs/reference", help="directory (docs/reference)")
+    docs = command("docs", "write the reference pages (registers, commands, uAPI)")
+    docs.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="directory (default: docs/reference of the checkout when run inside it, else "
+        "<build root>/docs/reference)",
+    )
     docs.set_defaults(run=_cmd_docs)
 
-    from .demo import DEFAULT_SAMPLES, MODELS
-
-    demo = commands.add_parser("demo", help="classify handwritten digits on the simulated NPU")
+    demo = command("demo", "classify handwritten digits on the simulated NPU")
     demo.add_argument(
-        "--model", action="append", choices=sorted(MODELS), help="run only this model (repeatable)"
+        "--model",
+        action="append",
+        choices=_DEMO_MODELS,
+        help="run only this model (repeatable; default: all)",
     )
-    demo.add_argument(
-        "--samples",
-        type=_positive,
-        default=DEFAULT_SAMPLES,
-        help=f"test images to run (default {DEFAULT_SAMPLES})",
+    # None, not the default: argparse counts an option as given only if its value is not the
+    # default object, and small ints are shared, so `--full --samples 192` would pass.
+    how_many = demo.add_mutually_exclusive_group()
+    how_many.add_argument(
+        "--samples", type=_positive, help=f"test images to run (default {_DEMO_SAMPLES})"
     )
-    demo.add_argument("--full", action="store_true", help="run the whole test split")
+    how_many.add_argument("--full", action="store_true", help="run the whole test split")
     demo.add_argument("--batch", type=_positive, default=64, help="images per job (default 64)")
     demo.add_argument("--trace", action="store_true", help="write the decoded trace and timeline")
     _add_config_options(demo)
     demo.set_defaults(run=_cmd_demo)
 
-    run = commands.add_parser("run", help="run a user-space program on the simulated device")
+    run = command("run", "run a user-space program on the simulated device")
     run.add_argument("script", help="a Python file defining `async def main(system, args)`")
     run.add_argument(
         "args", nargs=argparse.REMAINDER, help="passed to main as a list (options go before SCRIPT)"
@@ -168,21 +302,33 @@ def main(argv=None):
     _add_config_options(run)
     run.set_defaults(run=_cmd_run)
 
-    bench = commands.add_parser("bench", help="measure build and simulation speed")
+    bench = command(
+        "bench",
+        "measure build and simulation speed, job overhead, DMA, MMU and compute figures",
+        epilog=BENCH_EPILOG,
+    )
     _add_config_options(bench)
     bench.set_defaults(run=_cmd_bench)
+    return parser
 
+
+def main(argv=None):
+    """Entry point of the ``tinynpu`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; ``sys.argv[1:]`` by default.
+    """
+    parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (TypeError, ValueError) as error:
-        if args.command in ("verilog", "demo", "run", "bench") and _is_config_error(error):
-            parser.exit(2, f"tinynpu: error: {error}\n")
-        raise
-
-
-def _is_config_error(error):
-    return str(error).startswith("Parameter ")
+    if hasattr(args, "array_size"):  # a command with configuration flags
+        # Checked before the command imports anything: one line, and only for this error.
+        try:
+            args.config = _config(args)
+        except (TypeError, ValueError) as error:
+            _fail(str(error))
+    args.run(args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Reference pages generated from the code: register maps, command encodings and the uAPI.
 
-``tinynpu docs`` (``make docs``) writes them under ``docs/reference/``. Every number on them is read
-from the SystemRDL model, the shared ``data.Struct`` layouts and ``tinynpu.driver.uapi``; the prose
-comes from docstrings and ``#:`` comments. ``tests/sim/test_docgen.py`` checks that the committed
+``tinynpu docs`` (``make docs``) writes them under ``docs/reference/`` of the checkout (run
+elsewhere, under the build root's ``docs/reference/``). Every number on them is read from the
+SystemRDL model, the shared ``data.Struct`` layouts and ``tinynpu.driver.uapi``; the prose comes
+from docstrings and ``#:`` comments. ``tests/sim/test_docgen.py`` checks that the committed
 pages are what this module produces now.
 """
 
