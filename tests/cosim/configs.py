@@ -1,6 +1,5 @@
 """The configurations the co-simulation tests run on."""
 
-import pytest
 from tinynpu.rtl.config import NpuConfig
 
 #: A small array on a 32-bit memory bus, and the defaults (N=8, 64-bit bus).
@@ -17,10 +16,3 @@ CONFIGS = {
     ),
     "n8": NpuConfig(),
 }
-
-
-def config_params(names=tuple(CONFIGS)):
-    """``pytest.param`` of each named configuration, grouped so one worker builds each."""
-    return [
-        pytest.param(CONFIGS[name], id=name, marks=pytest.mark.xdist_group(name)) for name in names
-    ]

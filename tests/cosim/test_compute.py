@@ -1,21 +1,5 @@
-"""GEMM and CONV2D on the RTL, for two array sizes."""
+"""GEMM and CONV2D on the RTL, for two array sizes: every cocotb test of compute_tb.py."""
 
-import pytest
-from configs import config_params
+from cocotb_cases import cosim_test
 
-CASES = [
-    "gemm_shapes",
-    "gemm_int32_and_pitches",
-    "quantization_edges",
-    "bad_operands",
-    "operand_faults",
-    "convolutions",
-    "job_counters",
-]
-
-
-@pytest.mark.cosim
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("config", config_params())
-def test_compute(cosim, config, case):
-    assert cosim("compute_tb", config, case).count == 1
+test_compute = cosim_test("compute_tb")

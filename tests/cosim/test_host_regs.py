@@ -1,32 +1,16 @@
-"""Host register semantics on the RTL, for two configurations."""
+"""Host register semantics on the RTL, for two configurations.
+
+Every cocotb test of host_regs_tb.py runs; the tables of expectations.py cover the register map.
+"""
 
 import dataclasses
 
-import pytest
-from configs import config_params
+from cocotb_cases import cosim_test
 from expectations import BANK_STATUS_AFTER_RESET, CAPABILITIES, STATUS_AFTER_RESET
 from tinynpu.rtl.config import PARAMETERS, NpuConfig
 from tinynpu.rtl.regmap import HOST, Kind
 
-CASES = [
-    "reset_values",
-    "read_write_fields",
-    "read_only_fields_ignore_writes",
-    "write_one_to_clear",
-    "write_pulse_fields",
-    "unmapped_addresses",
-    "byte_strobes",
-    "interrupt_line",
-    "reset_restores_state",
-    "harness_rejects_bad_accesses",
-]
-
-
-@pytest.mark.cosim
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("config", config_params())
-def test_host_registers(cosim, config, case):
-    assert cosim("host_regs_tb", config, case).count == 1
+test_host_registers = cosim_test("host_regs_tb")
 
 
 # A valid value other than the default, for every parameter.

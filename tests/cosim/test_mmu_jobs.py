@@ -1,21 +1,5 @@
-"""The MMU under jobs on the RTL, for two configurations."""
+"""The MMU under jobs on the RTL, for two configurations: every cocotb test of mmu_tb.py."""
 
-import pytest
-from configs import config_params
+from cocotb_cases import cosim_test
 
-CASES = [
-    "scattered_pages",
-    "two_address_spaces",
-    "fault_kinds",
-    "stopped_address_space",
-    "stale_tlb",
-    "block_split_and_last_page",
-    "address_space_lifecycle",
-]
-
-
-@pytest.mark.cosim
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("config", config_params())
-def test_mmu_job(cosim, config, case):
-    assert cosim("mmu_tb", config, case).count == 1
+test_mmu_job = cosim_test("mmu_tb")

@@ -18,7 +18,7 @@ from tinynpu.sim.build import config_dir
 
 from tinynpu.run import run_program
 
-DEMO_PROGRAM = Path(__file__).parents[2] / "sim" / "demo_program.py"
+DEMO_PROGRAM = Path(__file__).parents[2] / "tinynpu" / "demo_program.py"
 FAULT_PROGRAM = Path(__file__).with_name("runtime_fault_program.py")
 
 

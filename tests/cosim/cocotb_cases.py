@@ -1,0 +1,114 @@
+"""The cocotb tests of a testbench module, read from its source, and the pytest test running them.
+
+A testbench (``job_tb.py``) is never imported here: it imports the parts of cocotb that exist
+only inside a simulator. Its ``@cocotb.test`` functions are found by parsing it, in definition
+order, so a new cocotb test runs without being listed anywhere.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+from configs import CONFIGS
+
+HERE = Path(__file__).parent
+
+
+def cocotb_tests(source, filename="<testbench>"):
+    """Names of the cocotb tests ``source`` defines, in definition order.
+
+    A test is a module-level function decorated with ``cocotb.test`` in any form
+    (``@cocotb.test``, ``@cocotb.test()``, ``@cocotb.test(timeout_time=...)``, or ``test`` imported
+    from cocotb, under any alias); ``name=`` renames it, as it does for cocotb.
+
+    Raises
+    ------
+    ValueError
+        For a test cocotb would name otherwise (``@cocotb.parametrize`` adds ``/arg=value``, the
+        runner selects a test by its exact name), a non-literal ``name=``, or two tests of one
+        name.
+    """
+    tree = ast.parse(source, filename)
+    modules, functions = set(), {}  # names bound to cocotb, and to its decorators
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:  # import cocotb [as c], import cocotb.triggers
+                if alias.name.partition(".")[0] == "cocotb" and (
+                    alias.asname is None or alias.name == "cocotb"
+                ):
+                    modules.add(alias.asname or "cocotb")
+        elif isinstance(node, ast.ImportFrom) and node.module == "cocotb" and not node.level:
+            functions |= {a.asname or a.name: a.name for a in node.names}
+
+    def called(decorator, function):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            return target.value.id in modules and target.attr == function
+        return isinstance(target, ast.Name) and functions.get(target.id) == function
+
+    names = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        tests = [d for d in node.decorator_list if called(d, "test")]
+        if not tests:
+            continue
+        where = f"{filename}:{node.lineno}"
+        if any(called(d, "parametrize") for d in node.decorator_list):
+            raise ValueError(f"{where}: {node.name} is parametrized; list its variants as tests")
+        name = node.name
+        for keyword in getattr(tests[0], "keywords", ()):
+            if keyword.arg == "name":
+                if not isinstance(keyword.value, ast.Constant):
+                    raise ValueError(f"{where}: {node.name} has a name= that is not a literal")
+                name = keyword.value.value
+        if name in names:
+            raise ValueError(f"{where}: a second cocotb test named {name}")
+        names.append(name)
+    return names
+
+
+def cosim_params(module, only_on=None):
+    """``pytest.param(config, case)`` for each cocotb test of ``module`` on each configuration.
+
+    Parameters
+    ----------
+    module : str
+        A testbench next to this file (``"job_tb"``).
+    only_on : dict, optional
+        Case name -> the names of the configurations (keys of ``configs.CONFIGS``) it runs on;
+        every other case runs on all of them.
+
+    Raises
+    ------
+    ValueError
+        If ``module`` defines no cocotb test, or ``only_on`` names a case it does not define or an
+        unknown configuration.
+    """
+    path = HERE / f"{module}.py"
+    cases = cocotb_tests(path.read_text(), path.name)
+    if not cases:
+        raise ValueError(f"{path.name} defines no cocotb test")
+    only_on = only_on or {}
+    if unknown := set(only_on) - set(cases):
+        raise ValueError(f"only_on names cases {path.name} does not define: {sorted(unknown)}")
+    if unknown := {c for names in only_on.values() for c in names} - set(CONFIGS):
+        raise ValueError(f"only_on names unknown configurations: {sorted(unknown)}")
+    return [
+        # One xdist group per configuration: one worker builds each model.
+        pytest.param(config, case, id=f"{name}-{case}", marks=pytest.mark.xdist_group(name))
+        for name, config in CONFIGS.items()
+        for case in cases
+        if name in only_on.get(case, CONFIGS)
+    ]
+
+
+def cosim_test(module, only_on=None):
+    """A pytest test running each cocotb test of ``module``, alone, on each configuration."""
+
+    @pytest.mark.cosim
+    @pytest.mark.parametrize(("config", "case"), cosim_params(module, only_on))
+    def test(cosim, config, case):
+        assert cosim(module, config, case).count == 1
+
+    return test
