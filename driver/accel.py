@@ -5,19 +5,17 @@ memory buffers come from, the scheduler and the interrupt task, and hands out
 :class:`~tinynpu.driver.file.File` objects, one per open client.
 """
 
-from tinynpu.rtl.pte import INPUT_ADDR_WIDTH
-
 from .backend import Backend
 from .file import File
-from .memory import PAGE_SIZE, PhysicalAllocator
+from .memory import PhysicalAllocator
 from .sched import Scheduler
-from .uapi import UAPI_VERSION
+from .uapi import PAGE_SIZE, UAPI_VERSION
 
 __all__ = ["Accel"]
 
-#: Where client mappings may go: page 0 stays unmapped, so a NULL device pointer faults.
+#: Where client mappings may start: page 0 stays unmapped, so a NULL device pointer faults. They
+#: end where the backend's virtual address range does (``limits["va_end"]``).
 VA_START = PAGE_SIZE
-VA_END = 1 << INPUT_ADDR_WIDTH
 
 
 class Accel:
@@ -76,8 +74,10 @@ class Accel:
         """Close every file and stop serving the device."""
         for file in list(self.files):
             await file.close()
-        self.sched.stop()
-        self._irq.cancel()
+        if self.sched is not None:  # None if start failed
+            self.sched.stop()
+        if self._irq is not None:
+            self._irq.cancel()
 
     def open(self, user=None):
         """A new client (an open file).
@@ -117,7 +117,7 @@ class Accel:
             "queue_depth": self.sched.queue_depth,
             "ban_hangs": self.ban_hangs,
             "va_start": VA_START,
-            "va_end": VA_END,
+            "va_end": limits["va_end"],
             "max_bo_size": self.memory.size,
             "default_timeout_ns": int(self.default_timeout_ns),
             "max_timeout_ns": int(self.max_timeout_ns),

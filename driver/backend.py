@@ -2,8 +2,8 @@
 
 The core (buffers, address spaces, scheduler, uAPI) is device-agnostic; a backend is the only code
 that knows registers. It implements :class:`Backend`: address spaces and their page-table writes,
-running a job, the interrupt handler, and reset. :mod:`tinynpu.driver.npu_backend` is the one for
-tinynpu.
+running a job, the interrupt handler, and reset. :class:`tinynpu.driver.npu.NpuBackend` is the one
+for tinynpu.
 """
 
 from dataclasses import dataclass
@@ -26,8 +26,9 @@ class Outcome:
     retry : bool
         The job did not run because its address space was stopped by an earlier fault: the
         scheduler runs it again once the fault is handled.
-    hw_error, hw_offset : int
-        The device's own error code and the failing command's offset, for user space.
+    hw_status, hw_error, hw_offset : int
+        The device's own completion status and error code, and the failing command's offset,
+        for user space and diagnostics.
     fault_va : int
         The faulting virtual address, for an MMU fault.
     cycles : int
@@ -36,6 +37,7 @@ class Outcome:
 
     error: int = 0
     retry: bool = False
+    hw_status: int = 0
     hw_error: int = 0
     hw_offset: int = 0
     fault_va: int = 0
@@ -49,8 +51,9 @@ class Backend(Protocol):
     ----------
     limits : dict of str to int
         ``array_size``, ``hw_version`` (packed major/minor/patch), ``max_contexts``,
-        ``max_cmd_size`` (bytes of command stream a job may have) and ``queue_depth`` (jobs
-        the hardware queue holds).
+        ``max_cmd_size`` (bytes of command stream a job may have), ``queue_depth`` (jobs
+        the hardware queue holds) and ``va_end`` (the end of the device's virtual address
+        range), as the device reports them after :meth:`init`.
     """
 
     limits: dict

@@ -9,8 +9,7 @@ an address space, an unfinished job or a CPU mapping. The last reference returns
 import errno
 
 from . import tracepoints
-from .memory import PAGE_SIZE
-from .uapi import UapiError
+from .uapi import PAGE_SIZE, UapiError
 
 __all__ = ["BufferObject", "CpuMapping"]
 

@@ -13,11 +13,11 @@ from tinynpu.rtl.layouts import nbytes, pack, unpack
 
 from . import tracepoints
 from .bo import BufferObject, CpuMapping
-from .memory import PAGE_SIZE
 from .pgtable import Prot
 from .sched import Fence, Job
 from .uapi import (
     MIN_SIZES,
+    PAGE_SIZE,
     REQUESTS,
     Ioctl,
     SyncPoint,

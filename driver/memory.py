@@ -1,13 +1,12 @@
-"""Physical host memory for the driver's own structures and, until buffer objects exist, jobs."""
+"""Physical host memory, in whole pages: the rings, the page tables and the buffer objects."""
 
 import errno
 from bisect import insort
 
 from .device import DeviceError
+from .uapi import PAGE_SIZE
 
 __all__ = ["PAGE_SIZE", "PhysicalAllocator"]
-
-PAGE_SIZE = 4096
 
 
 class PhysicalAllocator:

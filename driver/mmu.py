@@ -9,8 +9,9 @@ The register-aware half of the page-table story; :mod:`tinynpu.driver.pgtable` w
 * :meth:`Mmu.unmap` clears descriptors, invalidates the TLB for the range and waits for the
   invalidation to complete, and only then frees the table pages the unmap emptied (the ordering
   of Linux's ``iommu_iotlb_sync``).
-* :meth:`Mmu.handle_faults` is the ``mmu_fault`` interrupt's bottom half: it reads each stopped
-  address space's fault record into :attr:`Mmu.faults` and acknowledges it, which restarts it.
+* :meth:`Mmu.read_faults` is the ``mmu_fault`` interrupt's bottom half: it reads each stopped
+  address space's fault record into :attr:`Mmu.faults`; the space stays stopped until
+  :meth:`Mmu.acknowledge` (the scheduler's call, once none of its jobs is on the hardware).
 """
 
 import errno
@@ -18,9 +19,8 @@ from dataclasses import dataclass
 
 from tinynpu.rtl.layouts import Access, FaultKind
 from tinynpu.rtl.pte import GRANULE
-from tinynpu.rtl.regmap import HOST, join_address, split_address
 
-from .device import DeviceError
+from .device import DeviceError, host_registers
 from .memory import PhysicalAllocator
 from .pgtable import Gather, PageTable, Prot
 from .platform import Platform
@@ -73,7 +73,7 @@ class AddressSpace:
 
 
 class Mmu:
-    """The MMU's address spaces, on behalf of one :class:`~tinynpu.driver.npu.Npu`.
+    """The MMU's address spaces, on behalf of the :class:`~tinynpu.driver.npu.NpuBackend`.
 
     Parameters
     ----------
@@ -91,6 +91,7 @@ class Mmu:
 
     def __init__(self, platform: Platform, allocator: PhysicalAllocator, count: int):
         self.platform = platform
+        self.regs = host_registers(platform)
         self.allocator = allocator
         self.count = count
         self.faults = []
@@ -121,14 +122,10 @@ class Mmu:
 
     async def _program(self, space):
         """Table base, a clean TLB, then enable."""
-        bank = HOST.bank("aspace", space.asid)
-        low, high = split_address(bank.ttbr_lo, bank.ttbr_hi, space.table.root)
-        await self.platform.mmio_write(bank.ttbr_lo.offset, low)
-        await self.platform.mmio_write(bank.ttbr_hi.offset, high)
+        bank = self.regs.bank("aspace", space.asid)
+        await bank.write_address("ttbr", space.table.root)
         await self.invalidate(space.asid)
-        await self.platform.mmio_write(
-            bank.control.offset, bank.control.encode(enable=1, bypass=int(space.bypass))
-        )
+        await bank.write("control", enable=1, bypass=int(space.bypass))
 
     @property
     def spaces(self):
@@ -147,8 +144,7 @@ class Mmu:
         Its mappings are gone; the pages they mapped are the caller's again.
         """
         self._check(space)
-        bank = HOST.bank("aspace", space.asid)
-        await self.platform.mmio_write(bank.control.offset, bank.control.encode(enable=0))
+        await self.regs.bank("aspace", space.asid).write("control", enable=0)
         await self.invalidate(space.asid)
         space.table.destroy()
         del self._spaces[space.asid]
@@ -195,36 +191,23 @@ class Mmu:
         DeviceError
             ``ETIMEDOUT`` if the invalidation does not complete.
         """
-        platform = self.platform
-        before = HOST.tlb_inv_status.count.get(await platform.mmio_read(HOST.tlb_inv_status.offset))
+        regs = self.regs
+        before = (await regs.fields("tlb_inv_status"))["count"]
         if asid is None:
-            command = HOST.tlb_inv_command.encode(everything=1)
+            command = {"everything": 1}
         else:
-            await platform.mmio_write(HOST.tlb_inv_asid.offset, HOST.tlb_inv_asid.encode(asid=asid))
-            command = HOST.tlb_inv_command.encode(by_asid=1)
+            await regs.write("tlb_inv_asid", asid=asid)
+            command = {"by_asid": 1}
         if iova is not None:
-            low, high = split_address(HOST.tlb_inv_addr_lo, HOST.tlb_inv_addr_hi, iova)
-            await platform.mmio_write(HOST.tlb_inv_addr_lo.offset, low)
-            await platform.mmio_write(HOST.tlb_inv_addr_hi.offset, high)
-            await platform.mmio_write(
-                HOST.tlb_inv_pages.offset, HOST.tlb_inv_pages.encode(count=pages)
-            )
-            command = HOST.tlb_inv_command.encode(by_range=1)
-        await platform.mmio_write(HOST.tlb_inv_command.offset, command)
+            await regs.write_address("tlb_inv_addr", iova)
+            await regs.write("tlb_inv_pages", count=pages)
+            command = {"by_range": 1}
+        await regs.write("tlb_inv_command", **command)
         for _ in range(INVALIDATE_POLLS):
-            status = HOST.tlb_inv_status.decode(
-                await platform.mmio_read(HOST.tlb_inv_status.offset)
-            )
+            status = await regs.fields("tlb_inv_status")
             if status["count"] != before and not status["busy"]:
                 return
         raise DeviceError(errno.ETIMEDOUT, "TLB invalidation did not complete")
-
-    async def handle_faults(self):
-        """Read and acknowledge every pending fault record; return the new ones."""
-        found = await self.read_faults()
-        for fault in found:
-            await self.acknowledge(fault.asid)
-        return found
 
     async def read_faults(self):
         """Read the fault records not read since their address space last restarted.
@@ -232,22 +215,14 @@ class Mmu:
         The address spaces stay stopped (their later accesses fault too) until
         :meth:`acknowledge`.
         """
-        platform = self.platform
-        pending = HOST.mmu_fault_pending.aspaces.get(
-            await platform.mmio_read(HOST.mmu_fault_pending.offset)
-        )
+        pending = (await self.regs.fields("mmu_fault_pending"))["aspaces"]
         found = []
         for asid in range(self.count):
             if not pending >> asid & 1 or asid in self._held:
                 continue
-            bank = HOST.bank("aspace", asid)
-            status = bank.fault_status.decode(await platform.mmio_read(bank.fault_status.offset))
-            address = join_address(
-                bank.fault_addr_lo,
-                bank.fault_addr_hi,
-                await platform.mmio_read(bank.fault_addr_lo.offset),
-                await platform.mmio_read(bank.fault_addr_hi.offset),
-            )
+            bank = self.regs.bank("aspace", asid)
+            status = await bank.fields("fault_status")
+            address = await bank.read_address("fault_addr")
             self._held.add(asid)
             found.append(
                 Fault(
@@ -264,6 +239,5 @@ class Mmu:
 
     async def acknowledge(self, asid):
         """Clear ``asid``'s fault record, which restarts the address space."""
-        bank = HOST.bank("aspace", asid)
-        await self.platform.mmio_write(bank.fault_ack.offset, bank.fault_ack.encode(ack=1))
+        await self.regs.bank("aspace", asid).write("fault_ack", ack=1)
         self._held.discard(asid)

@@ -1,110 +1,103 @@
-"""The NPU backend, first cut: bring-up, the command ring, completions, faults and reset.
+"""The NPU backend: the core's :class:`~.backend.Backend` on tinynpu's registers.
 
-Everything register-aware about running a job lives here; the generic buffer, address-space
-and scheduler core will sit on top of :class:`Npu` and call :meth:`Npu.submit`,
-:meth:`Npu.handle_irq` and :meth:`Npu.reset`.
+It is the only register-aware code of the driver, in modules named for what they do:
 
-The ring protocol (see ``docs/job-path.md``):
+* :mod:`~tinynpu.driver.device`: probe, identity and capabilities;
+* :mod:`~tinynpu.driver.ring`: the command ring and its completion records;
+* :mod:`~tinynpu.driver.mmu` (over :mod:`~tinynpu.driver.pgtable`): address spaces, their
+  tables, TLB invalidation and fault records;
+* :mod:`~tinynpu.driver.interrupts`: enabling and acknowledging interrupt sources;
+* this module: bring-up (the firmware handshake), the interrupt handler, reset, and the errno
+  policy of completions: a translation fault is ``EFAULT``, a bus error ``EIO``, a command the
+  firmware refused ``EINVAL``; a job that found its address space stopped did not run and is
+  retried.
 
-* the driver writes a :class:`~tinynpu.rtl.layouts.RingEntry` in slot ``tail % size`` of the ring,
-  then publishes ``tail + 1`` with ``ring_tail`` and a write to ``ring_doorbell``;
-* the firmware writes a :class:`~tinynpu.rtl.layouts.Completion` in the same slot of the completion
-  ring and ends the job, which counts ``ring_done`` up and raises ``job_done`` or ``job_error``;
-* the handler reads ``ring_done`` and collects the records below it, in order.
+A job runs in an address space: its command stream and every address in it are virtual. A
+translation fault stops the space and ends the job with a ``FAULT`` completion; the handler reads
+the fault records before the completions, so a faulted job's :class:`~.backend.Outcome` carries
+its faulting address. The space stays stopped until :meth:`NpuBackend.resume_space`.
 
-A job runs in an address space of :attr:`Npu.mmu` (:mod:`tinynpu.driver.mmu`): its command stream
-and every address in it are virtual. A translation fault ends the job with a ``FAULT`` completion;
-the handler first takes the fault records (:meth:`~tinynpu.driver.mmu.Mmu.handle_faults`), so a
-faulted job's :class:`JobResult` carries its fault.
-
-A slot is free again once its completion has been collected. With every slot taken,
-:meth:`Npu.submit` reports ``EBUSY`` instead of overwriting an entry the hardware may still
-fetch; the caller waits for a completion and tries again.
+Every limit comes from the hardware: the capability registers bound the ring size (checked at
+:meth:`NpuBackend.init`) and the virtual address range reported in :attr:`NpuBackend.limits`.
 """
 
 import errno
-from collections import deque
-from dataclasses import dataclass
 
-from tinynpu.rtl.layouts import (
-    Completion,
-    CompletionStatus,
-    ErrorCode,
-    QueueError,
-    RingEntry,
-    nbytes,
-    pack,
-    unpack,
-)
-from tinynpu.rtl.queue import MAX_SIZE_LOG2, MIN_SIZE_LOG2
-from tinynpu.rtl.regmap import HOST, split_address
+from tinynpu.rtl.layouts import ErrorCode, QueueError
+from tinynpu.rtl.regmap import CP
 
-from . import tracepoints
-from .device import DeviceError, DeviceInfo, probe
+from .backend import Outcome
+from .device import DeviceError, DeviceInfo, host_registers, probe
 from .interrupts import acknowledge, set_enabled
 from .memory import PhysicalAllocator
-from .mmu import Fault, Mmu
+from .mmu import Mmu
 from .platform import Platform
+from .ring import Ring
 
-__all__ = ["FIRMWARE_MAJOR", "JobResult", "Npu"]
+__all__ = ["FIRMWARE_MAJOR", "MAX_CMD_SIZE", "NpuBackend", "outcome"]
 
 #: The firmware major version this driver speaks (2: job addresses are virtual).
 FIRMWARE_MAJOR = 2
-ENTRY_BYTES = nbytes(RingEntry)
-COMPLETION_BYTES = nbytes(Completion)
+#: Bytes of command stream per job: firmware 2.x holds a stream in its SRAM and guarantees half
+#: of it (the rest is its own).
+MAX_CMD_SIZE = 1 << (CP.cp_info.sram_log2.reset - 1)
 _SOURCES = ("job_done", "job_error", "queue_error", "mmu_fault")
+_ERRNOS = {
+    ErrorCode.NONE: 0,
+    ErrorCode.PAGE_FAULT: errno.EFAULT,
+    ErrorCode.BUS_ERROR: errno.EIO,
+}
 
 
-@dataclass(frozen=True)
-class JobResult:
-    """How a job ended, from its completion record.
+def outcome(record, fault=None):
+    """The :class:`~.backend.Outcome` of a :class:`~tinynpu.rtl.layouts.Completion` record.
 
-    Attributes
+    Parameters
     ----------
-    seqno : int
-    status : CompletionStatus
-    error : ErrorCode
-    offset : int
-        Byte offset of the failing command in the stream (0 on success).
-    cycles : int
-        NPU cycles from the firmware's pop of the entry to its completion.
-    fault : Fault or None
-        For a ``PAGE_FAULT``: the fault record of the job's address space.
+    record : Completion
+        The firmware's record of the job.
+    fault : Fault, optional
+        The fault record of the job's address space, for a ``PAGE_FAULT``.
     """
+    error = record.error
+    if error is ErrorCode.AS_STOPPED:
+        return Outcome(retry=True, hw_status=record.status.value, hw_error=error.value)
+    return Outcome(
+        error=_ERRNOS.get(error, errno.EINVAL),
+        hw_status=record.status.value,
+        hw_error=error.value,
+        hw_offset=record.offset,
+        fault_va=fault.address if fault is not None else 0,
+        cycles=record.cycles,
+    )
 
-    seqno: int
-    status: CompletionStatus
-    error: ErrorCode
-    offset: int
-    cycles: int
-    fault: Fault | None = None
 
-    @property
-    def ok(self):
-        """Whether the job succeeded."""
-        return self.status is CompletionStatus.OK
-
-
-class Npu:
-    """One NPU, driven through a :class:`~tinynpu.driver.platform.Platform`.
+class NpuBackend:
+    """tinynpu behind the :class:`~tinynpu.driver.backend.Backend` interface.
 
     Parameters
     ----------
     platform : Platform
     memory : PhysicalAllocator
-        Host memory the driver may use for the ring and the completion records.
+        Where the rings and the page tables come from.
     ring_log2 : int
-        log2 of the ring's entries (1 to 12).
+        log2 of the ring's entries, within what ``cap_queue`` reports (checked by :meth:`init`).
     boot_timeout_ns : float
         How long the firmware may take to report ready after a reset.
 
     Attributes
     ----------
+    limits : dict of str to int
+        See :class:`~tinynpu.driver.backend.Backend` (after :meth:`init`).
     info : DeviceInfo
         Identity and capabilities (after :meth:`init`).
     firmware_version : tuple of int
     mmu : Mmu
-        The address spaces (after :meth:`init`).
+        The address spaces and their fault records (after :meth:`init`).
+    ring : Ring
+        The command ring (after :meth:`init`).
+    queue_error : QueueError
+        Why the command queue stopped, until the next reset (``NONE`` while it runs).
     """
 
     def __init__(
@@ -115,76 +108,66 @@ class Npu:
         ring_log2=6,
         boot_timeout_ns=200_000.0,
     ):
-        if not MIN_SIZE_LOG2 <= ring_log2 <= MAX_SIZE_LOG2:
-            raise ValueError(
-                f"Ring size log2 must be between {MIN_SIZE_LOG2} and {MAX_SIZE_LOG2}, "
-                f"not {ring_log2!r}"
-            )
-        self.platform = platform
-        self.memory = memory
-        self.ring_size = 1 << ring_log2
-        self._ring_log2 = ring_log2
-        self.boot_timeout_ns = boot_timeout_ns
+        self.platform, self.memory = platform, memory
+        self.regs = host_registers(platform)
+        self.ring_log2, self.boot_timeout_ns = ring_log2, boot_timeout_ns
         self.info: DeviceInfo | None = None
         self.mmu: Mmu | None = None
+        self.ring: Ring | None = None
         self.firmware_version = None
-        self.ring = self.completions = None
-        self._next_seqno = 1
-        self._reset_state()
-
-    def _reset_state(self):
-        self.tail = 0  # entries written
-        self.done = 0  # completions collected
-        self._in_flight = deque()  # (seqno, asid) of entries tail - done .. tail - 1
-        self.results = {}
-        self.new_faults = []
         self.queue_error = QueueError.NONE
+        self.limits = {}
 
-    # --- bring-up ---------------------------------------------------------------------------------
+    # --- bring-up ---------------------------------------------------------------------------
 
     async def init(self):
-        """Probe the device, wait for its firmware, set up the ring and enable interrupts.
+        """Probe the device, check the ring size, wait for the firmware, start the ring.
 
         Raises
         ------
         DeviceError
             ``ENODEV`` as :func:`~tinynpu.driver.device.probe` does, or for a firmware of another
-            major version; ``ETIMEDOUT`` if the firmware does not report ready in time.
+            major version; ``EINVAL`` for a ring size outside the range ``cap_queue`` reports;
+            ``ETIMEDOUT`` if the firmware does not report ready in time.
         """
-        self.info = await probe(self.platform)
-        self.mmu = Mmu(self.platform, self.memory, self.info.addr_spaces)
-        self.ring = self.memory.alloc(self.ring_size * ENTRY_BYTES)
-        self.completions = self.memory.alloc(self.ring_size * COMPLETION_BYTES)
+        info = self.info = await probe(self.platform)
+        low, high = info.ring_log2_min, info.ring_log2_max
+        if not (isinstance(self.ring_log2, int) and low <= self.ring_log2 <= high):
+            raise DeviceError(
+                errno.EINVAL,
+                f"Ring size log2 must be between {low} and {high} (cap_queue), "
+                f"not {self.ring_log2!r}",
+            )
+        self.mmu = Mmu(self.platform, self.memory, info.addr_spaces)
+        self.ring = Ring(self.platform, self.memory, self.ring_log2)
         await self._bring_up()
+        major, minor, patch = info.version
+        self.limits = {
+            "array_size": info.array_size,
+            "hw_version": major << 16 | minor << 8 | patch,
+            "max_contexts": info.addr_spaces,
+            "max_cmd_size": MAX_CMD_SIZE,
+            "queue_depth": self.ring.size,
+            "va_end": 1 << info.va_width,
+        }
 
     async def _bring_up(self):
         await self._wait_firmware()
-        platform = self.platform
-        await platform.mmio_write(HOST.ring_control.offset, HOST.ring_control.encode(clear=1))
-        for lo, hi, address in (
-            (HOST.ring_base_lo, HOST.ring_base_hi, self.ring),
-            (HOST.cq_base_lo, HOST.cq_base_hi, self.completions),
-        ):
-            low, high = split_address(lo, hi, address)
-            await platform.mmio_write(lo.offset, low)
-            await platform.mmio_write(hi.offset, high)
-        await platform.mmio_write(
-            HOST.ring_size.offset, HOST.ring_size.encode(log2=self._ring_log2)
-        )
-        await platform.mmio_write(HOST.ring_tail.offset, 0)
-        await set_enabled(platform, _SOURCES)
+        await self.ring.program()
+        self.queue_error = QueueError.NONE
+        await set_enabled(self.regs, _SOURCES)
 
     async def _wait_firmware(self):
         """Poll ``fw_status.ready``, then check the firmware's version."""
         deadline = self.platform.now_ns() + self.boot_timeout_ns
-        while not HOST.fw_status.ready.get(await self.platform.mmio_read(HOST.fw_status.offset)):
+        while not (await self.regs.fields("fw_status"))["ready"]:
             if self.platform.now_ns() >= deadline:
                 raise DeviceError(
                     errno.ETIMEDOUT,
                     f"Firmware not ready {self.boot_timeout_ns:.0f} ns after reset",
                 )
             await self.platform.sleep_ns(1_000)
-        fields = HOST.fw_version.decode(await self.platform.mmio_read(HOST.fw_version.offset))
+        fields = await self.regs.fields("fw_version")
         self.firmware_version = (fields["major"], fields["minor"], fields["patch"])
         if fields["major"] != FIRMWARE_MAJOR:
             raise DeviceError(
@@ -194,158 +177,76 @@ class Npu:
             )
 
     async def reset(self):
-        """Reset the NPU and bring it up again.
+        """Reset the NPU and bring it up again; every job not yet completed is lost.
 
-        Every job not yet completed is lost: the returned list names their sequence numbers
-        (the scheduler fails them with ``ECANCELED``). Completions already collected stay in
-        :attr:`results`; the address spaces in use are programmed again, their tables intact.
+        The address spaces in use are programmed again, their tables intact.
         """
-        lost = [seqno for seqno, _ in self._in_flight]
-        results = self.results
         await self.platform.reset()
-        self._reset_state()
-        self.results = results
         await self._bring_up()
         await self.mmu.restore()
-        return lost
 
-    # --- submission -------------------------------------------------------------------------------
+    # --- address spaces ---------------------------------------------------------------------
 
-    @property
-    def free_slots(self):
-        """Ring slots a submit may fill now."""
-        return self.ring_size - (self.tail - self.done)
+    async def create_space(self, *, bypass=False):
+        """An address space of the MMU, enabled, with empty tables.
 
-    async def submit(self, cmd_addr, cmd_size, *, asid):
-        """Queue a job: a command stream of ``cmd_size`` bytes at ``cmd_addr`` in ``asid``.
+        With ``bypass`` (tinynpu's own option, never for a client) its addresses are physical.
+        """
+        return await self.mmu.create(bypass=bypass)
 
-        Returns
-        -------
-        int
-            The job's sequence number.
+    async def destroy_space(self, space):
+        """Disable the address space and free its tables."""
+        await self.mmu.destroy(space)
+
+    async def map(self, space, va, paddr, size, prot):
+        """Write the descriptors of a mapping."""
+        await self.mmu.map(space, va, paddr, size, prot)
+
+    async def unmap(self, space, va, size):
+        """Clear descriptors, invalidate the TLB range, free emptied tables."""
+        await self.mmu.unmap(space, va, size)
+
+    async def resume_space(self, space):
+        """Acknowledge the address space's fault: it restarts."""
+        await self.mmu.acknowledge(space.asid)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    async def run_job(self, space, cmd_va, cmd_size):
+        """Write a ring entry and ring the doorbell; the handle is the entry's seqno.
+
+        On a queue stopped by an error the entry waits, unfetched, for the reset that the
+        scheduler's timeout brings.
 
         Raises
         ------
         DeviceError
-            ``EBUSY`` if every ring slot holds a job whose completion has not been collected
-            (nothing is written); ``EIO`` if the command queue has stopped on an error (reset
-            the device).
-        ValueError
-            If a field does not fit the ring entry.
+            ``EBUSY`` if every ring slot holds a job not yet completed (the core never keeps
+            more than ``limits["queue_depth"]`` jobs on the hardware).
         """
-        if self.queue_error is not QueueError.NONE:
-            raise DeviceError(errno.EIO, f"Command queue stopped: {self.queue_error.name}")
-        if not self.free_slots:
-            await self._collect()
-            if not self.free_slots:
-                raise DeviceError(errno.EBUSY, f"Ring full: {self.ring_size} jobs in flight")
-        seqno = self._next_seqno
-        entry = pack(
-            RingEntry,
-            {"seqno": seqno, "asid": asid, "cmd_size": cmd_size, "cmd_addr": cmd_addr},
-        )
-        slot = self.tail % self.ring_size
-        await self.platform.mem_write(self.ring + slot * ENTRY_BYTES, entry)
-        self._next_seqno = (seqno + 1) % (1 << 32)  # RingEntry.seqno is 32 bits
-        self.tail += 1
-        self._in_flight.append((seqno, asid))
-        await self.platform.mmio_write(
-            HOST.ring_tail.offset, HOST.ring_tail.index.put(self.tail & HOST.ring_tail.index.mask)
-        )
-        await self.platform.mmio_write(HOST.ring_doorbell.offset, HOST.ring_doorbell.encode(ring=1))
-        return seqno
+        return await self.ring.push(cmd_va, cmd_size, space.asid)
 
-    # --- completion -------------------------------------------------------------------------------
-
-    async def handle_irq(self, *, hold_faults=False):
-        """The interrupt handler: acknowledge, then collect completions and queue errors.
-
-        MMU faults are read first (so a faulted job's result carries its fault) and
-        acknowledged, which restarts the address space; with ``hold_faults`` they are only
-        read, and the address space stays stopped until :meth:`Mmu.acknowledge
-        <driver.mmu.Mmu.acknowledge>`. :attr:`new_faults` lists them.
+    async def handle_irq(self):
+        """Acknowledge; read the fault records (held), the queue's error, the completions.
 
         Returns
         -------
-        list of str
-            The interrupt sources that were pending.
+        tuple of (list, list)
+            ``(handle, Outcome)`` of each completion in ring order, and the address spaces that
+            faulted (stopped until :meth:`resume_space`).
         """
-        sources = await acknowledge(self.platform)
-        self.new_faults = []
-        if "mmu_fault" in sources:
-            mmu = self.mmu
-            self.new_faults = await (mmu.read_faults() if hold_faults else mmu.handle_faults())
+        sources = await acknowledge(self.regs)
+        faults = await self.mmu.read_faults() if "mmu_fault" in sources else []
         if "queue_error" in sources:
-            status = HOST.ring_status.decode(await self.platform.mmio_read(HOST.ring_status.offset))
-            self.queue_error = QueueError(status["error"])
+            self.queue_error = QueueError((await self.regs.fields("ring_status"))["error"])
+        done = []
         if "job_done" in sources or "job_error" in sources:
-            await self._collect()
-        return sources
-
-    async def _collect(self):
-        """Read the completion records the hardware has written since the last collection."""
-        hw_done = await self.platform.mmio_read(HOST.ring_done.offset)
-        count = HOST.ring_done.index.get(hw_done - self.done)  # indices wrap at 32 bits
-        if count > len(self._in_flight):
-            raise DeviceError(
-                errno.EIO, f"ring_done {hw_done} is ahead of the {self.tail} jobs submitted"
-            )
-        for _ in range(count):
-            slot = self.done % self.ring_size
-            raw = await self.platform.mem_read(
-                self.completions + slot * COMPLETION_BYTES, COMPLETION_BYTES
-            )
-            record = unpack(Completion, raw)
-            expected, asid = self._in_flight.popleft()
-            self.done += 1
-            if record.seqno != expected:
-                raise DeviceError(
-                    errno.EIO,
-                    f"Completion in slot {slot} carries seqno {record.seqno}, expected {expected}",
-                )
-            tracepoints.trace(
-                "completion",
-                seqno=record.seqno,
-                status=record.status.name,
-                error=record.error.name,
-                offset=record.offset,
-                cycles=record.cycles,
-            )
-            self.results[expected] = JobResult(
-                seqno=record.seqno,
-                status=record.status,
-                error=record.error,
-                offset=record.offset,
-                cycles=record.cycles,
-                fault=self._fault_of(asid) if record.error is ErrorCode.PAGE_FAULT else None,
-            )
+            for asid, record in await self.ring.collect():
+                fault = self._fault_of(asid) if record.error is ErrorCode.PAGE_FAULT else None
+                done.append((record.seqno, outcome(record, fault)))
+        spaces = {space.asid: space for space in self.mmu.spaces}
+        return done, [spaces[f.asid] for f in faults if f.asid in spaces]
 
     def _fault_of(self, asid):
-        """The latest fault handled in ``asid``."""
+        """The latest fault read in ``asid``."""
         return next((f for f in reversed(self.mmu.faults) if f.asid == asid), None)
-
-    async def wait(self, seqno, *, timeout_ns):
-        """Wait for job ``seqno`` to complete, serving interrupts meanwhile.
-
-        Returns
-        -------
-        JobResult
-
-        Raises
-        ------
-        DeviceError
-            ``ETIMEDOUT`` if it has not completed within ``timeout_ns`` of simulated time;
-            ``EIO`` if the command queue stopped on an error first; ``ENOENT`` for a sequence
-            number that was never submitted or whose job was lost in a reset.
-        """
-        if seqno not in self.results and all(s != seqno for s, _ in self._in_flight):
-            raise DeviceError(errno.ENOENT, f"No job {seqno} in flight or completed")
-        deadline = self.platform.now_ns() + timeout_ns
-        while seqno not in self.results:
-            if self.queue_error is not QueueError.NONE:
-                raise DeviceError(errno.EIO, f"Command queue stopped: {self.queue_error.name}")
-            remaining = deadline - self.platform.now_ns()
-            if remaining <= 0 or not await self.platform.wait_irq(timeout_ns=remaining):
-                raise DeviceError(errno.ETIMEDOUT, f"Job {seqno} not done after {timeout_ns} ns")
-            await self.handle_irq()
-        return self.results[seqno]

@@ -25,6 +25,7 @@ from tinynpu.rtl.layouts import nbytes
 
 __all__ = [
     "MIN_SIZES",
+    "PAGE_SIZE",
     "REQUESTS",
     "UAPI_VERSION",
     "BoCreate",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: The uAPI's (major, minor) version, reported by DEV_QUERY.
 UAPI_VERSION = (1, 0)
+#: The page size: VM_BIND addresses, sizes and buffer offsets are multiples of it, buffers are
+#: allocated and mapped for the CPU in whole pages (DEV_QUERY's ``page_size``).
+PAGE_SIZE = 4096
 
 
 class UapiError(OSError):

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from . import tracepoints
 from .bo import BufferObject
-from .memory import PAGE_SIZE
 from .pgtable import Prot
-from .uapi import UapiError
+from .uapi import PAGE_SIZE, UapiError
 
 __all__ = ["Mapping", "Vm"]
 

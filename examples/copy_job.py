@@ -6,9 +6,9 @@ It creates a context and two buffers, maps them, writes a command stream that co
 message from one buffer to the other, submits it, waits, and prints what arrived.
 """
 
-from tinynpu.driver import commands
-from tinynpu.driver.memory import PAGE_SIZE as PAGE
+from tinynpu.driver.uapi import PAGE_SIZE as PAGE
 from tinynpu.driver.uapi import VmBindFlags
+from tinynpu.runtime import commands
 
 STREAM_VA, SRC_VA, DST_VA = 0x10_0000, 0x20_0000, 0x30_0000
 

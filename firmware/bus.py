@@ -2,7 +2,8 @@
 
 from typing import Protocol, runtime_checkable
 
-from tinynpu.rtl.regmap import CP, Kind, RegisterMap
+from tinynpu.rtl.regmap import CP, RegisterMap
+from tinynpu.rtl.regmap.access import RegisterFile
 
 __all__ = ["CpBus", "Registers"]
 
@@ -35,10 +36,11 @@ class CpBus(Protocol):
         ...
 
 
-class Registers:
-    """Read and write CP registers by name and field.
+class Registers(RegisterFile):
+    """Read and write CP registers by name and field, with shadow copies.
 
-    Writes to registers that software can read back are cached: writing the value a register
+    A :class:`~tinynpu.rtl.regmap.access.RegisterFile` over the CP bus with ``shadow`` on:
+    writes to registers that software can read back are cached, so writing the value a register
     already holds costs no bus access, as firmware keeps shadow copies of its configuration.
     Write-pulse and write-1-to-clear registers are always written.
 
@@ -50,35 +52,5 @@ class Registers:
     """
 
     def __init__(self, bus: CpBus, regmap: RegisterMap = CP):
+        super().__init__(regmap, bus.read, bus.write, shadow=True)
         self.bus = bus
-        self.map = regmap
-        self._shadow = {}
-        self._cacheable = {
-            reg.name for reg in regmap if all(field.kind is Kind.RW for field in reg.fields)
-        }
-
-    async def read(self, name):
-        """The raw value of register ``name``."""
-        return await self.bus.read(getattr(self.map, name).offset)
-
-    async def fields(self, name):
-        """Register ``name`` decoded into ``{field: value}``."""
-        reg = getattr(self.map, name)
-        return reg.decode(await self.bus.read(reg.offset))
-
-    async def write(self, name, **fields):
-        """Write register ``name`` with ``fields`` (the others zero)."""
-        await self.write_raw(name, getattr(self.map, name).encode(**fields))
-
-    async def write_raw(self, name, value):
-        """Write the raw ``value`` to register ``name`` (shadowed like :meth:`write`)."""
-        reg = getattr(self.map, name)
-        if name in self._cacheable and self._shadow.get(name) == value:
-            return
-        await self.bus.write(reg.offset, value)
-        if name in self._cacheable:
-            self._shadow[name] = value  # only once the store is done: a failed one is retried
-
-    def forget(self):
-        """Drop the shadow copies (after the hardware was reset)."""
-        self._shadow.clear()

@@ -1,4 +1,9 @@
-"""Build command streams: the encodings of ``tinynpu.rtl.layouts``, as the firmware decodes them."""
+"""Build command streams: the encodings of ``tinynpu.rtl.layouts``, as the firmware decodes them.
+
+Building command streams is user space's job, as Mesa builds them for a DRM driver: the kernel
+driver only checks where a stream lies (an executable mapping of the context); the firmware
+checks what it says.
+"""
 
 from tinynpu.rtl.layouts import (
     ChannelParams,

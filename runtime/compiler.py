@@ -20,9 +20,10 @@ rows are already HWC vectors.
 from dataclasses import dataclass
 
 import numpy as np
-from tinynpu.driver import commands
-from tinynpu.driver.memory import PAGE_SIZE
+from tinynpu.driver.uapi import PAGE_SIZE
 from tinynpu.rtl.layouts import JobCounters, nbytes
+
+from . import commands
 
 __all__ = ["ACTS_VA", "STREAM_VA", "WEIGHTS_VA", "Program", "compile_model"]
 

@@ -3,13 +3,19 @@
 :func:`boot` brings it up; a program then opens clients (:meth:`System.open`) and uses the uAPI
 through :class:`tinynpu.runtime.libtinynpu.Client`. With tracing, :meth:`System.write_trace` writes
 the decoded log of everything that happened and the per-job timeline.
+
+Hardware tests and benchmarks, which place their data at physical addresses of their choosing,
+start the same driver with :func:`start_driver` and run jobs in a :class:`KernelContext`: the
+scheduler runs them and the device's interrupt completes them, as it does a client's.
 """
 
 import cocotb
 from tinynpu.driver import tracepoints
 from tinynpu.driver.accel import Accel
 from tinynpu.driver.memory import PhysicalAllocator
-from tinynpu.driver.npu_backend import NpuBackend
+from tinynpu.driver.npu import NpuBackend
+from tinynpu.driver.pgtable import Prot
+from tinynpu.driver.sched import Fence, Job
 from tinynpu.firmware import Firmware
 from tinynpu.runtime.libtinynpu import Client
 
@@ -18,7 +24,7 @@ from .soc import Soc
 from .timeline import job_windows, render_svg
 from .trace import DriverEvent
 
-__all__ = ["POOL", "System", "boot"]
+__all__ = ["POOL", "KernelContext", "System", "boot", "start_driver"]
 
 MiB = 1 << 20
 #: Host memory the driver manages (base, bytes): its ring, page tables and every buffer.
@@ -142,3 +148,72 @@ async def boot(dut, *, trace=False, cls=System):
         await system.shutdown()
         raise
     return system
+
+
+async def start_driver(soc, memory, *, ring_log2=6, boot_timeout_ns=200_000.0, **options):
+    """The driver on a started ``soc``: an :class:`Accel` over the NPU backend, serving interrupts.
+
+    ``ring_log2`` and ``boot_timeout_ns`` go to the backend, other ``options`` to the Accel.
+    """
+    backend = NpuBackend(soc, memory, ring_log2=ring_log2, boot_timeout_ns=boot_timeout_ns)
+    device = Accel(soc, backend, memory, **options)
+    await device.start()
+    return device
+
+
+class KernelContext:
+    """An address space and a scheduler entity of the driver's own: no file, no buffer objects.
+
+    Its jobs are queued by the scheduler and completed by the device's interrupt (the Accel's
+    interrupt task, then the job's fence), exactly as a client's are; but its mappings go
+    straight to the backend, from physical addresses the caller chooses, and its space may bypass
+    translation.
+
+    Attributes
+    ----------
+    device : Accel
+    space : AddressSpace
+    entity : Entity
+    """
+
+    def __init__(self, device, space):
+        self.device, self.space = device, space
+        self.entity = device.sched.add(space)
+        self._seqno = 0
+
+    @classmethod
+    async def create(cls, device, *, bypass=False):
+        """A new address space (``bypass``: physical addresses) and its entity."""
+        async with device.sched.lock:
+            return cls(device, await device.backend.create_space(bypass=bypass))
+
+    async def map(self, va, paddr, size, prot=Prot.READ | Prot.WRITE):
+        """Map ``size`` bytes at ``va`` to ``paddr``."""
+        async with self.device.sched.lock:
+            await self.device.backend.map(self.space, va, paddr, size, prot)
+
+    async def unmap(self, va, size):
+        """Unmap ``size`` bytes at ``va`` (the TLB invalidated, emptied tables freed)."""
+        async with self.device.sched.lock:
+            await self.device.backend.unmap(self.space, va, size)
+
+    async def submit(self, cmd_va, cmd_size, *, timeout_ns=None):
+        """Queue a job; its :class:`~tinynpu.driver.sched.Fence`."""
+        device = self.device
+        self._seqno += 1
+        fence = Fence(device.platform, self._seqno)
+        timeout_ns = timeout_ns or device.default_timeout_ns
+        async with device.sched.lock:
+            await device.sched.push(Job(self.entity, fence, cmd_va, cmd_size, [], [], timeout_ns))
+        return fence
+
+    async def wait(self, fence):
+        """Wait until ``fence`` signals and the interrupt that signaled it is served."""
+        await fence.wait(None)  # bounded by the job's timeout
+        async with self.device.sched.lock:
+            pass  # the bottom half (a fault's acknowledge, the refill) has finished
+        return fence
+
+    async def run(self, cmd_va, cmd_size, *, timeout_ns=None):
+        """Submit a job and wait for it; its fence."""
+        return await self.wait(await self.submit(cmd_va, cmd_size, timeout_ns=timeout_ns))

@@ -12,14 +12,13 @@ import time
 import cocotb
 import numpy as np
 
-from tinynpu.driver import commands
 from tinynpu.driver.memory import PhysicalAllocator
-from tinynpu.driver.npu import Npu
 from tinynpu.driver.pgtable import Prot
 from tinynpu.firmware import Firmware
 from tinynpu.rtl.layouts import JobCounters, nbytes, unpack
-from tinynpu.runtime import reference
+from tinynpu.runtime import commands, reference
 from tinynpu.sim.soc import Soc
+from tinynpu.sim.system import KernelContext, start_driver
 
 REPORT = "compute.json"
 #: Virtual addresses of the operands, and of the stream and counters record.
@@ -35,11 +34,11 @@ WORKLOADS = [
 ]
 
 
-async def _map(npu, space, va, size):
+async def _map(context, va, size):
     """Back ``size`` bytes at ``va`` with freshly allocated frames; return the frame address."""
     size = -(-size // PAGE) * PAGE
-    frame = npu.memory.alloc(size, align=PAGE)
-    await npu.mmu.map(space, va, frame, size, Prot.READ | Prot.WRITE)
+    frame = context.device.memory.alloc(size, align=PAGE)
+    await context.map(va, frame, size, Prot.READ | Prot.WRITE)
     return frame
 
 
@@ -55,12 +54,11 @@ async def compute(dut):
     """Run every workload once, verify it, record cycles, counters and simulation speed."""
     soc = Soc(dut, firmware=Firmware)
     await soc.start()
-    npu = Npu(soc, PhysicalAllocator(0x10_0000, 48 << 20), ring_log2=4)
-    await npu.init()
-    space = await npu.mmu.create()
+    device = await start_driver(soc, PhysicalAllocator(0x10_0000, 48 << 20), ring_log2=4)
+    context = await KernelContext.create(device)
     rng = np.random.default_rng(int(os.environ.get("BENCH_SEED", "1")))
-    frames = {va: await _map(npu, space, va, 1 << 20) for va in (A_VA, B_VA, C_VA, P_VA)}
-    stream_frame = await _map(npu, space, S_VA, PAGE)
+    frames = {va: await _map(context, va, 1 << 20) for va in (A_VA, B_VA, C_VA, P_VA)}
+    stream_frame = await _map(context, S_VA, PAGE)
 
     runs = []
     for name, kind, shape in WORKLOADS:
@@ -117,10 +115,9 @@ async def compute(dut):
         await soc.mem_write(stream_frame, stream)
 
         start, wall = soc.cycles, time.perf_counter()
-        seqno = await npu.submit(S_VA, len(stream), asid=space.asid)
-        result = await npu.wait(seqno, timeout_ns=1e10)
+        fence = await context.run(S_VA, len(stream), timeout_ns=1e10)
         cycles, seconds = soc.cycles - start, time.perf_counter() - wall
-        assert result.ok, (name, result)
+        assert fence.error == 0, (name, fence.outcome)
         got = np.frombuffer(await soc.mem_read(frames[C_VA], want.size), np.int8)
         exact = bool(np.array_equal(got.reshape(want.shape), want))
         assert exact, f"{name}: output differs from the reference"
@@ -134,7 +131,7 @@ async def compute(dut):
                 "macs": macs,
                 "exact": exact,
                 "cycles": cycles,
-                "job_cycles": result.cycles,
+                "job_cycles": fence.outcome.cycles,
                 "wall_s": seconds,
                 "counters": {
                     field: counters[field]

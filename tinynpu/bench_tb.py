@@ -8,14 +8,14 @@ import time
 import cocotb
 from cocotb.triggers import Timer
 
-from tinynpu.driver import commands
 from tinynpu.driver.memory import PhysicalAllocator
-from tinynpu.driver.npu import Npu
 from tinynpu.driver.pgtable import Prot
 from tinynpu.firmware import Firmware
 from tinynpu.rtl.layouts import CopyCommand, unpack
 from tinynpu.rtl.regmap import HOST
+from tinynpu.runtime import commands
 from tinynpu.sim.soc import Soc
+from tinynpu.sim.system import KernelContext, start_driver
 
 REPORT = "bench.json"
 JOBS_REPORT = "jobs.json"
@@ -42,20 +42,23 @@ async def speed(dut):
         json.dump({"idle": idle, "mmio": mmio, "reads": reads}, f)
 
 
-async def _one_job(soc, npu, stream, frame, scratch, asid):
-    """Run ``stream`` (written to ``frame``, submitted at ``scratch`` in ``asid``).
+#: A job's timeout (simulated): far beyond any job here.
+TIMEOUT_NS = 1e9
 
-    Returns (result, doorbell-to-interrupt cycles, wall seconds, MMU counter deltas).
+
+async def _one_job(soc, context, stream, frame, scratch):
+    """Run ``stream`` (written to ``frame``, submitted at ``scratch`` in ``context``).
+
+    Returns (its fence, submit-to-completion cycles, wall seconds, MMU counter deltas).
     """
     await soc.mem_write(frame, stream)
     before = await _mmu_counters(soc)
     start, wall = soc.cycles, time.perf_counter()
-    seqno = await npu.submit(scratch, len(stream), asid=asid)
-    result = await npu.wait(seqno, timeout_ns=1e9)
+    fence = await context.run(scratch, len(stream), timeout_ns=TIMEOUT_NS)
     cycles, seconds = soc.cycles - start, time.perf_counter() - wall
     after = await _mmu_counters(soc)
     deltas = {name: (after[name] - before[name]) % (1 << 32) for name in after}
-    return result, cycles, seconds, deltas
+    return fence, cycles, seconds, deltas
 
 
 async def _mmu_counters(soc):
@@ -76,23 +79,23 @@ async def jobs(dut):
     nops = int(os.environ.get("BENCH_NOP_JOBS", "200"))
     soc = Soc(dut, firmware=Firmware)
     await soc.start()
-    npu = Npu(soc, PhysicalAllocator(0x10_0000, 16 << 20), ring_log2=6)
-    await npu.init()
-    physical = await npu.mmu.create(bypass=True)
-    virtual = await npu.mmu.create()
+    memory = PhysicalAllocator(0x10_0000, 16 << 20)
+    # The scheduler keeps the whole ring busy.
+    device = await start_driver(soc, memory, ring_log2=6, queue_depth=1 << 6)
+    physical = await KernelContext.create(device, bypass=True)
+    virtual = await KernelContext.create(device)
     # One stream page, at the same physical address in both spaces.
-    frame = npu.memory.alloc(PAGE)
-    await npu.mmu.map(virtual, STREAM_VA, frame, PAGE, Prot.READ)
+    frame = memory.alloc(PAGE)
+    await virtual.map(STREAM_VA, frame, PAGE, Prot.READ)
 
     # One NOP alone: its latency. Then a stream of them: the cost of each in a busy queue.
-    single, latency, _, _ = await _one_job(soc, npu, commands.nop(), frame, STREAM_VA, virtual.asid)
-    start, wall, pending = soc.cycles, time.perf_counter(), []
-    for _ in range(nops):
-        if not npu.free_slots:
-            await npu.wait(pending.pop(0), timeout_ns=1e9)
-        pending.append(await npu.submit(STREAM_VA, 8, asid=virtual.asid))
-    for seqno in pending:
-        await npu.wait(seqno, timeout_ns=1e9)
+    single, latency, _, _ = await _one_job(soc, virtual, commands.nop(), frame, STREAM_VA)
+    assert single.error == 0, single.outcome
+    start, wall = soc.cycles, time.perf_counter()
+    fences = [await virtual.submit(STREAM_VA, 8, timeout_ns=TIMEOUT_NS) for _ in range(nops)]
+    for fence in fences:
+        await virtual.wait(fence)
+        assert fence.error == 0, fence.outcome
     nop_stream = (soc.cycles - start, time.perf_counter() - wall)
 
     # 1 MiB sources and destinations: physically contiguous for the bypass runs, and mapped
@@ -102,10 +105,8 @@ async def jobs(dut):
     pages = size // PAGE
     order = random.Random(1).sample(range(pages), pages)
     for i, page in enumerate(order):
-        await npu.mmu.map(virtual, SRC_VA + i * PAGE, src + page * PAGE, PAGE, Prot.READ)
-        await npu.mmu.map(
-            virtual, DST_VA + i * PAGE, dst + page * PAGE, PAGE, Prot.READ | Prot.WRITE
-        )
+        await virtual.map(SRC_VA + i * PAGE, src + page * PAGE, PAGE, Prot.READ)
+        await virtual.map(DST_VA + i * PAGE, dst + page * PAGE, PAGE, Prot.READ | Prot.WRITE)
     await soc.mem_write(src, bytes(range(256)) * (size // 256))
 
     rows = size // PAGE
@@ -119,15 +120,15 @@ async def jobs(dut):
     for name, make in runs.items():
         for space, s, d in ((physical, src, dst), (virtual, SRC_VA, DST_VA)):
             stream = commands.stream(make(s, d))
-            result, cycles, seconds, counters = await _one_job(
-                soc, npu, stream, frame, STREAM_VA if space is virtual else frame, space.asid
+            fence, cycles, seconds, counters = await _one_job(
+                soc, space, stream, frame, STREAM_VA if space is virtual else frame
             )
-            assert result.ok, result
+            assert fence.error == 0, fence.outcome
             command = unpack(CopyCommand, stream)
             copies[f"{name}_{'mmu' if space is virtual else 'physical'}"] = {
                 "bytes": command.row_bytes * command.rows,
                 "rows": command.rows,
-                "job_cycles": result.cycles,
+                "job_cycles": fence.outcome.cycles,
                 "cycles": cycles,
                 "wall_s": seconds,
                 **counters,
@@ -135,7 +136,7 @@ async def jobs(dut):
 
     report = {
         "nop_latency_cycles": latency,
-        "nop_firmware_cycles": single.cycles,
+        "nop_firmware_cycles": single.outcome.cycles,
         "nop_jobs": nops,
         "nop_stream": nop_stream,
         "copies": copies,

@@ -4,8 +4,8 @@ import errno
 import random
 
 from conformance_suite import DATA_VA, PAGE, STREAM_VA, Stage, case, expect, run_job
-from tinynpu.driver import commands
 from tinynpu.driver.uapi import Ioctl
+from tinynpu.runtime import commands
 
 #: Where each tenant maps its secret and a scratch buffer (B leaves them unmapped unless said).
 SECRET_VA, SCRATCH_VA, OTHER_VA = 0x80_0000, 0x90_0000, 0x100_0000

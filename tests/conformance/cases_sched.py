@@ -3,7 +3,7 @@
 import errno
 
 from conformance_suite import DATA_VA, PAGE, Stage, case, expect, run_job
-from tinynpu.driver import commands
+from tinynpu.runtime import commands
 
 #: A job that runs far longer than the timeouts below: a FILL of 8 MiB (about a million cycles).
 HANG_BYTES = 8 << 20

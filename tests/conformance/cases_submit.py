@@ -8,7 +8,6 @@ each refused SUBMIT the context must still run a job exactly.
 import errno
 
 from conformance_suite import DATA_VA, PAGE, STREAM_VA, Stage, case, expect
-from tinynpu.driver import commands
 from tinynpu.driver.uapi import (
     REQUESTS,
     BoCreate,
@@ -22,6 +21,7 @@ from tinynpu.driver.uapi import (
     WaitFlags,
 )
 from tinynpu.rtl.layouts import CommandHeader, ErrorCode, Opcode, nbytes, pack, unpack
+from tinynpu.runtime import commands
 
 MiB = 1 << 20
 #: A job of about 330 us of device time: FILL 256 KiB (64 rows of 4 KiB).

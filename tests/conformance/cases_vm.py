@@ -4,8 +4,8 @@ import errno
 import random
 
 from conformance_suite import DATA_VA, PAGE, STREAM_VA, Stage, case, expect, run_job
-from tinynpu.driver import commands
 from tinynpu.driver.uapi import Ioctl, VmBindFlags
+from tinynpu.runtime import commands
 
 #: Where the cases put their extra mappings (clear of STREAM_VA and DATA_VA).
 X_VA, Y_VA, Z_VA = 0x100_0000, 0x200_0000, 0x300_0000

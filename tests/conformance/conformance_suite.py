@@ -13,8 +13,8 @@ all memory came back, and that a fresh client still runs a job.
 
 import errno
 
-from tinynpu.driver import commands
 from tinynpu.driver.uapi import UapiError
+from tinynpu.runtime import commands
 
 __all__ = ["CASES", "Stage", "case", "expect", "healthy", "run_job"]
 

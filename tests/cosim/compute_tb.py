@@ -8,7 +8,6 @@ not touch). Jobs run in address space :data:`job_tb.FLAT`.
 import cocotb
 import numpy as np
 from job_tb import MEMORY, bring_up, run
-from tinynpu.driver import commands
 from tinynpu.rtl.layouts import (
     Access,
     CompletionStatus,
@@ -20,7 +19,7 @@ from tinynpu.rtl.layouts import (
     unpack,
 )
 from tinynpu.rtl.regmap import HOST
-from tinynpu.runtime import reference
+from tinynpu.runtime import commands, reference
 
 OK, ERROR, FAULT = CompletionStatus.OK, CompletionStatus.ERROR, CompletionStatus.FAULT
 TIMEOUT_NS = 200_000_000
@@ -42,7 +41,7 @@ async def put(soc, addr, array):
 
 async def gemm_case(
     soc,
-    npu,
+    rig,
     rng,
     m,
     k,
@@ -71,7 +70,7 @@ async def gemm_case(
     fill = bytes([0xA5]) * (c_bytes + GUARD)
     await soc.mem_write(C - GUARD, fill)
     result = await run(
-        npu,
+        rig,
         commands.gemm(
             A,
             B,
@@ -124,7 +123,7 @@ async def gemm_case(
 @cocotb.test()
 async def gemm_shapes(dut):
     """Random GEMMs of edge, prime and larger-than-scratchpad shapes are bit-exact."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     rng = np.random.default_rng(1)
     shapes = [
         (1, 1, 1),
@@ -138,21 +137,21 @@ async def gemm_shapes(dut):
         (129, 9, 1),
     ]
     for m, k, n in shapes:
-        result = await gemm_case(soc, npu, rng, m, k, n)
+        result = await gemm_case(soc, rig, rng, m, k, n)
         dut._log.info(f"GEMM {m}x{k}x{n}: {result.cycles} cycles")
 
 
 @cocotb.test()
 async def gemm_int32_and_pitches(dut):
     """int32 outputs (bias, clamps) and padded row pitches of every operand."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     rng = np.random.default_rng(2)
     await gemm_case(
-        soc, npu, rng, 9, 20, 6, output_type=OutputType.INT32, act=(-(1 << 31), (1 << 31) - 1)
+        soc, rig, rng, 9, 20, 6, output_type=OutputType.INT32, act=(-(1 << 31), (1 << 31) - 1)
     )
     await gemm_case(
         soc,
-        npu,
+        rig,
         rng,
         17,
         33,
@@ -161,23 +160,23 @@ async def gemm_int32_and_pitches(dut):
         act=(-1000, 5000),
         pitches=(3, 5, 8),
     )
-    await gemm_case(soc, npu, rng, 21, 45, 19, pitches=(7, 1, 13))
+    await gemm_case(soc, rig, rng, 21, 45, 19, pitches=(7, 1, 13))
 
 
 @cocotb.test()
 async def quantization_edges(dut):
     """Saturation, negative zero points, ReLU and ReLU6 clamps, rounding ties."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     rng = np.random.default_rng(3)
     n = 8
     # Large multipliers, no shift: outputs saturate both ways.
-    await gemm_case(soc, npu, rng, 5, 40, n, quant=([0] * n, [(1 << 31) - 1] * n, [0] * n))
+    await gemm_case(soc, rig, rng, 5, 40, n, quant=([0] * n, [(1 << 31) - 1] * n, [0] * n))
     # Negative zero point and a ReLU at it; ReLU6 at zp + 24.
-    await gemm_case(soc, npu, rng, 6, 30, n, zero_point=-20, act=(-20, 4))
+    await gemm_case(soc, rig, rng, 6, 30, n, zero_point=-20, act=(-20, 4))
     # Ties: multiplier 2**30 (x / 2), shifts 1..8 on small sums hit .5 often.
     await gemm_case(
         soc,
-        npu,
+        rig,
         rng,
         7,
         2,
@@ -185,13 +184,13 @@ async def quantization_edges(dut):
         quant=([1, -1, 3, -3, 0, 2, -2, 5], [1 << 30] * n, list(range(1, 9))),
     )
     # The saturating doubling-multiply's overflow: bias making x = INT32_MIN, multiplier too.
-    await gemm_case(soc, npu, rng, 3, 1, n, quant=([-(1 << 31)] * n, [-(1 << 31)] * n, [0] * n))
+    await gemm_case(soc, rig, rng, 3, 1, n, quant=([-(1 << 31)] * n, [-(1 << 31)] * n, [0] * n))
 
 
 @cocotb.test()
 async def bad_operands(dut):
     """Bad GEMM and CONV2D descriptors end with their error code; the next job runs."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     bad = [
         (commands.gemm(A, B, C, P, 0, 4, 4), ErrorCode.BAD_OPERAND),
         (commands.gemm(A, B, C, P, 4, 0, 4), ErrorCode.BAD_OPERAND),
@@ -229,9 +228,9 @@ async def bad_operands(dut):
         (commands.counters(C + 4), ErrorCode.MISALIGNED),
     ]
     for cmd, code in bad:
-        result = await run(npu, commands.nop(), cmd)
+        result = await run(rig, commands.nop(), cmd)
         assert (result.status, result.error, result.offset) == (ERROR, code, 8), (result, code)
-    await gemm_case(soc, npu, np.random.default_rng(4), 5, 6, 7)
+    await gemm_case(soc, rig, np.random.default_rng(4), 5, 6, 7)
 
 
 @cocotb.test()
@@ -242,7 +241,7 @@ async def operand_faults(dut):
     matrix operations ran: the job still ends, and the next GEMM in the same address space is
     bit-exact (the queued operations drained, the fault was acknowledged).
     """
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     rng = np.random.default_rng(7)
     m, k, n = 20, 30, 12
     await put(soc, A, rng.integers(-128, 128, (m, k), dtype=np.int8))
@@ -255,18 +254,18 @@ async def operand_faults(dut):
         (unmapped, C, unmapped, Access.READ),
         (B, unmapped, unmapped, Access.WRITE),
     ):
-        result = await run(npu, commands.nop(), commands.gemm(A, b, c, P, m, k, n))
+        result = await run(rig, commands.nop(), commands.gemm(A, b, c, P, m, k, n))
         assert (result.status, result.error, result.offset) == (FAULT, ErrorCode.PAGE_FAULT, 8)
         assert result.fault is not None
         assert (result.fault.address, result.fault.access) == (address, access), result.fault
         # FLAT maps 2 MiB blocks from one level-2 table: the level-2 descriptor is invalid.
         assert (result.fault.kind, result.fault.level) == (FaultKind.TRANSLATION, 2)
         assert await soc.mem_read(C, m * n) == old
-    await gemm_case(soc, npu, rng, m, k, n)
+    await gemm_case(soc, rig, rng, m, k, n)
 
 
 async def conv_case(
-    soc, npu, rng, shape, out_c, kernel, stride, padding, *, izp=0, output_type=OutputType.INT8
+    soc, rig, rng, shape, out_c, kernel, stride, padding, *, izp=0, output_type=OutputType.INT8
 ):
     batch, h, w, c = shape
     kh, kw = kernel
@@ -284,7 +283,7 @@ async def conv_case(
     await soc.mem_write(C - GUARD, fill)
     act = (-128, 127) if size == 1 else (-(1 << 31), (1 << 31) - 1)
     result = await run(
-        npu,
+        rig,
         commands.conv2d(
             A,
             B,
@@ -329,7 +328,7 @@ async def conv_case(
 @cocotb.test()
 async def convolutions(dut):
     """Convolutions (padding, strides, batches, 1x1, channels across K chunks) are bit-exact."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     rng = np.random.default_rng(5)
     cases = [
         ((1, 5, 5, 3), 4, (3, 3), (1, 1), (1, 1), -7),
@@ -339,24 +338,24 @@ async def convolutions(dut):
         ((1, 6, 6, 2), 3, (5, 5), (1, 1), (0, 0), 0),
     ]
     for shape, out_c, kernel, stride, padding, izp in cases:
-        result = await conv_case(soc, npu, rng, shape, out_c, kernel, stride, padding, izp=izp)
+        result = await conv_case(soc, rig, rng, shape, out_c, kernel, stride, padding, izp=izp)
         dut._log.info(f"conv {shape} k{kernel} s{stride} p{padding}: {result.cycles} cycles")
     await conv_case(
-        soc, npu, rng, (1, 4, 5, 3), 5, (3, 3), (1, 1), (1, 1), izp=2, output_type=OutputType.INT32
+        soc, rig, rng, (1, 4, 5, 3), 5, (3, 3), (1, 1), (1, 1), izp=2, output_type=OutputType.INT32
     )
 
 
 @cocotb.test()
 async def job_counters(dut):
     """COUNTERS stores the job's counters: MACs, steps and DMA bytes of a known GEMM."""
-    soc, npu = await bring_up(dut)
+    soc, rig = await bring_up(dut)
     n_arr = HOST.cap_array.decode(await soc.mmio_read(HOST.cap_array.offset))["n"]
     m, k, n = 16, 32, 16
     rng = np.random.default_rng(6)
     await put(soc, A, rng.integers(-128, 128, (m, k), dtype=np.int8))
     await put(soc, B, rng.integers(-128, 128, (k, n), dtype=np.int8))
     await soc.mem_write(P, commands.channel_params(*random_quant(rng, n)))
-    result = await run(npu, commands.gemm(A, B, C, P, m, k, n), commands.counters(X))
+    result = await run(rig, commands.gemm(A, B, C, P, m, k, n), commands.counters(X))
     assert result.ok, result
     record = unpack(JobCounters, await soc.mem_read(X, nbytes(JobCounters)))
     assert record.array_macs == m * k * n

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tinynpu.driver.memory import PAGE_SIZE
+from tinynpu.driver.uapi import PAGE_SIZE
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.regmap import HOST
 from tinynpu.runtime.compiler import WEIGHTS_VA, compile_model

@@ -156,7 +156,7 @@ def test_invalidation_that_never_completes_times_out_and_frees_nothing():
     assert allocator.free_bytes == free  # the tables may still be walked: not reused
 
 
-def test_faults_are_read_logged_and_acknowledged():
+def test_faults_are_read_logged_held_and_acknowledged():
     device = FakeDevice()
     mmu = Mmu(device, PhysicalAllocator(*POOL), count=4)
     bank = HOST.bank("aspace", 2)
@@ -166,16 +166,22 @@ def test_faults_are_read_logged_and_acknowledged():
     )
     device.regs[bank.fault_addr_lo.offset] = 0x3456_7008
     device.regs[bank.fault_addr_hi.offset] = 0x12
-    found = run(mmu.handle_faults())
+    found = run(mmu.read_faults())
     want = Fault(2, 0x12_3456_7008, FaultKind.PERMISSION, Access.WRITE, 3, 5)
     assert found == [want] and mmu.faults == [want]
+    assert device.writes == []
+    # Held until acknowledged: still pending in the hardware, but not read again.
+    assert run(mmu.read_faults()) == [] and mmu.faults == [want]
+    run(mmu.acknowledge(2))
     assert device.writes == [("aspace2_fault_ack", bank.fault_ack.encode(ack=1))]
+    # Once acknowledged, the space's next fault is read (the fake still reports one).
+    assert run(mmu.read_faults()) == [want] and mmu.faults == [want, want]
 
 
 def test_no_pending_fault_reads_nothing_more():
     device = FakeDevice()
     mmu = Mmu(device, PhysicalAllocator(*POOL), count=4)
-    assert run(mmu.handle_faults()) == []
+    assert run(mmu.read_faults()) == []
     assert device.writes == [] and mmu.faults == []
 
 

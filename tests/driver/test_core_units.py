@@ -4,6 +4,7 @@ import asyncio
 import errno
 
 import pytest
+from tinynpu.driver.bo import BufferObject
 from tinynpu.driver.pgtable import Prot
 from tinynpu.driver.sync import Mutex
 from tinynpu.driver.uapi import MIN_SIZES, Ioctl, UapiError
@@ -88,13 +89,7 @@ class FakeBo:
     def put(self):
         self.refs -= 1
 
-    def pieces(self, offset, length):
-        start = 0
-        for address, size in self.segments:
-            lo, hi = max(offset, start), min(offset + length, start + size)
-            if lo < hi:
-                yield address + lo - start, hi - lo
-            start += size
+    pieces = BufferObject.pieces  # the real split of a range over the segments
 
 
 def test_vm_maps_each_piece_and_splits_on_unmap():

@@ -1,11 +1,13 @@
-"""Driver probe and interrupt helpers against a fake platform (no simulator)."""
+"""Driver probe, interrupt helpers and the backend's bring-up against a fake platform."""
 
 import asyncio
 import errno
 
 import pytest
-from tinynpu.driver.device import DeviceError, DeviceInfo, probe
+from tinynpu.driver.device import DeviceError, DeviceInfo, host_registers, probe
 from tinynpu.driver.interrupts import SOURCES, acknowledge, set_enabled
+from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.npu import FIRMWARE_MAJOR, NpuBackend
 from tinynpu.driver.platform import Platform
 from tinynpu.rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
 from tinynpu.rtl.regmap import HOST
@@ -201,7 +203,7 @@ def test_interrupt_sources():
 def test_acknowledge_clears_and_returns_pending_sources(pending):
     status = HOST.int_status.encode(**dict.fromkeys(pending, 1))
     platform = FakePlatform({HOST.int_status.offset: status})
-    assert asyncio.run(acknowledge(platform)) == pending
+    assert asyncio.run(acknowledge(host_registers(platform))) == pending
     assert platform.accesses == [
         ("read", HOST.int_status.offset),
         ("write", HOST.int_raw_status.offset, status),
@@ -211,7 +213,7 @@ def test_acknowledge_clears_and_returns_pending_sources(pending):
 
 def test_acknowledge_spurious_interrupt_writes_nothing():
     platform = FakePlatform({HOST.int_status.offset: 0})
-    assert asyncio.run(acknowledge(platform)) == []
+    assert asyncio.run(acknowledge(host_registers(platform))) == []
     assert platform.accesses == [("read", HOST.int_status.offset)]
 
 
@@ -220,7 +222,7 @@ def test_acknowledge_spurious_interrupt_writes_nothing():
 )
 def test_set_enabled_writes_the_mask(sources):
     platform = FakePlatform()
-    asyncio.run(set_enabled(platform, sources))
+    asyncio.run(set_enabled(host_registers(platform), sources))
     expected = 0
     for name in sources:
         expected |= getattr(HOST.int_mask, name).mask
@@ -231,5 +233,75 @@ def test_set_enabled_writes_the_mask(sources):
 def test_set_enabled_unknown_source_raises_and_writes_nothing():
     platform = FakePlatform()
     with pytest.raises(AttributeError, match=r"^Register int_mask has no field 'irq'$"):
-        asyncio.run(set_enabled(platform, ["job_done", "irq"]))
+        asyncio.run(set_enabled(host_registers(platform), ["job_done", "irq"]))
     assert platform.accesses == []
+
+
+# --- the backend's bring-up -----------------------------------------------------------------
+
+
+def _ready_registers(*, ring_log2_min=1, ring_log2_max=12, va_width=39):
+    """An NPU whose firmware (major FIRMWARE_MAJOR) has booted, with the given design limits."""
+    registers = _npu_registers()
+    registers[HOST.cap_mmu.offset] = HOST.cap_mmu.encode(
+        addr_spaces=CONFIG.addr_spaces, tlb_entries=CONFIG.tlb_entries, va_width=va_width
+    )
+    registers[HOST.cap_queue.offset] = HOST.cap_queue.encode(
+        depth=CONFIG.queue_depth, ring_log2_min=ring_log2_min, ring_log2_max=ring_log2_max
+    )
+    registers[HOST.fw_status.offset] = HOST.fw_status.encode(ready=1)
+    registers[HOST.fw_version.offset] = HOST.fw_version.encode(major=FIRMWARE_MAJOR, minor=3)
+    return registers
+
+
+def test_backend_init_reports_limits_from_the_capability_registers():
+    platform = FakePlatform(_ready_registers(va_width=36))
+    backend = NpuBackend(platform, PhysicalAllocator(0x10_0000, 1 << 20), ring_log2=3)
+    asyncio.run(backend.init())
+    assert backend.limits == {
+        "array_size": 16,
+        "hw_version": 0x0100,
+        "max_contexts": 2,
+        "max_cmd_size": 8 * KiB,  # half of the CP's 16 KiB SRAM
+        "queue_depth": 8,
+        "va_end": 1 << 36,
+    }
+    assert backend.firmware_version == (FIRMWARE_MAJOR, 3, 0)
+    # The ring is programmed (cleared, both bases, its size, an empty tail), then interrupts.
+    names = [HOST.at(offset).name for offset, _ in platform.writes]
+    assert names == [
+        "ring_control",
+        "ring_base_lo",
+        "ring_base_hi",
+        "cq_base_lo",
+        "cq_base_hi",
+        "ring_size",
+        "ring_tail",
+        "int_mask",
+    ]
+    assert platform.registers[HOST.ring_size.offset] == HOST.ring_size.encode(log2=3)
+    assert platform.registers[HOST.int_mask.offset] == HOST.int_mask.encode(
+        job_done=1, job_error=1, queue_error=1, mmu_fault=1
+    )
+
+
+@pytest.mark.parametrize(("low", "high", "log2"), [(1, 12, 13), (1, 12, 0), (2, 5, 6), (2, 5, 1)])
+def test_backend_init_refuses_a_ring_size_the_hardware_does_not_accept(low, high, log2):
+    platform = FakePlatform(_ready_registers(ring_log2_min=low, ring_log2_max=high))
+    memory = PhysicalAllocator(0x10_0000, 1 << 20)
+    backend = NpuBackend(platform, memory, ring_log2=log2)
+    with pytest.raises(DeviceError) as info:
+        asyncio.run(backend.init())
+    assert info.value.errno == errno.EINVAL
+    assert info.value.strerror == (
+        f"Ring size log2 must be between {low} and {high} (cap_queue), not {log2}"
+    )
+    assert platform.writes == [] and memory.free_bytes == 1 << 20  # nothing touched
+
+
+def test_backend_init_accepts_the_ends_of_the_range():
+    for log2 in (2, 5):
+        platform = FakePlatform(_ready_registers(ring_log2_min=2, ring_log2_max=5))
+        backend = NpuBackend(platform, PhysicalAllocator(0x10_0000, 1 << 20), ring_log2=log2)
+        asyncio.run(backend.init())
+        assert backend.limits["queue_depth"] == 1 << log2

@@ -23,7 +23,6 @@ from collections import deque
 
 import numpy as np
 import pytest
-from tinynpu.driver import commands
 from tinynpu.firmware.commands import check_command
 from tinynpu.firmware.lowering import conv2d_plan, gemm_plan
 from tinynpu.firmware.tiling import MatrixStep
@@ -31,7 +30,7 @@ from tinynpu.rtl.config import K_SLOT, NpuConfig
 from tinynpu.rtl.layouts import ChannelParams, DmaKind, Opcode, OutputType, nbytes, pack
 from tinynpu.rtl.localmap import PARAM_BYTES, PARAM_CHANNELS, REGION_SHIFT, Geometry, Region
 from tinynpu.rtl.top import MATRIX_QUEUE_DEPTH
-from tinynpu.runtime import reference
+from tinynpu.runtime import commands, reference
 from tinynpu.runtime.reference import INT32_MAX, INT32_MIN
 
 KiB = 1024

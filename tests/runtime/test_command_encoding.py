@@ -1,8 +1,8 @@
 """Command stream encodings built by the driver, byte for byte (``rtl.layouts``)."""
 
 import pytest
-from tinynpu.driver.commands import channel_params, copy, fill, nop, stream, write_value
 from tinynpu.rtl.layouts import ChannelParams, nbytes, unpack
+from tinynpu.runtime.commands import channel_params, copy, fill, nop, stream, write_value
 
 NOP = bytes.fromhex("0000080000000000")
 
