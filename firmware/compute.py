@@ -8,7 +8,7 @@ sleeps until the DMA engine or the matrix unit interrupts. Everything goes throu
 """
 
 from tinynpu.rtl.layouts import DmaError, DmaKind, ErrorCode
-from tinynpu.rtl.regmap import CP, split_address
+from tinynpu.rtl.regmap import CP
 
 from .commands import CommandError
 
@@ -28,11 +28,8 @@ async def start_dma(fw, cmd, asid, *, fetch=False):
     ``fetch`` marks its reads as command fetches.
     """
     regs = fw.regs
-    for side, address in (("src", cmd.src), ("dst", cmd.dst)):
-        lo, hi = f"dma_{side}_lo", f"dma_{side}_hi"
-        words = split_address(getattr(CP, lo), getattr(CP, hi), address)
-        await regs.write_raw(lo, words[0])
-        await regs.write_raw(hi, words[1])
+    await regs.write_address("dma_src", cmd.src)
+    await regs.write_address("dma_dst", cmd.dst)
     await regs.write("dma_row_bytes", count=cmd.row_bytes)
     await regs.write("dma_rows", count=cmd.rows)
     await regs.write("dma_src_pitch", bytes=cmd.src_pitch)

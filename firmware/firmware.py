@@ -27,7 +27,7 @@ from tinynpu.rtl.layouts import (
     pack,
 )
 from tinynpu.rtl.localmap import Geometry, Region, local_address
-from tinynpu.rtl.regmap import CP, join_address
+from tinynpu.rtl.regmap import CP
 
 from .bus import CpBus, Registers
 from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
@@ -268,12 +268,7 @@ class Firmware:
             },
         )
         size = 1 << (await self.regs.fields("ring_size"))["log2"]
-        base = join_address(
-            CP.cq_base_lo,
-            CP.cq_base_hi,
-            await self.regs.read("cq_base_lo"),
-            await self.regs.read("cq_base_hi"),
-        )
+        base = await self.regs.read_address("cq_base")
         await self._sram_write(self.scratch, record)
         try:
             await self._dma(
