@@ -1,10 +1,11 @@
 """Share the read half of the ``mem`` master between engines."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4Signature, channels
+from .round_robin import round_robin
 
 __all__ = ["ReadArbiter"]
 
@@ -32,8 +33,8 @@ class ReadArbiter(wiring.Component):
 
     Attributes
     ----------
-    m0, m1, ... : In(channels(AXI4Signature(...), ("ar", "r")))
-        Manager ports.
+    m : In(channels(AXI4Signature(...), ("ar", "r"))).array(managers)
+        Manager ports: ``m[i]``'s reads carry ID ``i``.
     mem : Out(channels(AXI4Signature(...), ("ar", "r")))
         The shared port.
     """
@@ -49,27 +50,20 @@ class ReadArbiter(wiring.Component):
             AXI4Signature(addr_width=addr_width, data_width=data_width, id_width=id_width),
             ("ar", "r"),
         )
-        ports = {f"m{i}": In(read) for i in range(managers)}
-        super().__init__(ports | {"mem": Out(read)})
+        super().__init__({"m": In(read).array(managers), "mem": Out(read)})
 
     def elaborate(self, platform):
         """Build the grant logic and the read-data router."""
         m = Module()
-        ports = [getattr(self, f"m{i}") for i in range(self.managers)]
-        mem = self.mem
-        index = range(self.managers)
+        ports, mem = list(self.m), self.mem
 
         # Round robin: scan from the manager after the last one served.
         last = Signal(range(self.managers), init=self.managers - 1)
         locked = Signal()
         held = Signal(range(self.managers))
-        pick = Signal(range(self.managers))
-        requesting = Signal()
-        for offset in reversed(range(1, self.managers + 1)):
-            for i in index:
-                with m.If((last + offset) % self.managers == i):
-                    with m.If(ports[i].arvalid):
-                        m.d.comb += [pick.eq(i), requesting.eq(1)]
+        requests = Cat(port.arvalid for port in ports)
+        pick = round_robin(m, requests, last)
+        requesting = requests.any()
         grant = Signal(range(self.managers))
         m.d.comb += grant.eq(Mux(locked, held, pick))
 

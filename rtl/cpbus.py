@@ -6,7 +6,8 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from .axi import AXI4LiteSignature, Resp
+from .axi import AXI4LiteSignature
+from .lite import lite_handshakes
 
 __all__ = ["LiteDecoder", "SramWindow"]
 
@@ -147,43 +148,20 @@ class SramWindow(wiring.Component):
         """Build the read and write channels."""
         m = Module()
         bus, lanes = self.bus, self.data_width // 32
-        m.d.comb += [bus.bresp.eq(Resp.OKAY), bus.rresp.eq(Resp.OKAY)]
+        write, read = lite_handshakes(m, bus)
 
-        bvalid = Signal()
-        write = Signal()
         inside, word, lane = self._split(bus.awaddr)
-        m.d.comb += [
-            write.eq(bus.awvalid & bus.wvalid & (~bvalid | bus.bready)),
-            bus.awready.eq(write),
-            bus.wready.eq(write),
-            bus.bvalid.eq(bvalid),
-            self.wr.addr.eq(word),
-            self.wr.data.eq(bus.wdata.replicate(lanes)),
-        ]
+        m.d.comb += [self.wr.addr.eq(word), self.wr.data.eq(bus.wdata.replicate(lanes))]
         with m.If(write & inside):
             m.d.comb += self.wr.en.eq(bus.wstrb << (4 * lane) if lanes > 1 else bus.wstrb)
-        with m.If(write):
-            m.d.sync += bvalid.eq(1)
-        with m.Elif(bus.bready):
-            m.d.sync += bvalid.eq(0)
 
         # The read port's data follows its address one cycle later and holds while not enabled.
-        rvalid = Signal()
-        read = Signal()
         read_lane = Signal(max(self.word_log2 - 2, 1))
         read_inside = Signal()
         inside, word, lane = self._split(bus.araddr)
-        m.d.comb += [
-            read.eq(bus.arvalid & (~rvalid | bus.rready)),
-            bus.arready.eq(read),
-            bus.rvalid.eq(rvalid),
-            self.rd.addr.eq(word),
-            self.rd.en.eq(read),
-        ]
+        m.d.comb += [self.rd.addr.eq(word), self.rd.en.eq(read)]
         data = self.rd.data.word_select(read_lane, 32) if lanes > 1 else self.rd.data
         m.d.comb += bus.rdata.eq(data & read_inside.replicate(32))
         with m.If(read):
-            m.d.sync += [rvalid.eq(1), read_lane.eq(lane), read_inside.eq(inside)]
-        with m.Elif(bus.rready):
-            m.d.sync += rvalid.eq(0)
+            m.d.sync += [read_lane.eq(lane), read_inside.eq(inside)]
         return m

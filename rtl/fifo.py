@@ -59,7 +59,7 @@ class StreamFifo(wiring.Component):
             fifo.SyncFIFOBuffered(width=width, depth=self.depth)
         )
         m.d.comb += [
-            buf.w_data.eq(self.w.payload.as_value()),
+            buf.w_data.eq(self.w.payload),
             buf.w_en.eq(self.w.valid),
             self.w.ready.eq(buf.w_rdy),
             self.r.payload.eq(buf.r_data),

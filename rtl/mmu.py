@@ -28,8 +28,17 @@ from .axi import AXI4Signature, channels
 from .config import MEM_ADDR_WIDTH
 from .layouts import Access, FaultKind
 from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT
+from .round_robin import round_robin
 from .tlb import Tlb, low_mask
-from .translate import ASID_WIDTH, VA_WIDTH, VPN_WIDTH, PageSize, TlbEntry, TranslateSignature
+from .translate import (
+    ASID_WIDTH,
+    VA_WIDTH,
+    VPN_WIDTH,
+    PageSize,
+    TlbEntry,
+    TranslateSignature,
+    invalidation_members,
+)
 from .walker import Walker
 
 __all__ = ["AspaceSignature", "FaultRecord", "Mmu"]
@@ -91,7 +100,7 @@ class Mmu(wiring.Component):
 
     Attributes
     ----------
-    t0, t1, ... : In(TranslateSignature())
+    t : In(TranslateSignature()).array(ports)
         Translation ports.
     aspace : Out(AspaceSignature()).array(addr_spaces)
     stopped : Out(addr_spaces)
@@ -119,19 +128,13 @@ class Mmu(wiring.Component):
         self.addr_spaces, self.tlb_entries, self.ports = addr_spaces, tlb_entries, ports
         self._walker = dict(data_width=data_width, id_width=id_width)
         axi = AXI4Signature(addr_width=MEM_ADDR_WIDTH, data_width=data_width, id_width=id_width)
-        members = {f"t{i}": In(TranslateSignature()) for i in range(ports)}
         super().__init__(
-            members
-            | {
+            {
+                "t": In(TranslateSignature()).array(ports),
                 "aspace": Out(AspaceSignature()).array(addr_spaces),
                 "stopped": Out(addr_spaces),
                 "event": Out(1),
-                "everything": In(1),
-                "by_asid": In(1),
-                "by_range": In(1),
-                "inv_asid": In(ASID_WIDTH),
-                "inv_first": In(VPN_WIDTH),
-                "inv_pages": In(VPN_WIDTH + 1),
+                **invalidation_members(),
                 "inv_busy": Out(1),
                 "inv_done": Out(1),
                 "inv_count": Out(16),
@@ -149,8 +152,7 @@ class Mmu(wiring.Component):
         m.submodules.tlb = tlb = Tlb(entries=self.tlb_entries, lookups=self.ports)
         m.submodules.walker = walker = Walker(**self._walker)
         wiring.connect(m, wiring.flipped(self.mem), walker.mem)
-        ports = [getattr(self, f"t{i}") for i in range(self.ports)]
-        lookups = [getattr(tlb, f"lookup{i}") for i in range(self.ports)]
+        ports, lookups = list(self.t), list(tlb.lookup)
         records = [a.fault for a in self.aspace]
 
         enabled = Signal(n)
@@ -251,11 +253,7 @@ class Mmu(wiring.Component):
 
         # Round robin: the first needy port after the last one served.
         last = Signal(range(self.ports))
-        pick = Signal(range(self.ports))
-        for offset in reversed(range(1, self.ports + 1)):
-            for i in range(self.ports):
-                with m.If(((last + offset) % self.ports == i) & need[i]):
-                    m.d.comb += pick.eq(i)
+        pick = round_robin(m, need, last)
 
         # The served port's TLB lookup (its request is held, so it matches the latched one).
         chosen = Signal(TlbEntry)

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import MEM_ADDR_WIDTH
 from .pte import INDEX_BITS, INPUT_ADDR_WIDTH, PAGE_SHIFT
-from .translate import ASID_WIDTH, VA_WIDTH, VPN_WIDTH, PageSize, TlbEntry
+from .translate import ASID_WIDTH, VA_WIDTH, VPN_WIDTH, PageSize, TlbEntry, invalidation_members
 
 __all__ = ["LookupSignature", "Tlb", "low_mask"]
 
@@ -72,7 +72,7 @@ class Tlb(wiring.Component):
 
     Attributes
     ----------
-    lookup0, lookup1, ... : Out(LookupSignature())
+    lookup : Out(LookupSignature()).array(lookups)
     fill : In(1)
     fill_entry : In(TlbEntry)
     everything, by_asid, by_range : In(1)
@@ -83,18 +83,12 @@ class Tlb(wiring.Component):
 
     def __init__(self, *, entries, lookups):
         self.entries, self.lookups = entries, lookups
-        ports = {f"lookup{i}": Out(LookupSignature()) for i in range(lookups)}
         super().__init__(
-            ports
-            | {
+            {
+                "lookup": Out(LookupSignature()).array(lookups),
                 "fill": In(1),
                 "fill_entry": In(TlbEntry),
-                "everything": In(1),
-                "by_asid": In(1),
-                "by_range": In(1),
-                "inv_asid": In(ASID_WIDTH),
-                "inv_first": In(VPN_WIDTH),
-                "inv_pages": In(VPN_WIDTH + 1),
+                **invalidation_members(),
             }
         )
 
@@ -103,8 +97,7 @@ class Tlb(wiring.Component):
         m = Module()
         entries = [Signal(TlbEntry, name=f"entry{i}") for i in range(self.entries)]
 
-        for i in range(self.lookups):
-            port = getattr(self, f"lookup{i}")
+        for port in self.lookup:
             vpn = port.va[PAGE_SHIFT:INPUT_ADDR_WIDTH]
             in_range = port.va[INPUT_ADDR_WIDTH:] == 0
             hits = []

@@ -22,6 +22,7 @@ __all__ = [
     "PageSize",
     "TlbEntry",
     "TranslateSignature",
+    "invalidation_members",
 ]
 
 #: Width of a virtual address as requesters present it (the ``mem`` port's width). Addresses at
@@ -73,3 +74,19 @@ class TranslateSignature(wiring.Signature):
                 "pa": In(MEM_ADDR_WIDTH),
             }
         )
+
+
+def invalidation_members():
+    """The ports of a TLB invalidation command, as the MMU takes them and passes them to the TLB.
+
+    ``everything``, ``by_asid`` and ``by_range`` are the commands (one-cycle pulses);
+    ``inv_asid``, ``inv_first`` (a page number) and ``inv_pages`` their operands.
+    """
+    return {
+        "everything": In(1),
+        "by_asid": In(1),
+        "by_range": In(1),
+        "inv_asid": In(ASID_WIDTH),
+        "inv_first": In(VPN_WIDTH),
+        "inv_pages": In(VPN_WIDTH + 1),
+    }

@@ -23,7 +23,8 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..axi import AXI4LiteSignature, Resp
+from ..axi import AXI4LiteSignature
+from ..lite import lite_handshakes
 from .model import Kind, RegisterMap
 
 __all__ = ["RegisterBlock", "fields_signature"]
@@ -102,43 +103,21 @@ class RegisterBlock(wiring.Component):
             }
         )
 
+    def port(self, register, field):
+        """The hardware-side ports of ``field`` of ``register``, by name: ``f.<reg>.<field>``."""
+        return getattr(getattr(self.f, register), field)
+
     def elaborate(self, platform):
         """Build the register file and its AXI4-Lite channels."""
         m = Module()
         bus = self.bus
 
-        # Write channel: address and data are taken together, one write in flight.
-        bvalid = Signal()
-        write = Signal()
-        m.d.comb += [
-            write.eq(bus.awvalid & bus.wvalid & (~bvalid | bus.bready)),
-            bus.awready.eq(write),
-            bus.wready.eq(write),
-            bus.bvalid.eq(bvalid),
-            bus.bresp.eq(Resp.OKAY),
-        ]
-        with m.If(write):
-            m.d.sync += bvalid.eq(1)
-        with m.Elif(bus.bready):
-            m.d.sync += bvalid.eq(0)
+        write, read = lite_handshakes(m, bus)
         byte_enable = Cat(bus.wstrb[i].replicate(8) for i in range(4))
         write_word = bus.awaddr[2:]
-
-        # Read channel: data registered at address acceptance, held until taken.
-        rvalid = Signal()
+        # Read data: registered when the address is taken, held until the data is.
         rdata = Signal(32)
-        read = Signal()
-        m.d.comb += [
-            read.eq(bus.arvalid & (~rvalid | bus.rready)),
-            bus.arready.eq(read),
-            bus.rvalid.eq(rvalid),
-            bus.rdata.eq(rdata),
-            bus.rresp.eq(Resp.OKAY),
-        ]
-        with m.If(read):
-            m.d.sync += rvalid.eq(1)
-        with m.Elif(bus.rready):
-            m.d.sync += rvalid.eq(0)
+        m.d.comb += bus.rdata.eq(rdata)
 
         read_values = {}
         for reg in self.regmap:
@@ -170,7 +149,7 @@ class RegisterBlock(wiring.Component):
         name = f"{reg.name}_{field.name}"
         if field.kind is Kind.CONST:
             return Const(field.reset, field.width)
-        port = getattr(getattr(self.f, reg.name), field.name)
+        port = self.port(reg.name, field.name)
         if field.kind is Kind.RO:
             return port.value
         if field.kind is Kind.PULSE:

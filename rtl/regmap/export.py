@@ -31,23 +31,19 @@ def abi_listing(regmap: RegisterMap):
 
 
 def export_all(directory):
-    """Write ``<map>.h`` and ``<map>.md`` for every register map into ``directory``.
+    """Write each register map's C header, Markdown reference and ABI listing into ``directory``.
 
-    Returns
-    -------
-    list of pathlib.Path
-        The files written.
+    The files are ``tinynpu_<map>.h``, ``.md`` and ``.abi.txt``, for each map of :data:`MAPS`;
+    the call returns their paths (``pathlib.Path``), the directory being created if need be.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in MAPS:
         top = compile_rdl(name)
-        header = directory / f"tinynpu_{name}.h"
-        CHeaderExporter().export(top, str(header))
-        markdown = directory / f"tinynpu_{name}.md"
-        MarkdownExporter().export(top, str(markdown))
-        listing = directory / f"tinynpu_{name}.abi.txt"
-        listing.write_text(abi_listing(load(name)))
-        written += [header, markdown, listing]
+        paths = {kind: directory / f"tinynpu_{name}.{kind}" for kind in ("h", "md", "abi.txt")}
+        CHeaderExporter().export(top, str(paths["h"]))
+        MarkdownExporter().export(top, str(paths["md"]))
+        paths["abi.txt"].write_text(abi_listing(load(name)))
+        written += paths.values()
     return written

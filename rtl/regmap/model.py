@@ -192,10 +192,7 @@ class RegisterMap:
     desc: str = ""
 
     def __getattr__(self, name):
-        for reg in self.__dict__.get("registers", ()):
-            if reg.name == name:
-                return reg
-        raise AttributeError(f"Register map {self.__dict__.get('name')} has no register {name!r}")
+        return _named(self, "name", name, "Register map")
 
     def __iter__(self):
         return iter(self.registers)
@@ -257,13 +254,27 @@ class Bank:
     registers: tuple[Register, ...]
 
     def __getattr__(self, local):
-        for reg in self.__dict__.get("registers", ()):
-            if reg.local == local:
-                return reg
-        raise AttributeError(f"Bank {self.__dict__.get('name')} has no register {local!r}")
+        return _named(self, "local", local, "Bank")
 
     def __iter__(self):
         return iter(self.registers)
+
+    @property
+    def prefix(self):
+        """What the names of the bank's registers start with: ``aspace2_``."""
+        reg = self.registers[0]
+        return reg.name[: -len(reg.local)]
+
+
+def _named(owner, key, value, kind):
+    """The register of ``owner.registers`` whose attribute ``key`` is ``value``, for __getattr__.
+
+    Read through ``__dict__``, so that a lookup during construction or copying cannot recurse.
+    """
+    for reg in owner.__dict__.get("registers", ()):
+        if getattr(reg, key) == value:
+            return reg
+    raise AttributeError(f"{kind} {owner.__dict__.get('name')} has no register {value!r}")
 
 
 def _field_kind(node: FieldNode):

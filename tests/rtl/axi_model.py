@@ -5,11 +5,7 @@ Usage::
     model = AxiMemory(dut.mem, base=0x8000_0000, size=64 * 1024, seed=1, read_latency=3,
                       stall=0.3, errors=[ErrorRange(0x8000_1000, 0x8000_1040, Resp.SLVERR)])
     model.fill(0xA5)                       # or model.write(addr, data) / model.mem[...] = ...
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    model.add_to(sim)                      # a background testbench: sim.run() ends with yours
-    sim.add_testbench(my_bench)
-    sim.run()
+    simulate(dut, my_bench, background=[model.run])   # rtl_kit: the run ends with my_bench
     assert model.read(addr, n) == expected
     assert model.max_reads_outstanding > 1
 
@@ -159,10 +155,6 @@ class AxiMemory:
     def write(self, addr, data):
         self.mem[addr - self.base : addr - self.base + len(data)] = data
 
-    def add_to(self, sim):
-        """Add the model to ``sim`` as a background testbench."""
-        sim.add_testbench(self.run, background=True)
-
     # --- protocol -----------------------------------------------------------------------------
 
     def _fail(self, message):
@@ -201,7 +193,7 @@ class AxiMemory:
         return self.rng.random() >= self.stall[ch]
 
     async def run(self, ctx):
-        """The model's process: add it with :meth:`add_to`, or ``tinynpu.sim.add_testbench``."""
+        """The model: a background testbench (``simulate(..., background=[model.run])``)."""
         bus = self.bus
         ar = [bus.araddr, bus.arlen, bus.arsize, bus.arburst.as_value(), bus.arid]
         aw = [bus.awaddr, bus.awlen, bus.awsize, bus.awburst.as_value(), bus.awid]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from amaranth.lib import data
-from amaranth.sim import Simulator
+from rtl_kit import simulate
 from tinynpu.rtl.burst_translator import BurstTranslator
 from tinynpu.rtl.layouts import Access
 
@@ -58,7 +58,7 @@ class Trace:
     left: list = field(default_factory=list)  # bursts not taken at the end
 
 
-def simulate(
+def run(
     bursts,
     *,
     cycles,
@@ -132,10 +132,7 @@ def simulate(
                 pending = None
         trace.left = queue
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return trace
 
 
@@ -147,7 +144,7 @@ def request(cycle, burst):
 
 
 def test_disabled_bursts_pass_unchanged():
-    trace = simulate([B0, B1, B2, B3], cycles=8, enable=0, latency=2)
+    trace = run([B0, B1, B2, B3], cycles=8, enable=0, latency=2)
     assert trace.requests == []
     assert trace.valid == [0] * 8
     assert trace.taken == [(0, B0[0]), (1, B1[0]), (2, B2[0]), (3, B3[0])]
@@ -162,7 +159,7 @@ def test_disabled_bursts_pass_unchanged():
 def test_hits_one_burst_per_cycle():
     """Answers in the request's cycle: each burst taken as offered, out the next cycle."""
     bursts = [B0, B1, B2, B3, B4, B5, B6, B7]
-    trace = simulate(bursts, cycles=10)
+    trace = run(bursts, cycles=10)
     assert trace.requests == [request(c, b) for c, b in enumerate(bursts)]
     assert trace.taken == [(c, b[0]) for c, b in enumerate(bursts)]
     assert trace.outputs == [
@@ -182,7 +179,7 @@ def test_hits_one_burst_per_cycle():
 @pytest.mark.parametrize("latency", [1, 3])
 def test_answers_after_a_walk(latency):
     """The burst is taken in the answer's cycle and out the next; the request held until then."""
-    trace = simulate([B0, B1, B2], cycles=16, latency=latency)
+    trace = run([B0, B1, B2], cycles=16, latency=latency)
     assert [r[1:] for r in trace.requests] == [
         (B0[0], ASID, ACCESS),
         (B1[0], ASID, ACCESS),
@@ -204,7 +201,7 @@ def test_answers_after_a_walk(latency):
 def test_varied_latency_and_backpressure_translate_each_burst_once():
     latency = {B0[0]: 0, B1[0]: 2, B2[0]: 0, B3[0]: 5, B4[0]: 1, B5[0]: 0, B6[0]: 3, B7[0]: 0}
     bursts = [B0, B1, B2, B3, B4, B5, B6, B7]
-    trace = simulate(
+    trace = run(
         bursts,
         cycles=60,
         latency=lambda va: latency[va],
@@ -226,7 +223,7 @@ def test_varied_latency_and_backpressure_translate_each_burst_once():
 
 
 def test_busy_while_a_request_is_unanswered():
-    trace = simulate([B0], cycles=6, latency=3)
+    trace = run([B0], cycles=6, latency=3)
     assert trace.requests == [request(0, B0)]
     assert trace.valid == [1, 1, 1, 1, 0, 0]
     assert trace.busy == [1, 1, 1, 0, 0, 0]
@@ -241,7 +238,7 @@ def test_fault_stops_the_stream_until_start():
 
     After start (the page mapped meanwhile) B1 and B2 go through.
     """
-    trace = simulate(
+    trace = run(
         [B0, B1, B2],
         cycles=30,
         refuse=lambda va, cycle: va == B1[0] and cycle < 20,
@@ -258,7 +255,7 @@ def test_fault_stops_the_stream_until_start():
 
 
 def test_fault_after_a_walk():
-    trace = simulate(
+    trace = run(
         [B0, B1],
         cycles=20,
         latency=2,
@@ -275,7 +272,7 @@ def test_fault_after_a_walk():
 
 
 def test_fault_on_the_first_burst_keeps_everything():
-    trace = simulate([B0, B1], cycles=12, latency=1, refuse=lambda va, cycle: True)
+    trace = run([B0, B1], cycles=12, latency=1, refuse=lambda va, cycle: True)
     assert trace.requests == [request(0, B0)]
     assert trace.faults == [1]
     assert trace.taken == []
@@ -288,7 +285,7 @@ def test_fault_on_the_first_burst_keeps_everything():
 
 
 def test_no_request_while_stop_is_high():
-    trace = simulate([B0, B1], cycles=14, stop=lambda cycle: cycle < 10)
+    trace = run([B0, B1], cycles=14, stop=lambda cycle: cycle < 10)
     assert trace.valid[:10] == [0] * 10
     assert trace.busy[:10] == [0] * 10
     assert trace.requests == [request(10, B0), request(11, B1)]
@@ -296,7 +293,7 @@ def test_no_request_while_stop_is_high():
 
 
 def test_a_raised_request_is_held_until_answered_when_stop_rises():
-    trace = simulate([B0, B1], cycles=20, latency=4, stop=lambda cycle: 1 <= cycle < 12)
+    trace = run([B0, B1], cycles=20, latency=4, stop=lambda cycle: 1 <= cycle < 12)
     assert trace.requests == [request(0, B0), request(12, B1)]
     assert trace.valid[:5] == [1] * 5
     assert trace.valid[5:12] == [0] * 7
@@ -306,7 +303,7 @@ def test_a_raised_request_is_held_until_answered_when_stop_rises():
 
 def test_start_empties_the_output_register():
     """The sink never takes B0: start drops it; B1 follows."""
-    trace = simulate(
+    trace = run(
         [B0, B1],
         cycles=12,
         start=lambda cycle: cycle == 4,

@@ -5,76 +5,15 @@ import pytest
 from amaranth.hdl import Elaboratable, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
+from rtl_kit import OKAY, axil_read, axil_reads, axil_write, simulate
+from tinynpu.rtl.axi import Resp
 from tinynpu.rtl.cpbus import LiteDecoder, SramWindow
+from tinynpu.rtl.lite import connect_lite
 from tinynpu.rtl.regmap import CP
 from tinynpu.rtl.regmap.block import RegisterBlock
 
-OKAY, SLVERR = 0, 2
-#: Longest a single handshake may take before the bus is declared hung.
-LIMIT = 16
+SLVERR = Resp.SLVERR.value
 SRAM_BYTES = 256
-
-
-def simulate(dut, bench, processes=()):
-    """Run the testbench ``bench(ctx)`` (to its end) with background ``processes``."""
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for process in processes:
-        sim.add_process(process)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-# --- AXI4-Lite manager helpers ----------------------------------------------------------------
-
-
-async def write(ctx, bus, addr, data, strb=0xF, *, w_delay=0):
-    """One write, WVALID raised ``w_delay`` cycles after AWVALID; returns the bresp."""
-    for name, value in [("awaddr", addr), ("wdata", data), ("wstrb", strb), ("bready", 1)]:
-        ctx.set(getattr(bus, name), value)
-    ctx.set(bus.awvalid, 1)
-    aw = w = False
-    for cycle in range(LIMIT + w_delay):
-        ctx.set(bus.wvalid, not w and cycle >= w_delay)
-        *_, awvalid, awready, wvalid, wready, bvalid, bresp = await ctx.tick().sample(
-            bus.awvalid, bus.awready, bus.wvalid, bus.wready, bus.bvalid, bus.bresp.as_value()
-        )
-        if bvalid:
-            assert aw and w, f"BVALID before the write to {addr:#06x} was accepted"
-            ctx.set(bus.bready, 0)
-            return bresp
-        aw, w = aw or (awvalid and awready), w or (wvalid and wready)
-        ctx.set(bus.awvalid, not aw)
-    pytest.fail(f"write to {addr:#06x} not completed (aw={aw}, w={w})")
-
-
-async def reads(ctx, bus, addrs):
-    """Read ``addrs``, each AR right after the previous one, RREADY high; ``[(rdata, rresp)]``."""
-    pending, results = list(addrs), []
-    ctx.set(bus.rready, 1)
-    for _ in range(LIMIT * len(addrs)):
-        if len(results) == len(addrs):
-            break
-        ctx.set(bus.arvalid, bool(pending))
-        ctx.set(bus.araddr, pending[0] if pending else 0)
-        *_, arvalid, arready, rvalid, rdata, rresp = await ctx.tick().sample(
-            bus.arvalid, bus.arready, bus.rvalid, bus.rdata, bus.rresp.as_value()
-        )
-        if arvalid and arready:
-            pending.pop(0)
-        if rvalid:
-            results.append((rdata, rresp))
-    else:
-        pytest.fail(f"reads of {[hex(a) for a in addrs]} returned only {results}")
-    ctx.set(bus.arvalid, 0)
-    ctx.set(bus.rready, 0)
-    return results
-
-
-async def read(ctx, bus, addr):
-    (result,) = await reads(ctx, bus, [addr])
-    return result
 
 
 # --- LiteDecoder ----------------------------------------------------------------------------------
@@ -143,12 +82,13 @@ def decoder_bench(bench, *, low_latency=1, high_latency=1):
     async def testbench(ctx):
         await bench(ctx, dut, low, high)
 
-    simulate(dut, testbench, processes)
+    simulate(dut, testbench, processes=processes)
 
 
 def test_decoder_routes_reads_by_the_top_bit():
     async def bench(ctx, dut, low, high):
-        results = [await read(ctx, dut.bus, a) for a in (0x0004, 0x8004, 0x7FFC, 0xFFFC, 0x8000)]
+        addrs = (0x0004, 0x8004, 0x7FFC, 0xFFFC, 0x8000)
+        results = [await axil_read(ctx, dut.bus, a) for a in addrs]
         assert results == [lo(0x0004), hi(0x8004), lo(0x7FFC), hi(0xFFFC), hi(0x8000)]
         assert (low.reads, high.reads) == ([0x0004, 0x7FFC], [0x8004, 0xFFFC, 0x8000])
 
@@ -157,10 +97,10 @@ def test_decoder_routes_reads_by_the_top_bit():
 
 def test_decoder_routes_writes_with_aw_and_w_together():
     async def bench(ctx, dut, low, high):
-        assert await write(ctx, dut.bus, 0x8010, 0xDEADBEEF, 0x5, w_delay=3) == SLVERR
-        assert await write(ctx, dut.bus, 0x0010, 0x01234567, 0xF) == OKAY
-        assert await write(ctx, dut.bus, 0xC000, 0x89ABCDEF, 0x8, w_delay=1) == SLVERR
-        assert await write(ctx, dut.bus, 0x7FF8, 0x00000000, 0x1) == OKAY
+        assert await axil_write(ctx, dut.bus, 0x8010, 0xDEADBEEF, 0x5, w_delay=3) == SLVERR
+        assert await axil_write(ctx, dut.bus, 0x0010, 0x01234567, 0xF) == OKAY
+        assert await axil_write(ctx, dut.bus, 0xC000, 0x89ABCDEF, 0x8, w_delay=1) == SLVERR
+        assert await axil_write(ctx, dut.bus, 0x7FF8, 0x00000000, 0x1) == OKAY
         assert low.writes == [(0x0010, 0x01234567, 0xF), (0x7FF8, 0x00000000, 0x1)]
         assert high.writes == [(0x8010, 0xDEADBEEF, 0x5), (0xC000, 0x89ABCDEF, 0x8)]
 
@@ -173,7 +113,7 @@ def test_decoder_back_to_back_reads_are_not_misrouted(low_latency, high_latency)
 
     async def bench(ctx, dut, low, high):
         addrs = [0x0100, 0x8200, 0x0300, 0x0304, 0x8400, 0x8404]
-        results = await reads(ctx, dut.bus, addrs)
+        results = await axil_reads(ctx, dut.bus, addrs)
         assert results == [lo(0x100), hi(0x8200), lo(0x300), lo(0x304), hi(0x8400), hi(0x8404)]
         assert (low.reads, high.reads) == ([0x0100, 0x0300, 0x0304], [0x8200, 0x8400, 0x8404])
 
@@ -203,13 +143,7 @@ class SramSystem(Elaboratable):
         if self.decoder is not None:
             m.submodules += [self.decoder, self.regs]
             wiring.connect(m, self.decoder.high, self.window.bus)
-            low, regs = self.decoder.low, self.regs.bus
-            for name, member in low.signature.members.items():
-                outer, inner = getattr(low, name), getattr(regs, name)
-                if member.flow == wiring.Out:
-                    m.d.comb += inner.eq(outer[:15] if name.endswith("addr") else outer)
-                else:
-                    m.d.comb += outer.eq(inner)
+            connect_lite(m, self.decoder.low, self.regs.bus)
         return m
 
 
@@ -218,9 +152,9 @@ def test_decoder_with_registers_and_sram():
 
     async def bench(ctx):
         bus = dut.bus
-        assert await write(ctx, bus, 0x0008, 0xFFFFFFFF) == OKAY  # fw_version: 24 bits
-        assert await write(ctx, bus, 0x8008, 0xCAFEF00D) == OKAY
-        results = await reads(ctx, bus, [0x0000, 0x0008, 0x8008, 0x8000, 0x0008, 0x800C])
+        assert await axil_write(ctx, bus, 0x0008, 0xFFFFFFFF) == OKAY  # fw_version: 24 bits
+        assert await axil_write(ctx, bus, 0x8008, 0xCAFEF00D) == OKAY
+        results = await axil_reads(ctx, bus, [0x0000, 0x0008, 0x8008, 0x8000, 0x0008, 0x800C])
         # cp_info (16 KiB SRAM at 0x8000), fw_version, SRAM, SRAM, fw_version, SRAM.
         assert [data for data, _ in results] == [0xE8000, 0xFFFFFF, 0xCAFEF00D, 0, 0xFFFFFF, 0]
         assert [resp for _, resp in results] == [OKAY] * 6
@@ -251,7 +185,7 @@ def test_sram_reads_every_lane(width, base):
     expected = [int(f"{i // lanes + 1}{i % lanes + 1}" * 4, 16) for i in order]
 
     async def bench(ctx):
-        results = await reads(ctx, dut.bus, [base + 4 * i for i in order])
+        results = await axil_reads(ctx, dut.bus, [base + 4 * i for i in order])
         assert results == [(value, OKAY) for value in expected]
 
     simulate(dut, bench)
@@ -272,9 +206,9 @@ def test_sram_write_every_lane(width):
 
     async def bench(ctx):
         for i, value in enumerate(values):
-            assert await write(ctx, dut.bus, 0x8000 + 4 * i, value) == OKAY
+            assert await axil_write(ctx, dut.bus, 0x8000 + 4 * i, value) == OKAY
         assert [ctx.get(dut.memory.data[w]) for w in range(3)] == [*words[width], 0]
-        results = await reads(ctx, dut.bus, [0x8000 + 4 * i for i in range(2 * lanes)])
+        results = await axil_reads(ctx, dut.bus, [0x8000 + 4 * i for i in range(2 * lanes)])
         assert results == [(value, OKAY) for value in values]
 
     simulate(dut, bench)
@@ -297,8 +231,8 @@ def test_sram_byte_strobes(width, addr, strb, lane, word):
     dut = SramSystem(width, INIT[width])
 
     async def bench(ctx):
-        assert await write(ctx, dut.bus, addr, 0xAABBCCDD, strb) == OKAY
-        assert await read(ctx, dut.bus, addr) == (lane, OKAY)
+        assert await axil_write(ctx, dut.bus, addr, 0xAABBCCDD, strb) == OKAY
+        assert await axil_read(ctx, dut.bus, addr) == (lane, OKAY)
         assert ctx.get(dut.memory.data[0]) == word
         assert ctx.get(dut.memory.data[1]) == INIT[width][1]
 
@@ -313,11 +247,11 @@ def test_sram_outside_reads_zero_and_ignores_writes(width):
 
     async def bench(ctx):
         for addr in outside:
-            assert await write(ctx, dut.bus, addr, 0xFFFFFFFF) == OKAY
-        assert await reads(ctx, dut.bus, outside) == [(0, OKAY)] * len(outside)
+            assert await axil_write(ctx, dut.bus, addr, 0xFFFFFFFF) == OKAY
+        assert await axil_reads(ctx, dut.bus, outside) == [(0, OKAY)] * len(outside)
         assert [ctx.get(dut.memory.data[w]) for w in range(3)] == [*INIT[width], 0]
         # In and out of the SRAM, back to back: the zeroing follows each read.
-        results = await reads(ctx, dut.bus, [0x8000, 0x8100, 0x8000, 0xFFFC, 0x80FC])
+        results = await axil_reads(ctx, dut.bus, [0x8000, 0x8100, 0x8000, 0xFFFC, 0x80FC])
         assert results == [(0x11111111, OKAY), (0, OKAY), (0x11111111, OKAY), (0, OKAY), (0, OKAY)]
 
     simulate(dut, bench)
@@ -336,7 +270,7 @@ def test_sram_read_data_held_while_rready_low(width):
         *_, arready = await ctx.tick().sample(bus.arready)
         assert arready
         ctx.set(bus.araddr, 0x8000)  # offered, but must wait for the R beat to be taken
-        assert await write(ctx, bus, 0x8004, 0x5A5A5A5A) == OKAY
+        assert await axil_write(ctx, bus, 0x8004, 0x5A5A5A5A) == OKAY
         for _ in range(4):
             *_, arready, rvalid, rdata = await ctx.tick().sample(bus.arready, bus.rvalid, bus.rdata)
             assert (arready, rvalid, rdata) == (0, 1, first)
@@ -348,6 +282,6 @@ def test_sram_read_data_held_while_rready_low(width):
         assert (rvalid, rdata) == (1, 0x11111111)
         ctx.set(bus.rready, 0)
         await ctx.tick()
-        assert await read(ctx, bus, 0x8004) == (0x5A5A5A5A, OKAY)
+        assert await axil_read(ctx, bus, 0x8004) == (0x5A5A5A5A, OKAY)
 
     simulate(dut, bench)

@@ -26,8 +26,8 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 from axi_model import AxiMemory, ErrorRange
+from rtl_kit import simulate
 from tinynpu.rtl.axi import AXI4Signature, Resp, forward
 from tinynpu.rtl.layouts import Access, FaultKind, pack
 from tinynpu.rtl.mmu import Mmu
@@ -184,7 +184,7 @@ class Env:
         ``(port, va)`` (ports answered in the same cycle in port order).
         """
         ctx, dut = self.ctx, self.dut
-        ports = [getattr(dut, f"t{i}") for i in range(dut.ports)]
+        ports = list(dut.t)
         queues = {p: list(reqs) for p, reqs in requests.items()}
         answers = {p: [] for p in requests}
         order = []
@@ -287,14 +287,13 @@ class Env:
         return await self.inv_wait()
 
 
-def simulate(bench, *, data_width=64, tlb_entries=8, ports=2, read_latency=1, errors=ERRORS):
+def run(bench, *, data_width=64, tlb_entries=8, ports=2, read_latency=1, errors=ERRORS):
     """Run ``bench(env)`` on a fresh MMU (4 address spaces) and memory model."""
     top = Harness(data_width=data_width, addr_spaces=4, tlb_entries=tlb_entries, ports=ports)
     dut = top.mmu
     model = AxiMemory(top.mem, base=0, size=MEM_SIZE, read_latency=read_latency, errors=errors)
     for addr, value in TABLES:
         model.write(addr, value)
-    finished = []
 
     async def testbench(ctx):
         for asid, ttbr, enable, bypass in [
@@ -306,16 +305,9 @@ def simulate(bench, *, data_width=64, tlb_entries=8, ports=2, read_latency=1, er
             ctx.set(dut.aspace[asid].ttbr, ttbr)
             ctx.set(dut.aspace[asid].enable, enable)
             ctx.set(dut.aspace[asid].bypass, bypass)
-        env = Env(ctx, dut, model)
-        await bench(env)
-        finished.append(True)
+        await bench(Env(ctx, dut, model))
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    model.add_to(sim)
-    sim.add_testbench(testbench)
-    sim.run()
-    assert finished, "testbench did not finish"
+    simulate(top, testbench, background=[model.run])
 
 
 def idle():
@@ -365,7 +357,7 @@ def test_page_and_block_translations(data_width):
         await env.step(2)
         assert env.events == []
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 def test_descriptor_reads_on_a_128_bit_bus():
@@ -387,7 +379,7 @@ def test_descriptor_reads_on_a_128_bit_bus():
         ]
         assert env.counters() == (0, 4, 7)
 
-    simulate(bench, data_width=128)
+    run(bench, data_width=128)
 
 
 @WIDTHS
@@ -410,7 +402,7 @@ def test_address_spaces_map_the_same_va_to_different_frames(data_width):
         assert env.counters() == (2, 4, 8)
         assert ar(env, 1) == [(0x3038, b)]
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -452,7 +444,7 @@ def test_walk_cache(data_width):
         assert env.counters() == (1, 9, 18)
         assert ar(env, 3) == [(0x1000, b), (0x2000, b), (0x3060, b)]
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -482,7 +474,7 @@ def test_walk_cache_keeps_four_level_3_tables(data_width):
         assert env.counters() == (0, 11, 19)
         assert ar(env, 2) == [(0x2008, b), (0x4010, b)]
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -512,7 +504,7 @@ def test_walk_cache_keeps_four_level_2_tables(data_width):
         assert env.counters() == (0, 11, 20)
         assert ar(env, 2) == [(0x1050, b), (0xD010, b)]
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -530,7 +522,7 @@ def test_addresses_above_1_gib(data_width):
         assert await env.translate(0x7F_C000_0000) == Answer(0, 0xFF_C000_0000, 1)
         assert env.counters() == (4, 4, 6)
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -552,7 +544,7 @@ def test_tlb_entries_do_not_alias_across_1_gib_regions(data_width):
         assert await env.translate(0x2_8000_1000) == Answer(0, 0x1000_1000, 1)
         assert await env.translate(0x0000_0000) == Answer(0, 0x1234_5000, 1)
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -611,7 +603,7 @@ def test_fault_records(data_width):
             await env.invalidate("everything")
             env.events.clear()
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -632,7 +624,7 @@ def test_faults_are_never_cached(data_width):
             assert env.stopped() == 0
         assert env.counters() == (0, 6, 8)
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -650,7 +642,7 @@ def test_reads_allowed_through_read_only_and_execute_never(data_width):
         await env.step(2)
         assert env.events == []
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -679,7 +671,7 @@ def test_permission_fault_on_a_tlb_hit(data_width):
         await env.step(2)
         assert len(env.events) == 3
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -731,7 +723,7 @@ def test_stopped_address_space(data_width):
         await env.step(2)
         assert len(env.events) == 3
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 def test_fault_count_saturates():
@@ -751,7 +743,7 @@ def test_fault_count_saturates():
         await env.ack(1)
         assert env.record(1) == idle()
 
-    simulate(bench)
+    run(bench)
 
 
 @WIDTHS
@@ -783,7 +775,7 @@ def test_bypass(data_width):
         await env.step(2)
         assert len(env.events) == 1
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -799,7 +791,7 @@ def test_address_space_without_a_bank(data_width):
         assert env.events == []
         assert await env.pa(0x0000_0000, asid=1) == 0x1234_5000
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 # --- the TLB --------------------------------------------------------------------------------------
@@ -855,7 +847,7 @@ def test_tlb_replacement_is_fifo_and_reuses_invalid_entries(data_width):
         await touch(env, [P[0], P[4], P[5], P[1]], hit=True)
         assert env.counters() == (28, 13, 17)
 
-    simulate(bench, data_width=data_width, tlb_entries=4)
+    run(bench, data_width=data_width, tlb_entries=4)
 
 
 # --- invalidation ---------------------------------------------------------------------------------
@@ -886,7 +878,7 @@ def test_invalidate_by_asid_and_everything(data_width):
         assert env.counters() == (2, 8, 18)
         assert await env.translate(0x0000_1000, asid=2) == Answer(0, 0x2444_5000, 1)
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 @WIDTHS
@@ -951,7 +943,7 @@ def test_invalidate_by_range(data_width):
         assert env.counters() == (10, 13, 22)
         assert env.ctx.get(env.dut.inv_count) == 11
 
-    simulate(bench, data_width=data_width)
+    run(bench, data_width=data_width)
 
 
 def test_invalidate_a_range_running_past_the_address_space():
@@ -964,7 +956,7 @@ def test_invalidate_a_range_running_past_the_address_space():
         assert (answer.fault, answer.pa) == (0, 0xFF_C000_1000)
         assert env.counters() == (0, 2, 2)
 
-    simulate(bench)
+    run(bench)
 
 
 def test_simultaneous_commands_the_widest_wins():
@@ -983,7 +975,7 @@ def test_simultaneous_commands_the_widest_wins():
         assert (await env.translate(0x0000_0000, asid=2)).cycles > 1
         assert env.counters() == (1, 4, 12)
 
-    simulate(bench)
+    run(bench)
 
 
 #: (command, operands, whether the walked page is removed)
@@ -1032,7 +1024,7 @@ def test_invalidation_waits_for_the_walk_in_progress(op, operands, removed):
         assert await env.pa(0x0000_7000) == 0x3777_7000
         assert env.counters()[2] == (7 if removed else 6)
 
-    simulate(bench, read_latency=6)
+    run(bench, read_latency=6)
 
 
 def test_a_command_while_one_is_pending_is_ignored():
@@ -1053,7 +1045,7 @@ def test_a_command_while_one_is_pending_is_ignored():
         assert not ctx.get(dut.inv_busy)
         assert await env.translate(0x0000_0000) == Answer(0, 0x1234_5000, 1)
 
-    simulate(bench, read_latency=6)
+    run(bench, read_latency=6)
 
 
 # --- ports ----------------------------------------------------------------------------------------
@@ -1129,7 +1121,7 @@ def test_two_ports(data_width):
         ]
         assert env.counters() == (9, 10, 15)
 
-    simulate(bench, data_width=data_width, tlb_entries=16)
+    run(bench, data_width=data_width, tlb_entries=16)
 
 
 def test_two_ports_fault_and_translate_at_once():
@@ -1146,7 +1138,7 @@ def test_two_ports_fault_and_translate_at_once():
         await env.step(2)
         assert len(env.events) == 1
 
-    simulate(bench)
+    run(bench)
 
 
 def test_a_hit_answered_after_ack_races_the_request_is_counted():
@@ -1171,4 +1163,4 @@ def test_a_hit_answered_after_ack_races_the_request_is_counted():
         assert env.record(1) == idle()
         assert env.counters() == (1, 2, 4)
 
-    simulate(bench)
+    run(bench)

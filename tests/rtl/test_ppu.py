@@ -19,7 +19,7 @@ import pytest
 from amaranth.hdl import Elaboratable, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
+from rtl_kit import simulate
 from tinynpu.rtl.layouts import ChannelParams, pack
 from tinynpu.rtl.localmap import Geometry
 from tinynpu.rtl.ppu import LATENCY, PostProcessor
@@ -127,10 +127,7 @@ def run_ppu(g, acc, params, batches, *, seed=0):
                 await ctx.tick()
             results.append(got)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return results
 
 

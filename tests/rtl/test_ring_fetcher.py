@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from rtl_kit import simulate, stream_receive
 from tinynpu.rtl.axi import Resp
 from tinynpu.rtl.layouts import QueueError, RingEntry, nbytes, pack, unpack
 from tinynpu.rtl.queue import RingFetcher
@@ -54,29 +54,20 @@ def entry_bytes(index):
 def run(width, body, *, depth=8, errors=(), seed=0):
     dut = RingFetcher(data_width=width, depth=depth)
     memory = Memory(dut, width, errors=errors)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(memory.serve)
     popped = []
 
     async def bench(ctx):
         rng = random.Random(seed)
 
         async def pop_all(n):
-            for _ in range(TIMEOUT):
-                if len(popped) >= n:
-                    return
-                ready = rng.random() < 0.7
-                ctx.set(dut.entries.ready, ready)
-                _, _, valid, payload = await ctx.tick().sample(
-                    dut.entries.valid, dut.entries.payload
-                )
-                if valid and ready:
-                    popped.append(
-                        (payload.index, payload.entry.as_bits().to_bytes(ENTRY, "little"))
-                    )
-            ctx.set(dut.entries.ready, 0)
-            pytest.fail(f"only {len(popped)} of {n} entries arrived")
+            """Take entries, READY high 70% of cycles, until ``n`` have been taken in all."""
+            if len(popped) >= n:
+                return
+            taken = await stream_receive(
+                ctx, dut.entries, n - len(popped), ready=lambda _: rng.random() < 0.7, limit=TIMEOUT
+            )
+            for _, payload in taken:
+                popped.append((payload.index, payload.entry.as_bits().to_bytes(ENTRY, "little")))
 
         async def doorbell(tail):
             ctx.set(dut.tail, tail)
@@ -93,8 +84,7 @@ def run(width, body, *, depth=8, errors=(), seed=0):
 
         await body(ctx, dut, memory, doorbell, pop_all, clear, popped)
 
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench, processes=[memory.serve])
     return memory, popped
 
 

@@ -16,7 +16,7 @@ Reads are pipelined: a new address every cycle, its data one cycle later.
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from rtl_kit import simulate
 from tinynpu.rtl.scratchpad import InputBuffer, WideBuffer
 
 K_SLOT = 256  # bytes of an input row slot (literal: the layout under test)
@@ -44,6 +44,19 @@ def apply(model, writes, bus_bytes):
                 model[addr * bus_bytes + byte] = raw[byte]
 
 
+def filled(rng, size_bytes, bus_bytes):
+    """Writes filling the region in a random order, then random partial overwrites of half its
+    words; and the region's bytes after them."""
+    words = size_bytes // bus_bytes
+    fill = [(a, rng.getrandbits(8 * bus_bytes), (1 << bus_bytes) - 1) for a in range(words)]
+    rng.shuffle(fill)
+    partial = random_writes(rng, words, bus_bytes, words // 2)
+    model = bytearray(size_bytes)
+    apply(model, fill, bus_bytes)
+    apply(model, partial, bus_bytes)
+    return [fill, partial], model
+
+
 async def dma_write(ctx, port, writes):
     for addr, data, en in writes:
         ctx.set(port.addr, addr)
@@ -68,28 +81,40 @@ def input_expected(model, n, bus_bytes, rd_addr):
     return out
 
 
-def run_input(n, bus_bytes, size_bytes, phases, reads):
-    """Apply the write ``phases`` one after the other, then read ``reads`` (bank addresses)."""
-    dut = InputBuffer(n=n, bus_bytes=bus_bytes, size_bytes=size_bytes)
+def write_then_read(dut, phases, reads, address, data, enable=None):
+    """Apply the write ``phases`` one after the other, then read ``reads``, one per cycle.
+
+    ``address`` is the read port's address (``enable``, if any, its enable, held high);
+    ``data(ctx)`` records its data one cycle later. Returns the records.
+    """
     got = []
 
     async def bench(ctx):
         for writes in phases:
             await dma_write(ctx, dut.dma, writes)
+        if enable is not None:
+            ctx.set(enable, 1)
         previous = None
-        for rd_addr in [*reads, None]:
-            if rd_addr is not None:
-                ctx.set(dut.rd_addr, rd_addr)
+        for addr in [*reads, None]:
+            if addr is not None:
+                ctx.set(address, addr)
             if previous is not None:
-                got.append([ctx.get(dut.rd_data[i]) for i in range(n)])
-            previous = rd_addr
+                got.append(data(ctx))
+            previous = addr
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return got
+
+
+def run_input(n, bus_bytes, size_bytes, phases, reads):
+    """Write ``phases``, then read the bank addresses ``reads``: each bank's word."""
+    dut = InputBuffer(n=n, bus_bytes=bus_bytes, size_bytes=size_bytes)
+
+    def banks(ctx):
+        return [ctx.get(dut.rd_data[i]) for i in range(n)]
+
+    return write_then_read(dut, phases, reads, dut.rd_addr, banks)
 
 
 @pytest.mark.parametrize(
@@ -98,17 +123,10 @@ def run_input(n, bus_bytes, size_bytes, phases, reads):
 def test_input_buffer_layout(n, bus_bytes, size_bytes):
     """Fill the region, overwrite random words with partial strobes, read every bank word."""
     rng = random.Random(n * 1000 + bus_bytes)
-    words = size_bytes // bus_bytes
-    fill = [(a, rng.getrandbits(8 * bus_bytes), (1 << bus_bytes) - 1) for a in range(words)]
-    rng.shuffle(fill)
-    partial = random_writes(rng, words, bus_bytes, words // 2)
-    model = bytearray(size_bytes)
-    apply(model, fill, bus_bytes)
-    apply(model, partial, bus_bytes)
-    bank_words = size_bytes // n // bus_bytes
-    reads = list(range(bank_words))
+    phases, model = filled(rng, size_bytes, bus_bytes)
+    reads = list(range(size_bytes // n // bus_bytes))
     rng.shuffle(reads)
-    got = run_input(n, bus_bytes, size_bytes, [fill, partial], reads)
+    got = run_input(n, bus_bytes, size_bytes, phases, reads)
     assert got == [input_expected(model, n, bus_bytes, r) for r in reads]
 
 
@@ -165,10 +183,7 @@ def test_input_buffer_reads_while_writing():
                 got.append((reads[cycle - 1], ctx.get(dut.rd_data[0])))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     for rd_addr, value in got:
         assert value == input_expected(model, n, bus_bytes, rd_addr)[0]
 
@@ -177,27 +192,10 @@ def test_input_buffer_reads_while_writing():
 
 
 def run_wide(word_bytes, bus_bytes, size_bytes, phases, reads):
+    """Write ``phases``, then read the words ``reads`` (read port enabled throughout)."""
     dut = WideBuffer(word_bytes=word_bytes, bus_bytes=bus_bytes, size_bytes=size_bytes)
-    got = []
-
-    async def bench(ctx):
-        for writes in phases:
-            await dma_write(ctx, dut.dma, writes)
-        ctx.set(dut.rd.en, 1)
-        previous = None
-        for addr in [*reads, None]:
-            if addr is not None:
-                ctx.set(dut.rd.addr, addr)
-            if previous is not None:
-                got.append(ctx.get(dut.rd.data))
-            previous = addr
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return got
+    rd = dut.rd
+    return write_then_read(dut, phases, reads, rd.addr, lambda ctx: ctx.get(rd.data), rd.en)
 
 
 def wide_expected(model, word_bytes, addr):
@@ -217,17 +215,11 @@ def wide_expected(model, word_bytes, addr):
 def test_wide_buffer_lanes(word_bytes, bus_bytes, size_bytes):
     """Fill, then partial strobes (other bytes and lanes keep their values); read every word."""
     rng = random.Random(word_bytes * 100 + bus_bytes)
-    words = size_bytes // bus_bytes
-    fill = [(a, rng.getrandbits(8 * bus_bytes), (1 << bus_bytes) - 1) for a in range(words)]
-    rng.shuffle(fill)
-    partial = random_writes(rng, words, bus_bytes, words // 2)
-    model = bytearray(size_bytes)
-    apply(model, fill, bus_bytes)
-    apply(model, partial, bus_bytes)
+    phases, model = filled(rng, size_bytes, bus_bytes)
     reads = list(range(size_bytes // word_bytes))
     rng.shuffle(reads)
     reads += reads[:3]
-    got = run_wide(word_bytes, bus_bytes, size_bytes, [fill, partial], reads)
+    got = run_wide(word_bytes, bus_bytes, size_bytes, phases, reads)
     assert got == [wide_expected(model, word_bytes, a) for a in reads]
 
 

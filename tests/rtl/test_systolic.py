@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from rtl_kit import simulate
 from tinynpu.rtl.systolic import SystolicArray
 
 
@@ -86,10 +86,7 @@ def run_array(n, tiles, *, seed=0):
                 offers.append((cycle, ctx.get(dut.row_index), [row[j] for j in range(n)]))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return offers, expected
 
 

@@ -1,0 +1,42 @@
+"""The DMA engine's layouts: its command, a side's 2-D region, a destination beat."""
+
+from amaranth.lib import data
+
+from .layouts import DmaKind
+from .translate import ASID_WIDTH
+
+__all__ = ["DmaCommand", "Region", "beat_layout"]
+
+
+class DmaCommand(data.Struct):
+    """One DMA command.
+
+    Row ``r`` (``0 <= r < rows``) moves ``row_bytes`` bytes from ``src + r * src_pitch`` to
+    ``dst + r * dst_pitch``. Addresses are mem byte addresses, except the SRAM side of a LOAD
+    (``dst``) or STORE (``src``), which is a byte offset into the SRAM. Byte ``i`` of each FILL row
+    is byte ``i % 4`` of ``pattern``, little-endian; FILL ignores ``src`` and ``src_pitch``.
+
+    With ``translate`` set, mem addresses are virtual addresses in address space ``asid``,
+    translated burst by burst; ``fetch`` marks the reads as command fetches.
+    """
+
+    kind: DmaKind
+    src: 40
+    dst: 40
+    row_bytes: 24
+    rows: 16
+    src_pitch: 32
+    dst_pitch: 32
+    pattern: 32
+    translate: 1
+    fetch: 1
+    asid: ASID_WIDTH
+
+
+#: A 2-D region of one side of a command.
+Region = data.StructLayout({"base": 40, "pitch": 32, "row_bytes": 24, "rows": 16})
+
+
+def beat_layout(data_width):
+    """A destination beat: data already in its destination lanes, and its byte strobes."""
+    return data.StructLayout({"data": data_width, "strb": data_width // 8})
