@@ -12,6 +12,41 @@ from .lite import lite_handshakes
 __all__ = ["LiteDecoder", "SramWindow"]
 
 
+def _route(m, kind, targets, high_bit, *, request, accepted, response, delivered):
+    """One transaction at a time to ``targets[high_bit]``, its response from the same target.
+
+    Parameters
+    ----------
+    m : Module
+        Where the routing goes.
+    kind : str
+        ``"read"`` or ``"write"``, to name the state.
+    targets : (low, high)
+        The two halves' interfaces.
+    high_bit : Value
+        The request's top address bit.
+    request, response : callable
+        A target to the assignments that connect it to the bus for the request (address
+        channels) or for the response.
+    accepted, delivered : Value
+        The request has been taken, the response has been taken.
+    """
+    busy = Signal(name=f"{kind}_busy")
+    to_high = Signal(name=f"{kind}_high")
+    with m.If(~busy):
+        for high, target in enumerate(targets):
+            with m.If(high_bit == high):
+                m.d.comb += request(target)
+        with m.If(accepted):
+            m.d.sync += [busy.eq(1), to_high.eq(high_bit)]
+    with m.Else():
+        for high, target in enumerate(targets):
+            with m.If(to_high == high):
+                m.d.comb += response(target)
+        with m.If(delivered):
+            m.d.sync += busy.eq(0)
+
+
 class LiteDecoder(wiring.Component):
     """Split an AXI4-Lite window in two halves by its top address bit.
 
@@ -52,49 +87,43 @@ class LiteDecoder(wiring.Component):
             ]
 
         # Reads: the target is chosen by the address, then held until the response is taken.
-        reading, read_high = Signal(), Signal()
-        with m.If(~reading):
-            for high, target in enumerate(targets):
-                with m.If(bus.araddr[top] == high):
-                    m.d.comb += [target.arvalid.eq(bus.arvalid), bus.arready.eq(target.arready)]
-            with m.If(bus.arvalid & bus.arready):
-                m.d.sync += [reading.eq(1), read_high.eq(bus.araddr[top])]
-        with m.Else():
-            for high, target in enumerate(targets):
-                with m.If(read_high == high):
-                    m.d.comb += [
-                        bus.rvalid.eq(target.rvalid),
-                        bus.rdata.eq(target.rdata),
-                        bus.rresp.eq(target.rresp),
-                        target.rready.eq(bus.rready),
-                    ]
-            with m.If(bus.rvalid & bus.rready):
-                m.d.sync += reading.eq(0)
+        _route(
+            m,
+            "read",
+            targets,
+            bus.araddr[top],
+            request=lambda t: [t.arvalid.eq(bus.arvalid), bus.arready.eq(t.arready)],
+            accepted=bus.arvalid & bus.arready,
+            response=lambda t: [
+                bus.rvalid.eq(t.rvalid),
+                bus.rdata.eq(t.rdata),
+                bus.rresp.eq(t.rresp),
+                t.rready.eq(bus.rready),
+            ],
+            delivered=bus.rvalid & bus.rready,
+        )
 
         # Writes: the same, with AW and W offered together.
-        writing, write_high = Signal(), Signal()
-        with m.If(~writing):
-            both = bus.awvalid & bus.wvalid
-            for high, target in enumerate(targets):
-                with m.If(bus.awaddr[top] == high):
-                    m.d.comb += [
-                        target.awvalid.eq(both),
-                        target.wvalid.eq(both),
-                        bus.awready.eq(target.awready & both),
-                        bus.wready.eq(target.wready & both),
-                    ]
-            with m.If(bus.awvalid & bus.awready):
-                m.d.sync += [writing.eq(1), write_high.eq(bus.awaddr[top])]
-        with m.Else():
-            for high, target in enumerate(targets):
-                with m.If(write_high == high):
-                    m.d.comb += [
-                        bus.bvalid.eq(target.bvalid),
-                        bus.bresp.eq(target.bresp),
-                        target.bready.eq(bus.bready),
-                    ]
-            with m.If(bus.bvalid & bus.bready):
-                m.d.sync += writing.eq(0)
+        both = bus.awvalid & bus.wvalid
+        _route(
+            m,
+            "write",
+            targets,
+            bus.awaddr[top],
+            request=lambda t: [
+                t.awvalid.eq(both),
+                t.wvalid.eq(both),
+                bus.awready.eq(t.awready & both),
+                bus.wready.eq(t.wready & both),
+            ],
+            accepted=bus.awvalid & bus.awready,
+            response=lambda t: [
+                bus.bvalid.eq(t.bvalid),
+                bus.bresp.eq(t.bresp),
+                t.bready.eq(bus.bready),
+            ],
+            delivered=bus.bvalid & bus.bready,
+        )
         return m
 
 

@@ -15,14 +15,9 @@ from amaranth.utils import exact_log2
 
 from .localmap import LOCAL_ADDR_WIDTH, PERF_BYTES, REGION_SHIFT, Geometry, Region
 from .ppu import LATENCY
+from .scratchpad import dma_write_port
 
 __all__ = ["LocalBus"]
-
-
-def _write_port(size_bytes, bus_bytes):
-    return WritePort.Signature(
-        addr_width=exact_log2(size_bytes // bus_bytes), shape=unsigned(bus_bytes * 8), granularity=8
-    )
 
 
 class LocalBus(wiring.Component):
@@ -58,10 +53,10 @@ class LocalBus(wiring.Component):
                 "sram_rd": In(
                     ReadPort.Signature(addr_width=exact_log2(g.sram_bytes // w), shape=shape)
                 ),
-                "sram_wr": In(_write_port(g.sram_bytes, w)),
-                "input_wr": In(_write_port(g.input_bytes, w)),
-                "weight_wr": In(_write_port(g.weight_bytes, w)),
-                "params_wr": In(_write_port(g.params_bytes, w)),
+                "sram_wr": In(dma_write_port(g.sram_bytes, w)),
+                "input_wr": In(dma_write_port(g.input_bytes, w)),
+                "weight_wr": In(dma_write_port(g.weight_bytes, w)),
+                "params_wr": In(dma_write_port(g.params_bytes, w)),
                 "ppu_addr": Out(exact_log2(g.acc_bytes // w)),
                 "ppu_wide": Out(1),
                 "ppu_en": Out(1),

@@ -24,7 +24,6 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AXI4Signature, channels
 from .config import MEM_ADDR_WIDTH
 from .layouts import Access, FaultKind
 from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT
@@ -39,12 +38,34 @@ from .translate import (
     TranslateSignature,
     invalidation_members,
 )
-from .walker import Walker
+from .walker import Walker, memory_port
 
 __all__ = ["AspaceSignature", "FaultRecord", "Mmu"]
 
 #: The most further faults an address space's record counts.
 MAX_COUNT = 0xFFFF
+
+
+def _take(m, domain, index, sources, **targets):
+    """Drive each of ``targets`` from the same-named member of the ``index``-th of ``sources``.
+
+    Parameters
+    ----------
+    m : Module
+        Where the multiplexer goes.
+    domain : str
+        ``"comb"`` or ``"sync"``.
+    index : Value
+        Which source; an index without a source drives nothing.
+    sources : sequence of interface objects
+        The candidates, by index.
+    **targets : Signal
+        By the name of the source member each one takes.
+    """
+    with m.Switch(index):
+        for i, source in enumerate(sources):
+            with m.Case(i):
+                m.d[domain] += [t.eq(getattr(source, name)) for name, t in targets.items()]
 
 
 class FaultRecord(data.Struct):
@@ -118,8 +139,8 @@ class Mmu(wiring.Component):
     hits, misses, reads : Out(32)
         Translations answered by the TLB (bypassed ones are not counted); walks started;
         descriptors read (all wrap).
-    mem : Out(channels(AXI4Signature(...), ("ar", "r")))
-        The walker's reads.
+    mem : Out(memory_port(...))
+        The walker's reads (its :func:`~tinynpu.rtl.walker.memory_port`).
     """
 
     def __init__(self, *, addr_spaces, tlb_entries, ports, data_width, id_width):
@@ -127,7 +148,6 @@ class Mmu(wiring.Component):
             raise ValueError(f"Address spaces must be 1 to 16, not {addr_spaces!r}")
         self.addr_spaces, self.tlb_entries, self.ports = addr_spaces, tlb_entries, ports
         self._walker = dict(data_width=data_width, id_width=id_width)
-        axi = AXI4Signature(addr_width=MEM_ADDR_WIDTH, data_width=data_width, id_width=id_width)
         super().__init__(
             {
                 "t": In(TranslateSignature()).array(ports),
@@ -141,7 +161,7 @@ class Mmu(wiring.Component):
                 "hits": Out(32),
                 "misses": Out(32),
                 "reads": Out(32),
-                "mem": Out(channels(axi, ("ar", "r"))),
+                "mem": Out(memory_port(**self._walker)),
             }
         )
 
@@ -259,24 +279,14 @@ class Mmu(wiring.Component):
         chosen = Signal(TlbEntry)
         chosen_hit = Signal()
         chosen_pa = Signal(MEM_ADDR_WIDTH)
-        with m.Switch(sel):
-            for i, lookup in enumerate(lookups):
-                with m.Case(i):
-                    m.d.comb += [
-                        chosen.eq(lookup.entry),
-                        chosen_hit.eq(lookup.hit),
-                        chosen_pa.eq(lookup.pa),
-                    ]
+        _take(m, "comb", sel, lookups, entry=chosen, hit=chosen_hit, pa=chosen_pa)
         walked = walker.entry
         m.d.comb += [
             walker.asid.eq(asid),
             walker.va.eq(va),
             tlb.fill_entry.eq(walked),
         ]
-        with m.Switch(asid):
-            for i, a in enumerate(self.aspace):
-                with m.Case(i):
-                    m.d.comb += walker.ttbr.eq(a.ttbr)
+        _take(m, "comb", asid, self.aspace, ttbr=walker.ttbr)
 
         m.d.sync += respond.eq(0)
         with m.FSM():
@@ -295,14 +305,7 @@ class Mmu(wiring.Component):
                     ]
                 with m.Elif(need.any()):
                     m.d.sync += [serving.eq(1), sel.eq(pick), last.eq(pick)]
-                    with m.Switch(pick):
-                        for i, port in enumerate(ports):
-                            with m.Case(i):
-                                m.d.sync += [
-                                    asid.eq(port.asid),
-                                    va.eq(port.va),
-                                    access.eq(port.access),
-                                ]
+                    _take(m, "sync", pick, ports, asid=asid, va=va, access=access)
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += resp_fault.eq(0)

@@ -12,10 +12,23 @@ from amaranth.utils import exact_log2
 
 from .localmap import K_SLOT
 
-__all__ = ["InputBuffer", "WideBuffer"]
+__all__ = ["InputBuffer", "WideBuffer", "dma_write_port"]
 
 
-def _dma_port(size_bytes, bus_bytes):
+def dma_write_port(size_bytes, bus_bytes):
+    """The signature of the write port by which the DMA engine fills a local memory.
+
+    Parameters
+    ----------
+    size_bytes : int
+        The memory's size: a power of two, at least ``bus_bytes``.
+    bus_bytes : int
+        The bus word the port writes, with one strobe a byte.
+
+    Returns
+    -------
+    WritePort.Signature
+    """
     return WritePort.Signature(
         addr_width=exact_log2(size_bytes // bus_bytes), shape=unsigned(bus_bytes * 8), granularity=8
     )
@@ -53,7 +66,7 @@ class InputBuffer(wiring.Component):
         self.bank_words = size_bytes // n // bus_bytes
         super().__init__(
             {
-                "dma": Out(_dma_port(size_bytes, bus_bytes)),
+                "dma": Out(dma_write_port(size_bytes, bus_bytes)),
                 "rd_addr": In(exact_log2(self.bank_words)),
                 "rd_data": Out(data.ArrayLayout(unsigned(bus_bytes * 8), n)),
             }
@@ -108,7 +121,7 @@ class WideBuffer(wiring.Component):
         self.words = size_bytes // word_bytes
         super().__init__(
             {
-                "dma": Out(_dma_port(size_bytes, bus_bytes)),
+                "dma": Out(dma_write_port(size_bytes, bus_bytes)),
                 "rd": Out(
                     ReadPort.Signature(
                         addr_width=exact_log2(self.words), shape=unsigned(word_bytes * 8)

@@ -11,10 +11,26 @@ from .layouts import FaultKind
 from .pte import INPUT_ADDR_WIDTH, PAGE_SHIFT, Descriptor, level_shift
 from .translate import ASID_WIDTH, PPN_WIDTH, VA_WIDTH, PageSize, TlbEntry
 
-__all__ = ["TABLE_CACHE_WAYS", "Walker"]
+__all__ = ["TABLE_CACHE_WAYS", "Walker", "memory_port"]
 
 #: Cached table descriptors per level (levels 1 and 2, naming level-2 and level-3 tables).
 TABLE_CACHE_WAYS = 4
+
+
+def memory_port(*, data_width, id_width):
+    """The walker's memory port, which the MMU passes on: the read half of AXI4.
+
+    Parameters
+    ----------
+    data_width, id_width : int
+        As for :class:`~tinynpu.rtl.axi.AXI4Signature`.
+
+    Returns
+    -------
+    wiring.Signature
+    """
+    axi = AXI4Signature(addr_width=MEM_ADDR_WIDTH, data_width=data_width, id_width=id_width)
+    return channels(axi, ("ar", "r"))
 
 
 class Walker(wiring.Component):
@@ -54,12 +70,11 @@ class Walker(wiring.Component):
     flush : In(1)
     read : Out(1)
         High in the cycle a descriptor read completes (for the walker-reads counter).
-    mem : Out(channels(AXI4Signature(...), ("ar", "r")))
+    mem : Out(memory_port(...))
     """
 
     def __init__(self, *, data_width, id_width):
         self._dw = data_width
-        axi = AXI4Signature(addr_width=MEM_ADDR_WIDTH, data_width=data_width, id_width=id_width)
         super().__init__(
             {
                 "start": In(1),
@@ -73,7 +88,7 @@ class Walker(wiring.Component):
                 "entry": Out(TlbEntry),
                 "flush": In(1),
                 "read": Out(1),
-                "mem": Out(channels(axi, ("ar", "r"))),
+                "mem": Out(memory_port(data_width=data_width, id_width=id_width)),
             }
         )
 

@@ -346,19 +346,42 @@ def test_host_bank_index_out_of_range(index):
     assert str(info.value) == f"Bank aspace has elements 0 to 15, not {index!r}"
 
 
+def _assert_missing_lookups(regmap, bank, *, index, member, unknown, register, past_end):
+    """Looking up what a map or its bank ``bank`` does not hold raises AttributeError, by name.
+
+    ``member`` is a register of element ``index`` by its full name (a bank knows its registers by
+    their short names), ``unknown`` no bank, ``register`` a plain register (no bank either) and
+    ``past_end`` a register of the element after the bank's last.
+    """
+    name = regmap.name
+    with pytest.raises(AttributeError, match=rf"^Bank {bank} has no register 'bogus'$"):
+        _ = regmap.bank(bank, index).bogus
+    with pytest.raises(AttributeError, match=rf"^Bank {bank} has no register '{member}'$"):
+        getattr(regmap.bank(bank, index), member)
+    with pytest.raises(AttributeError, match=rf"^Register map {name} has no bank '{unknown}'$"):
+        regmap.bank(unknown, 0)
+    for not_a_bank in (unknown, register):
+        with pytest.raises(
+            AttributeError, match=rf"^Register map {name} has no bank '{not_a_bank}'$"
+        ):
+            regmap.bank_count(not_a_bank)
+    for not_a_register in (bank, past_end):
+        with pytest.raises(
+            AttributeError, match=rf"^Register map {name} has no register '{not_a_register}'$"
+        ):
+            getattr(regmap, not_a_register)
+
+
 def test_host_bank_attribute_errors():
-    with pytest.raises(AttributeError, match=r"^Bank aspace has no register 'bogus'$"):
-        _ = HOST.bank("aspace", 2).bogus
-    with pytest.raises(AttributeError, match=r"^Bank aspace has no register 'aspace2_ttbr_lo'$"):
-        _ = HOST.bank("aspace", 2).aspace2_ttbr_lo
-    with pytest.raises(AttributeError, match=r"^Register map npu_host has no bank 'bogus'$"):
-        HOST.bank("bogus", 0)
-    with pytest.raises(AttributeError, match=r"^Register map npu_host has no bank 'aspace3'$"):
-        HOST.bank_count("aspace3")
-    with pytest.raises(AttributeError, match=r"^Register map npu_host has no register 'aspace'$"):
-        _ = HOST.aspace
-    with pytest.raises(AttributeError, match=r"^Register map npu_host has no register 'aspace16_"):
-        _ = HOST.aspace16_ttbr_lo
+    _assert_missing_lookups(
+        HOST,
+        "aspace",
+        index=2,
+        member="aspace2_ttbr_lo",
+        unknown="bogus",
+        register="aspace3",
+        past_end="aspace16_ttbr_lo",
+    )
     with pytest.raises(AttributeError, match=r"^Register map npu_cp has no bank 'aspace'$"):
         CP.bank_count("aspace")
 
@@ -814,21 +837,15 @@ def test_regfile_array_bank_errors(tmp_path):
         regmap.bank("ch", 3)
     with pytest.raises(IndexError, match=r"^Bank ch has elements 0 to 2, not -1$"):
         regmap.bank("ch", -1)
-    with pytest.raises(AttributeError, match=r"^Bank ch has no register 'bogus'$"):
-        _ = regmap.bank("ch", 0).bogus
-    with pytest.raises(AttributeError, match=r"^Bank ch has no register 'ch0_base'$"):
-        _ = regmap.bank("ch", 0).ch0_base
-    with pytest.raises(AttributeError, match=r"^Register map m_bank_errors has no bank 'dma'$"):
-        regmap.bank("dma", 0)
-    with pytest.raises(AttributeError, match=r"^Register map m_bank_errors has no bank 'dma'$"):
-        regmap.bank_count("dma")
-    # Plain registers are no bank, and a bank is not a register.
-    with pytest.raises(AttributeError, match=r"^Register map m_bank_errors has no bank 'head'$"):
-        regmap.bank_count("head")
-    with pytest.raises(AttributeError, match=r"^Register map m_bank_errors has no register 'ch'$"):
-        _ = regmap.ch
-    with pytest.raises(AttributeError, match=r"^Register map m_bank_errors has no register 'ch3_"):
-        _ = regmap.ch3_base
+    _assert_missing_lookups(
+        regmap,
+        "ch",
+        index=0,
+        member="ch0_base",
+        unknown="dma",
+        register="head",
+        past_end="ch3_base",
+    )
 
 
 # --- (e) addresses split over a lo/hi register pair -------------------------------------------

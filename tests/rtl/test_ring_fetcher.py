@@ -252,16 +252,11 @@ def test_clear_flushes_the_fifo():
 def test_clear_during_a_burst_waits_for_it_to_drain():
     async def body(ctx, dut, memory, doorbell, pop_all, clear, popped):
         setup_ring(ctx, dut, memory, base=0x0, log2=3)
-        ctx.set(dut.tail, 4)
-        ctx.set(dut.doorbell, 1)
-        await ctx.tick()
-        ctx.set(dut.doorbell, 0)
-        await ctx.tick().repeat(2)  # the burst is requested; its data has not arrived
+        await doorbell(4)
+        await ctx.tick()  # the burst is requested; its data has not arrived
         assert memory.bursts, "no burst in flight to clear under"
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-        await ctx.tick().repeat(60)
+        await clear()
+        await ctx.tick().repeat(56)
         # The burst drained into the FIFO and was then flushed with everything else.
         assert (ctx.get(dut.level), ctx.get(dut.head)) == (0, 0)
         assert len(memory.bursts) == 1
