@@ -7,6 +7,7 @@ and a number it never received is ``ENOENT``. Handle numbers are never reused by
 """
 
 import errno
+import itertools
 from dataclasses import dataclass, field
 
 from tinynpu.rtl.layouts import nbytes, pack, unpack
@@ -49,6 +50,13 @@ def _fields(layout, raw):
     return {name: const[name] for name, _ in const.shape()}
 
 
+def _install(table, handles, obj):
+    """Store ``obj`` in ``table`` under the next of ``handles``; the reply naming it."""
+    handle = next(handles)
+    table[handle] = obj
+    return {"handle": handle}
+
+
 class File:
     """An open client of an :class:`~tinynpu.driver.accel.Accel` device."""
 
@@ -62,7 +70,8 @@ class File:
         self.user = user if user is not None else UserMemory()
         self.bos = {}
         self.contexts = {}
-        self._next_bo = self._next_context = 1
+        # Handles count up from 1 and are never reused within a file.
+        self._bo_handles, self._context_handles = itertools.count(1), itertools.count(1)
         self.closed = False
         self._handlers = {
             Ioctl.DEV_QUERY: self._dev_query,
@@ -177,10 +186,7 @@ class File:
             entity = self._sched.add(space)
         query = device.query()
         context = Context(entity, Vm(device.backend, space, query["va_start"], query["va_end"]))
-        handle = self._next_context
-        self._next_context += 1
-        self.contexts[handle] = context
-        return {"handle": handle}
+        return _install(self.contexts, self._context_handles, context)
 
     async def _context_destroy(self, fields):
         self._no_flags(fields)
@@ -217,10 +223,7 @@ class File:
         async with self._sched.lock:
             bo = await BufferObject.create(self.device, rounded)
         self.device.bos_by_offset[bo.mmap_offset] = bo
-        handle = self._next_bo
-        self._next_bo += 1
-        self.bos[handle] = bo
-        return {"handle": handle}
+        return _install(self.bos, self._bo_handles, bo)
 
     async def _bo_mmap(self, fields):
         self._no_flags(fields)

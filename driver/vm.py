@@ -103,8 +103,7 @@ class Vm:
         Raises
         ------
         UapiError
-            ``EINVAL`` for a misaligned or out-of-range request; ``ENOENT`` if nothing in the
-            range is mapped.
+            ``ENOENT`` if nothing in the range is mapped; ``EINVAL`` as for :meth:`map`.
         """
         self._check_range(va, size)
         hit = self.overlapping(va, size)

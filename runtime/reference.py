@@ -68,6 +68,13 @@ def _per_channel(value, name, channels, lo, hi):
     return array
 
 
+def _acc_and_bias(acc, bias):
+    """int32 accumulators, their channel count (the last axis) and the checked int32 bias."""
+    x = _int_array(acc, "acc", INT32_MIN, INT32_MAX)
+    channels = x.shape[-1] if x.ndim else 1
+    return x, channels, _per_channel(bias, "bias", channels, INT32_MIN, INT32_MAX)
+
+
 def _wrap_int32(x):
     """Two's-complement wrap of an int64 array to int32 (the hardware accumulator)."""
     return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
@@ -175,9 +182,7 @@ def requantize(acc, bias, multiplier, shift, zero_point, act_min=-128, act_max=1
     numpy.ndarray of int8
         The shape of ``acc``.
     """
-    x = _int_array(acc, "acc", INT32_MIN, INT32_MAX)
-    channels = x.shape[-1] if x.ndim else 1
-    bias = _per_channel(bias, "bias", channels, INT32_MIN, INT32_MAX)
+    x, channels, bias = _acc_and_bias(acc, bias)
     multiplier = _per_channel(multiplier, "multiplier", channels, INT32_MIN, INT32_MAX)
     shift = _per_channel(shift, "shift", channels, 0, 31)
     zero_point = _int_scalar(zero_point, "zero_point", _INT8_MIN, _INT8_MAX)
@@ -194,10 +199,8 @@ def int32_output(acc, bias, act_min=INT32_MIN, act_max=INT32_MAX):
 
     Parameters
     ----------
-    acc : array_like of int
-        int32 accumulators; the last axis is the output channel.
-    bias : array_like of int
-        int32 bias, a scalar or one per output channel.
+    acc, bias : array_like of int
+        As in :func:`requantize`.
     act_min, act_max : int
         Clamp, within the int32 range, ``act_min <= act_max``.
 
@@ -206,9 +209,7 @@ def int32_output(acc, bias, act_min=INT32_MIN, act_max=INT32_MAX):
     numpy.ndarray of int32
         The shape of ``acc``.
     """
-    x = _int_array(acc, "acc", INT32_MIN, INT32_MAX)
-    channels = x.shape[-1] if x.ndim else 1
-    bias = _per_channel(bias, "bias", channels, INT32_MIN, INT32_MAX)
+    x, _, bias = _acc_and_bias(acc, bias)
     lo = _int_scalar(act_min, "act_min", INT32_MIN, INT32_MAX)
     hi = _int_scalar(act_max, "act_max", INT32_MIN, INT32_MAX)
     if lo > hi:
@@ -219,22 +220,13 @@ def int32_output(acc, bias, act_min=INT32_MIN, act_max=INT32_MAX):
 def _output_stage(acc, bias, multiplier, shift, zero_point, act_min, act_max, output_int32):
     """Wrap the int64 sums to the int32 accumulator, then the chosen output stage."""
     acc = _wrap_int32(acc)
+    # ``None`` is the full range of the chosen output type.
+    lo, hi = (INT32_MIN, INT32_MAX) if output_int32 else (_INT8_MIN, _INT8_MAX)
+    act_min = lo if act_min is None else act_min
+    act_max = hi if act_max is None else act_max
     if output_int32:
-        return int32_output(
-            acc,
-            bias,
-            INT32_MIN if act_min is None else act_min,
-            INT32_MAX if act_max is None else act_max,
-        )
-    return requantize(
-        acc,
-        bias,
-        multiplier,
-        shift,
-        zero_point,
-        _INT8_MIN if act_min is None else act_min,
-        _INT8_MAX if act_max is None else act_max,
-    )
+        return int32_output(acc, bias, act_min, act_max)
+    return requantize(acc, bias, multiplier, shift, zero_point, act_min, act_max)
 
 
 def gemm(

@@ -11,17 +11,47 @@ def test_nop():
     assert nop() == NOP
 
 
-def test_copy():
-    raw = copy(0x12_3456_7890, 0xAB_CDEF_0123, 0x100, rows=3, src_pitch=0x200, dst_pitch=0x180)
-    assert raw == bytes.fromhex(
-        "0100280000000000"  # header: COPY, length 40
-        "9078563412000000"  # src
-        "2301efcdab000000"  # dst
-        "00010000"  # row_bytes
-        "03000000"  # rows
-        "00020000"  # src_pitch
-        "80010000"  # dst_pitch
-    )
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs", "expected"),
+    [
+        pytest.param(
+            copy,
+            (0x12_3456_7890, 0xAB_CDEF_0123, 0x100),
+            {"rows": 3, "src_pitch": 0x200, "dst_pitch": 0x180},
+            "0100280000000000"  # header: COPY, length 40
+            "9078563412000000"  # src
+            "2301efcdab000000"  # dst
+            "00010000"  # row_bytes
+            "03000000"  # rows
+            "00020000"  # src_pitch
+            "80010000",  # dst_pitch
+            id="copy",
+        ),
+        pytest.param(
+            fill,
+            (0xFF_0000_0008, 0x20, 0xA1B2C3D4),
+            {"rows": 2, "dst_pitch": 0x40},
+            "0200200000000000"  # header: FILL, length 32
+            "08000000ff000000"  # dst
+            "20000000"  # row_bytes
+            "02000000"  # rows
+            "40000000"  # dst_pitch
+            "d4c3b2a1",  # pattern
+            id="fill",
+        ),
+        pytest.param(
+            write_value,
+            (0x10_0000_0008, 0x0123_4567_89AB_CDEF),
+            {},
+            "0300180000000000"  # header: WRITE_VALUE, length 24
+            "0800000010000000"  # addr
+            "efcdab8967452301",  # value
+            id="write_value",
+        ),
+    ],
+)
+def test_encoding_field_by_field(function, args, kwargs, expected):
+    assert function(*args, **kwargs) == bytes.fromhex(expected)
 
 
 def test_copy_defaults_to_one_packed_row():
@@ -44,30 +74,10 @@ def test_copy_explicit_zero_pitch_is_kept():
     assert copy(0, 0, 8, src_pitch=0, dst_pitch=0)[32:] == bytes(8)
 
 
-def test_fill():
-    raw = fill(0xFF_0000_0008, 0x20, 0xA1B2C3D4, rows=2, dst_pitch=0x40)
-    assert raw == bytes.fromhex(
-        "0200200000000000"  # header: FILL, length 32
-        "08000000ff000000"  # dst
-        "20000000"  # row_bytes
-        "02000000"  # rows
-        "40000000"  # dst_pitch
-        "d4c3b2a1"  # pattern
-    )
-
-
 def test_fill_defaults():
     assert fill(0x3000, 12, 0x55) == bytes.fromhex(
         "0200200000000000" "0030000000000000" "0c000000" "01000000" "0c000000" "55000000"
     )  # fmt: skip
-
-
-def test_write_value():
-    assert write_value(0x10_0000_0008, 0x0123_4567_89AB_CDEF) == bytes.fromhex(
-        "0300180000000000"  # header: WRITE_VALUE, length 24
-        "0800000010000000"  # addr
-        "efcdab8967452301"  # value
-    )
 
 
 def test_stream_concatenates():

@@ -40,32 +40,41 @@ def test_conv_output_hw(hw, kernel, stride, padding, expected):
     assert conv_output_hw(hw, kernel, stride, padding) == expected
 
 
-def test_im2col_valid_windows_in_tap_order():
-    cols = im2col(NINE, kernel=2, stride=1, padding=0)
-    assert cols.shape == (1, 2, 2, 4)
-    # Taps (0,0), (0,1), (1,0), (1,1) of each window.
-    expected = [[[1, 2, 4, 5], [2, 3, 5, 6]], [[4, 5, 7, 8], [5, 6, 8, 9]]]
-    np.testing.assert_array_equal(cols[0], expected)
+_F = -1  # the fill value of the padded case below
 
 
-def test_im2col_padding_reads_fill():
-    cols = im2col(NINE, kernel=2, stride=1, padding=1, fill=-1.0)
-    assert cols.shape == (1, 4, 4, 4)
-    f = -1
-    expected = [
-        [[f, f, f, 1], [f, f, 1, 2], [f, f, 2, 3], [f, f, 3, f]],
-        [[f, 1, f, 4], [1, 2, 4, 5], [2, 3, 5, 6], [3, f, 6, f]],
-        [[f, 4, f, 7], [4, 5, 7, 8], [5, 6, 8, 9], [6, f, 9, f]],
-        [[f, 7, f, f], [7, 8, f, f], [8, 9, f, f], [9, f, f, f]],
-    ]
-    np.testing.assert_array_equal(cols[0], expected)
-
-
-def test_im2col_stride_two_with_zero_padding():
-    cols = im2col(NINE, kernel=2, stride=2, padding=1)
-    assert cols.shape == (1, 2, 2, 4)
-    # Padded rows/columns 0-1 and 2-3 of the 5x5 zero-padded image.
-    expected = [[[0, 0, 0, 1], [0, 0, 2, 3]], [[0, 4, 0, 7], [5, 6, 8, 9]]]
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "fill", "shape", "expected"),
+    [
+        pytest.param(
+            # Taps (0,0), (0,1), (1,0), (1,1) of each window.
+            2, 1, 0, None, (1, 2, 2, 4),
+            [[[1, 2, 4, 5], [2, 3, 5, 6]], [[4, 5, 7, 8], [5, 6, 8, 9]]],
+            id="valid-windows-in-tap-order",
+        ),
+        pytest.param(
+            2, 1, 1, -1.0, (1, 4, 4, 4),
+            [
+                [[_F, _F, _F, 1], [_F, _F, 1, 2], [_F, _F, 2, 3], [_F, _F, 3, _F]],
+                [[_F, 1, _F, 4], [1, 2, 4, 5], [2, 3, 5, 6], [3, _F, 6, _F]],
+                [[_F, 4, _F, 7], [4, 5, 7, 8], [5, 6, 8, 9], [6, _F, 9, _F]],
+                [[_F, 7, _F, _F], [7, 8, _F, _F], [8, 9, _F, _F], [9, _F, _F, _F]],
+            ],
+            id="padding-reads-fill",
+        ),
+        pytest.param(
+            # Padded rows/columns 0-1 and 2-3 of the 5x5 zero-padded image.
+            2, 2, 1, None, (1, 2, 2, 4),
+            [[[0, 0, 0, 1], [0, 0, 2, 3]], [[0, 4, 0, 7], [5, 6, 8, 9]]],
+            id="stride-two-with-zero-padding",
+        ),
+    ],
+)  # fmt: skip
+def test_im2col_windows_of_nine(kernel, stride, padding, fill, shape, expected):
+    # ``fill=None`` leaves im2col's default (zero) fill.
+    fills = {} if fill is None else {"fill": fill}
+    cols = im2col(NINE, kernel=kernel, stride=stride, padding=padding, **fills)
+    assert cols.shape == shape
     np.testing.assert_array_equal(cols[0], expected)
 
 
@@ -82,6 +91,18 @@ def test_im2col_batch_samples_are_independent():
     cols = im2col(x, kernel=3, stride=1, padding=0)
     assert cols.shape == (2, 1, 1, 9)
     np.testing.assert_array_equal(cols[:, 0, 0], [np.arange(1, 10), 10 * np.arange(1, 10)])
+
+
+def _random_conv(rng, in_channels, kernel, stride, padding, channels):
+    """A ``Conv2d`` with normal random weights and bias from ``rng``."""
+    return Conv2d(
+        channels,
+        kernel,
+        stride,
+        padding,
+        weights=rng.normal(size=(kernel, kernel, in_channels, channels)),
+        bias=rng.normal(size=channels),
+    )
 
 
 # --- layers' forward passes --------------------------------------------------------------------
@@ -145,14 +166,7 @@ def _conv_loops(x, weights, bias, stride, padding):
 def test_conv2d_forward_matches_direct_loops(shape, kernel, stride, padding, channels):
     rng = np.random.default_rng(7)
     x = rng.normal(size=shape)
-    layer = Conv2d(
-        channels,
-        kernel,
-        stride,
-        padding,
-        weights=rng.normal(size=(kernel, kernel, shape[3], channels)),
-        bias=rng.normal(size=channels),
-    )
+    layer = _random_conv(rng, shape[3], kernel, stride, padding, channels)
     out = layer.forward(x)
     assert out.shape == (shape[0], *layer.output_shape(shape[1:]))
     np.testing.assert_allclose(
@@ -338,14 +352,7 @@ def test_dense_gradients():
 )
 def test_conv2d_gradients(shape, kernel, stride, padding, channels):
     rng = np.random.default_rng(12)
-    layer = Conv2d(
-        channels,
-        kernel,
-        stride,
-        padding,
-        weights=rng.normal(size=(kernel, kernel, shape[3], channels)),
-        bias=rng.normal(size=channels),
-    )
+    layer = _random_conv(rng, shape[3], kernel, stride, padding, channels)
     _check_layer_gradients(layer, rng.normal(size=shape), rng)
 
 
