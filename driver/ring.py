@@ -24,7 +24,7 @@ __all__ = ["Ring"]
 
 ENTRY_BYTES = nbytes(RingEntry)
 COMPLETION_BYTES = nbytes(Completion)
-_SEQNO_MOD = 1 << 32  # RingEntry.seqno is 32 bits
+_SEQNO_MOD = 1 << RingEntry.as_shape()["seqno"].width  # sequence numbers wrap with the field
 
 
 class Ring:
