@@ -38,7 +38,7 @@ def _job_rows(jobs, figures):
         "nop_cycles_per_s": nop_cycles / nop_s,
     }
     rows = [
-        ("NOP job, doorbell to completion interrupt", f"{jobs['nop_latency_cycles']:10d} cycles"),
+        ("NOP job, submit to completion collected", f"{jobs['nop_latency_cycles']:10d} cycles"),
         ("  of which firmware, entry pop to job end", f"{jobs['nop_firmware_cycles']:10d} cycles"),
         (f"NOP jobs back to back ({n})", f"{nop_cycles / n:10.1f} cycles/job"),
         ("  simulation speed meanwhile", f"{nop_cycles / nop_s:10.0f} cycles/s"),
