@@ -134,10 +134,10 @@ class Register:
         AttributeError
             If the register has no such field.
         """
-        for field in self.__dict__.get("fields", ()):
-            if field.name == name:
-                return field
-        raise AttributeError(f"Register {self.__dict__.get('name')} has no field {name!r}")
+        field = _index(self, "fields", "name").get(name)
+        if field is None:
+            raise AttributeError(f"Register {self.__dict__.get('name')} has no field {name!r}")
+        return field
 
     def field_names(self):
         """Names of the fields, from the least significant up."""
@@ -215,24 +215,38 @@ class RegisterMap:
         AttributeError
             If there is no such array.
         """
-        count = self.bank_count(name)
-        if not isinstance(index, int) or not 0 <= index < count:
-            raise IndexError(f"Bank {name} has elements 0 to {count - 1}, not {index!r}")
-        return Bank(name, index, tuple(r for r in self if r.bank == (name, index)))
+        elements = self._banks().get(name)
+        if elements is None:
+            raise AttributeError(f"Register map {self.name} has no bank {name!r}")
+        if not isinstance(index, int) or not 0 <= index < len(elements):
+            raise IndexError(f"Bank {name} has elements 0 to {len(elements) - 1}, not {index!r}")
+        return elements[index]
 
     def bank_count(self, name):
         """Number of elements of the register-file array ``name``."""
-        indices = {r.bank[1] for r in self if r.bank and r.bank[0] == name}
-        if not indices:
+        elements = self._banks().get(name)
+        if elements is None:
             raise AttributeError(f"Register map {self.name} has no bank {name!r}")
-        return len(indices)
+        return len(elements)
+
+    def _banks(self):
+        """``{array name: [Bank of element 0, 1, ...]}``, built once."""
+        banks = self.__dict__.get("_banks_cache")
+        if banks is None:
+            members = {}
+            for reg in self.registers:
+                if reg.bank is not None:
+                    members.setdefault(reg.bank[0], {}).setdefault(reg.bank[1], []).append(reg)
+            banks = {
+                name: [Bank(name, i, tuple(elements[i])) for i in sorted(elements)]
+                for name, elements in members.items()
+            }
+            object.__setattr__(self, "_banks_cache", banks)
+        return banks
 
     def at(self, offset):
         """Return the register at a byte offset, or ``None`` where nothing is mapped."""
-        for reg in self.registers:
-            if reg.offset == offset:
-                return reg
-        return None
+        return _index(self, "registers", "offset").get(offset)
 
     def format_access(self, offset, value):
         """Describe an access at ``offset`` with register and field names."""
@@ -266,15 +280,29 @@ class Bank:
         return reg.name[: -len(reg.local)]
 
 
-def _named(owner, key, value, kind):
-    """The register of ``owner.registers`` whose attribute ``key`` is ``value``, for __getattr__.
+def _index(owner, members, key):
+    """``{member.key: member}`` over ``owner.<members>``, built on first use and kept.
 
-    Read through ``__dict__``, so that a lookup during construction or copying cannot recurse.
+    Lookups by name run for every register access of the driver and the firmware: a dictionary
+    makes them constant-time. The maps are frozen, so the index never goes stale. Read through
+    ``__dict__``, so that a lookup during construction or copying cannot recurse.
     """
-    for reg in owner.__dict__.get("registers", ()):
-        if getattr(reg, key) == value:
-            return reg
-    raise AttributeError(f"{kind} {owner.__dict__.get('name')} has no register {value!r}")
+    cache = f"_{members}_by_{key}"
+    index = owner.__dict__.get(cache)
+    if index is None:
+        index = {}
+        for member in owner.__dict__.get(members, ()):
+            index.setdefault(getattr(member, key), member)  # the first of a duplicate wins
+        object.__setattr__(owner, cache, index)
+    return index
+
+
+def _named(owner, key, value, kind):
+    """The register of ``owner.registers`` whose attribute ``key`` is ``value``, for __getattr__."""
+    reg = _index(owner, "registers", key).get(value)
+    if reg is None:
+        raise AttributeError(f"{kind} {owner.__dict__.get('name')} has no register {value!r}")
+    return reg
 
 
 def _field_kind(node: FieldNode):
