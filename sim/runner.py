@@ -5,17 +5,26 @@ import json
 import os
 import pkgutil
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import cocotbext.axi
-from cocotb_tools.runner import get_results
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.sim.build import TOP_NAME
 
 from .build import VerilatorRunner, build_simulator
 from .soc import CONFIG_ENV
 
-__all__ = ["STRICT_WARNINGS", "SimulationError", "run_cocotb", "waves_requested"]
+__all__ = [
+    "STRICT_WARNINGS",
+    "CaseResult",
+    "SimulationError",
+    "case_log",
+    "run_cocotb",
+    "run_cocotb_cases",
+    "waves_requested",
+]
 
 
 def _strict_warnings():
@@ -36,6 +45,138 @@ class SimulationError(RuntimeError):
 def waves_requested():
     """Whether the user asked for waveforms (``WAVES=1``)."""
     return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of one cocotb test of a simulation.
+
+    Attributes
+    ----------
+    name : str
+        The cocotb test's name.
+    passed : bool
+    message : str
+        Why it failed or was skipped (empty if it passed).
+    wall_s : float
+        Wall-clock seconds the test took inside the simulation.
+    sim_ns : float
+        Simulated nanoseconds it took.
+    """
+
+    name: str
+    passed: bool
+    message: str
+    wall_s: float
+    sim_ns: float
+
+
+def _results(path: Path, module):
+    """``{test name: CaseResult}`` from cocotb's JUnit report of ``module``."""
+    results = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.get("classname") != module:
+            continue
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        problem = next(
+            (
+                case.find(tag)
+                for tag in ("failure", "error", "skipped")
+                if case.find(tag) is not None
+            ),
+            None,
+        )
+        message = (
+            ""
+            if problem is None
+            else f"{problem.tag}: {problem.get('message') or problem.text or ''}"
+        )
+        results[case.get("name")] = CaseResult(
+            name=case.get("name"),
+            passed=problem is None,
+            message=message.strip(),
+            wall_s=float(case.get("time", 0)),
+            sim_ns=float(properties.get("sim_time_duration", 0)),
+        )
+    return results
+
+
+def run_cocotb_cases(
+    module, config: NpuConfig, cases=None, *, test_dir, python_path=(), log_file=None, env=None
+):
+    """Run cocotb tests of ``module`` on ``config`` in one simulation; report each.
+
+    One simulation for many tests pays the simulator's start-up (the Python interpreter, cocotb,
+    the design's imports) once. Each test starts its SoC from reset, as a board is reset between
+    runs; what the hardware does not reset (scratchpad contents) carries over, as it would.
+
+    Parameters
+    ----------
+    module : str
+        Importable name of the cocotb test module.
+    config : NpuConfig
+        The configuration to simulate; built (or taken from the cache) first.
+    cases : list of str, optional
+        The cocotb tests to run, by name; all of the module's by default.
+    test_dir : path-like
+        Directory of this run: results, logs and, with ``WAVES=1``, ``dump.fst``.
+    python_path : list of path-like
+        Directories to search for ``module``.
+    log_file : path-like, optional
+        Send the simulator's output there instead of to the terminal.
+    env : dict, optional
+        Extra environment variables for the simulation.
+
+    Returns
+    -------
+    dict
+        ``{name: CaseResult}`` for every test that ran, in the order they ran. A requested test
+        missing from it did not run (the simulation ended first).
+
+    Raises
+    ------
+    SimulationError
+        If the simulation left no results (it crashed or could not start).
+    """
+    waves = waves_requested()
+    build_dir = build_simulator(config, waves=waves)
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    runner = VerilatorRunner(waves=waves, python_path=[str(p) for p in python_path])
+    names = None if cases is None else "|".join(re.escape(c) for c in cases)
+    # Under pytest the runner exits on a failed test; the results below say which.
+    with contextlib.suppress(SystemExit):
+        runner.test(
+            test_module=module,
+            hdl_toplevel=TOP_NAME,
+            hdl_toplevel_lang="verilog",
+            build_dir=build_dir,
+            test_dir=test_dir,
+            results_xml=str(results.resolve()),
+            test_filter=None if names is None else rf"^{re.escape(module)}\.({names})$",
+            extra_env={CONFIG_ENV: json.dumps(config.as_dict())} | (env or {}),
+            log_file=log_file,
+        )
+    try:
+        return _results(results, module)
+    except (ET.ParseError, OSError) as error:
+        raise SimulationError(f"{module}: simulation left no results in {test_dir}") from error
+
+
+def case_log(log: Path, module, case):
+    """The lines of a simulation log that cocotb wrote while running test ``case``."""
+    if not Path(log).exists():
+        return []
+    lines, inside = [], False
+    start = f"running {module}.{case} ("
+    for line in Path(log).read_text(errors="replace").splitlines():
+        if " cocotb.regression " in line and " running " in line:
+            inside = start in line
+        if inside:
+            lines.append(line)
+    return lines
 
 
 def run_cocotb(
@@ -70,33 +211,20 @@ def run_cocotb(
     SimulationError
         If no test ran or any failed.
     """
-    waves = waves_requested()
-    build_dir = build_simulator(config, waves=waves)
-    test_dir = Path(test_dir)
-    test_dir.mkdir(parents=True, exist_ok=True)
-    results = test_dir / "results.xml"
-    runner = VerilatorRunner(waves=waves, python_path=[str(p) for p in python_path])
-    # Under pytest the runner exits on a failed test; the results below say which.
-    with contextlib.suppress(SystemExit):
-        runner.test(
-            test_module=module,
-            hdl_toplevel=TOP_NAME,
-            hdl_toplevel_lang="verilog",
-            build_dir=build_dir,
-            test_dir=test_dir,
-            results_xml=str(results.resolve()),
-            test_filter=None
-            if testcase is None
-            else rf"^{re.escape(module)}\.{re.escape(testcase)}$",
-            extra_env={CONFIG_ENV: json.dumps(config.as_dict())} | (env or {}),
-            log_file=log_file,
-        )
-    try:
-        count, failed = get_results(results)
-    except (RuntimeError, OSError) as error:
-        raise SimulationError(f"{module}: simulation left no results in {test_dir}") from error
-    if count == 0:
+    results = run_cocotb_cases(
+        module,
+        config,
+        None if testcase is None else [testcase],
+        test_dir=test_dir,
+        python_path=python_path,
+        log_file=log_file,
+        env=env,
+    )
+    if not results:
         raise SimulationError(f"{module}: no cocotb test matched {testcase!r}")
-    if failed:
-        raise SimulationError(f"{module}: {failed} of {count} tests failed, see {test_dir}")
-    return count
+    if failed := [r.name for r in results.values() if not r.passed]:
+        raise SimulationError(
+            f"{module}: {len(failed)} of {len(results)} tests failed ({', '.join(failed)}), "
+            f"see {test_dir}"
+        )
+    return len(results)

@@ -1,4 +1,4 @@
-"""The conformance suite (cases_*.py) on the RTL: one simulation per case.
+"""The conformance suite (cases_*.py) on the RTL: every case a pytest test, all in one simulation.
 
 Every ``cases_*.py`` of this folder is imported, so every case it registers runs: a new case
 module needs no listing here.
@@ -19,7 +19,7 @@ for _module in CASE_MODULES:
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
+@pytest.mark.xdist_group("conformance")  # one worker, one simulation (the cosim fixture)
 @pytest.mark.parametrize("case", list(CASES))
 def test_conformance(cosim, case):
     assert cosim("rtl_tb", NpuConfig(), case).count == 1

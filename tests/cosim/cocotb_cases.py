@@ -95,8 +95,11 @@ def cosim_params(module, only_on=None):
     if unknown := {c for names in only_on.values() for c in names} - set(CONFIGS):
         raise ValueError(f"only_on names unknown configurations: {sorted(unknown)}")
     return [
-        # One xdist group per configuration: one worker builds each model.
-        pytest.param(config, case, id=f"{name}-{case}", marks=pytest.mark.xdist_group(name))
+        # One xdist group per testbench and configuration: one worker runs the cases of each in
+        # one simulation (see the cosim fixture).
+        pytest.param(
+            config, case, id=f"{name}-{case}", marks=pytest.mark.xdist_group(f"{module}-{name}")
+        )
         for name, config in CONFIGS.items()
         for case in cases
         if name in only_on.get(case, CONFIGS)

@@ -14,7 +14,6 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
 def test_example_program_output_and_trace():
     lines = []
     directory = run_script(
@@ -36,7 +35,6 @@ def test_example_program_output_and_trace():
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
 def test_failing_program_still_writes_its_trace(request):
     directory = config_dir(NpuConfig()) / "tests" / request.node.name
     with pytest.raises(SimulationError, match="1 of 1 tests failed"):

@@ -45,7 +45,6 @@ def _run(request, program_file, models, *, trace=False):
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_model_matches_reference(request, digits, name):
     """Two batches, the second partial: every output byte equals the int8 reference."""
@@ -88,7 +87,6 @@ def test_model_matches_reference(request, digits, name):
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
 def test_fault_on_unmapped_weights_then_recover(request, digits):
     """A job reading unmapped weights fails with EFAULT at their address; the next one runs."""
     quantized, program, inputs = _job(digits, "mlp", samples=8, batch=8)

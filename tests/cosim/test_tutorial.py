@@ -38,7 +38,6 @@ def _find_in_order(runs, lines, what):
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n8")
 def test_tutorial_quotes_current_output(capsys):
     text = TUTORIAL.read_text()
     assert COMMAND in text

@@ -9,7 +9,6 @@ FST_HEADER = bytes([0]) + (329).to_bytes(8, "big")
 
 
 @pytest.mark.cosim
-@pytest.mark.xdist_group("n4")
 def test_waves_writes_fst(cosim, monkeypatch):
     monkeypatch.setenv("WAVES", "1")
     run = cosim("host_regs_tb", CONFIGS["n4"], "interrupt_line")
