@@ -180,7 +180,8 @@ class PageTable:
         """Map ``size`` bytes at ``iova`` to ``paddr`` with ``prot``, in the largest blocks.
 
         If any page of the range is already mapped, nothing changes. On ``ENOMEM`` the pages
-        mapped so far stay mapped (as in Linux, the caller unmaps the range).
+        mapped so far stay mapped: as in Linux, the caller unmaps the range
+        (:meth:`tinynpu.driver.vm.Vm.map` does).
 
         Raises
         ------

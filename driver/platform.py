@@ -10,7 +10,13 @@ way to start a concurrent task (the threaded interrupt handler, the timeout time
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Event", "Platform", "Task"]
+__all__ = ["MAX_WAIT_NS", "Event", "Platform", "Task"]
+
+#: The longest single wait the driver asks of a platform (:meth:`Event.wait`,
+#: :meth:`Platform.wait_irq`, :meth:`Platform.sleep_ns`): 2**32 ns, about 4.3 s. A longer one
+#: (a WAIT until ``INT64_MAX``) is slept in slices of this length, so a platform need not
+#: schedule a timer its clock cannot hold (cocotb's ``Timer`` counts 64-bit steps).
+MAX_WAIT_NS = 1 << 32
 
 
 @runtime_checkable

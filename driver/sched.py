@@ -13,6 +13,14 @@
 * An MMU fault fails the faulting job with ``EFAULT``. Its address space stays stopped until
   none of the context's jobs is on the hardware (later ones end without running and are queued
   again, in order); then the fault is acknowledged and the context goes on.
+* A job the backend refuses (``run_job`` raises) ends with the backend's errno (``EIO``) and
+  the device is reset, as after a timeout. An interrupt the backend cannot serve (its
+  completion records cannot be read) resets the device too: the jobs on the hardware end with
+  ``EIO``, their outcome being unknown. Either way every fence signals and every buffer
+  reference is dropped.
+* Hangs count per context and per client (a :class:`~tinynpu.driver.tenant.Tenant`, which
+  outlives its contexts): a client whose jobs time out ``tenant.ban_hangs`` times is banned,
+  every context of it with it.
 """
 
 import errno
@@ -20,6 +28,7 @@ from collections import deque
 
 from . import tracepoints
 from .backend import Backend, Outcome
+from .platform import MAX_WAIT_NS
 from .sync import Mutex
 
 __all__ = ["Entity", "Fence", "Job", "Scheduler"]
@@ -32,6 +41,7 @@ class Fence:
         self.seqno = seqno
         self.error = None
         self.outcome = Outcome()
+        self._platform = platform
         self._event = platform.event()
 
     @property
@@ -47,8 +57,20 @@ class Fence:
         self._event.set()
 
     async def wait(self, timeout_ns):
-        """Wait up to ``timeout_ns`` (``None``: for ever); whether the fence signaled."""
-        return self.signaled or await self._event.wait(timeout_ns)
+        """Wait up to ``timeout_ns`` (``None``: for ever); whether the fence signaled.
+
+        A long wait is slept in slices of at most :data:`~tinynpu.driver.platform.MAX_WAIT_NS`,
+        so that any deadline (``INT64_MAX`` included) is one the platform can schedule.
+        """
+        if timeout_ns is None:
+            return self.signaled or await self._event.wait(None)
+        deadline = self._platform.now_ns() + timeout_ns
+        while not self.signaled:
+            remaining = deadline - self._platform.now_ns()
+            if remaining <= 0:
+                return False
+            await self._event.wait(min(remaining, MAX_WAIT_NS))
+        return True
 
 
 class Job:
@@ -79,10 +101,12 @@ class Entity:
     banned : bool
     resets_seen : int
         The scheduler's reset count when the context was created.
+    tenant : Tenant or None
+        The client the context belongs to (``None`` for the driver's own).
     """
 
-    def __init__(self, space, resets_seen):
-        self.space = space
+    def __init__(self, space, resets_seen, tenant=None):
+        self.space, self.tenant = space, tenant
         self.queue = deque()
         self.held = []  # jobs that did not run on a stopped address space, in order
         self.on_hw = 0
@@ -109,6 +133,8 @@ class Scheduler:
         Held around every call into the backend and change of state.
     resets : int
         Device resets so far.
+    irq_errors : list of Exception
+        Every error the interrupt's bottom half recovered from, oldest first.
     """
 
     def __init__(self, platform, backend: Backend, *, queue_depth, ban_hangs):
@@ -118,15 +144,16 @@ class Scheduler:
         self.entities = []
         self.pending = deque()  # on the hardware, in the order it runs them
         self.resets = 0
+        self.irq_errors = []
         self.dead = None  # why the device is unusable, after a failed reset
         self._next = 0  # round-robin position
         self._timer = self._armed = None
 
     # --- entities and submission (call with the lock held) ----------------------------------
 
-    def add(self, space):
-        """A new :class:`Entity` for ``space``."""
-        entity = Entity(space, self.resets)
+    def add(self, space, tenant=None):
+        """A new :class:`Entity` for ``space``, of ``tenant``'s."""
+        entity = Entity(space, self.resets, tenant)
         self.entities.append(entity)
         return entity
 
@@ -158,7 +185,12 @@ class Scheduler:
             if any(dep.error for dep in job.deps):
                 self._finish(job, errno.ECANCELED)
                 continue
-            job.hw = await self.backend.run_job(job.entity.space, job.cmd_va, job.cmd_size)
+            try:
+                job.hw = await self.backend.run_job(job.entity.space, job.cmd_va, job.cmd_size)
+            except OSError as error:  # drm_sched: run_job's error is the job's; then recover
+                tracepoints.trace("job_refused", seqno=job.fence.seqno, errno=error.errno)
+                await self._reset([job], error.errno or errno.EIO)
+                continue
             tracepoints.trace("job_run", seqno=job.fence.seqno, hw=job.hw)
             self.pending.append(job)
             job.entity.on_hw += 1
@@ -184,7 +216,22 @@ class Scheduler:
     # --- interrupts -------------------------------------------------------------------------
 
     async def service(self):
-        """The interrupt's bottom half: faults, then completions, then refill the queue."""
+        """The interrupt's bottom half: faults, then completions, then refill the queue.
+
+        It never raises: if the backend cannot serve the interrupt (or its completions do not
+        match the jobs on it), the error is kept in :attr:`irq_errors` and reported by the
+        ``irq_error`` tracepoint, and the device is reset; the jobs on it end with ``EIO``.
+        """
+        try:
+            await self._service()
+        except Exception as error:  # an interrupt handler must not die: recover instead
+            self.irq_errors.append(error)
+            code = getattr(error, "errno", None) or errno.EIO
+            tracepoints.trace("irq_error", errno=code, error=str(error))
+            await self._reset(list(self.pending), errno.EIO)
+        await self.run()
+
+    async def _service(self):
         done, faulted = await self.backend.handle_irq()
         for space in faulted:
             entity = next((e for e in self.entities if e.space is space), None)
@@ -208,7 +255,6 @@ class Scheduler:
                 entity.stopped = False
                 if entity.closing:
                     self.cancel_queued(entity)
-        await self.run()
 
     # --- timeouts and reset -----------------------------------------------------------------
 
@@ -235,29 +281,51 @@ class Scheduler:
         await self.service()  # it may have ended just now
         if not self.pending or self.pending[0] is not job:
             return
-        lost = list(self.pending)[1:]
+        await self._reset([job], errno.ETIMEDOUT)
+        entity, tenant = job.entity, job.entity.tenant
+        entity.hangs += 1
+        if entity.hangs >= self.ban_hangs:
+            self._ban(entity)
+        if tenant is not None:
+            tenant.hangs += 1
+            if tenant.hangs >= tenant.ban_hangs:
+                tenant.banned = True
+                for other in self.entities:
+                    if other.tenant is tenant:
+                        self._ban(other)
+        await self.run()
+
+    def _ban(self, entity):
+        entity.banned = True
+        self.cancel_queued(entity)
+
+    async def _reset(self, failed, error):
+        """Reset the device: ``failed`` jobs end with ``error``, the others on it are lost.
+
+        The lost ones end with ``ECANCELED``; queued and held jobs run afterwards, unless the
+        device did not come back (then they are canceled and :attr:`dead` says why).
+        """
+        lost = [job for job in self.pending if job not in failed]
         self.pending.clear()
-        self._armed = None
+        if self._timer is not None:
+            self._timer.cancel()  # never the running watchdog: it cleared _timer first
+        self._timer = self._armed = None
         try:
             await self.backend.reset()
-        except OSError as error:
-            self.dead = error
+        except OSError as reason:
+            self.dead = reason
         self.resets += 1
-        self._finish(job, errno.ETIMEDOUT)
-        job.entity.hangs += 1
-        for other in lost:
-            self._finish(other, errno.ECANCELED)
-            other.entity.canceled += 1
+        for job in failed:
+            self._finish(job, error)
+        for job in lost:
+            self._finish(job, errno.ECANCELED)
+            job.entity.canceled += 1
         for entity in self.entities:
             entity.on_hw, entity.stopped = 0, False  # a reset clears the MMU's fault state
             entity.queue.extendleft(reversed(entity.held))
             entity.held = []
             if self.dead is not None:
                 self.cancel_queued(entity)
-        if job.entity.hangs >= self.ban_hangs:
-            job.entity.banned = True
-            self.cancel_queued(job.entity)
-        await self.run()
 
     def stop(self):
         """Stop the timer (the device is going away)."""

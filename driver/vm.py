@@ -5,6 +5,11 @@ write and clear the descriptors. It enforces the rules of VM_BIND: page-aligned 
 sizes and buffer offsets, ranges inside ``va_start .. va_end`` and inside the buffer, no overlap
 (``EEXIST``), and an unmap that finds nothing mapped is ``ENOENT``. An unmap may cover part of a
 mapping: what stays mapped on either side remains, as its own mapping.
+
+A map that fails part-way (``ENOMEM`` for a table page) unmaps what it wrote before it reports
+the error, as Linux's ``iommu_map`` does: no descriptor outlives the request that the VM does not
+track. Should that clean-up fail too, the range stays a mapping of the VM (holding its buffer,
+whose pages are then never handed to anyone else) until an UNMAP of it succeeds.
 """
 
 import errno
@@ -77,6 +82,8 @@ class Vm:
         UapiError
             ``EINVAL`` for a misaligned or out-of-range request; ``EEXIST`` if part of the
             range is mapped.
+        OSError
+            What the backend raised (``ENOMEM``); the range is unmapped again first.
         """
         self._check_range(va, size)
         if offset % PAGE_SIZE or offset + size > bo.size:
@@ -92,9 +99,16 @@ class Vm:
             "vm_map", va=va, size=size, bo=bo.mmap_offset, offset=offset, prot=prot.name or ""
         )
         at = va
-        for paddr, length in bo.pieces(offset, size):
-            await self.backend.map(self.space, at, paddr, length, prot)
-            at += length
+        try:
+            for paddr, length in bo.pieces(offset, size):
+                at += length  # first: a piece that fails may have written part of its descriptors
+                await self.backend.map(self.space, at - length, paddr, length, prot)
+        except BaseException:
+            try:
+                await self.backend.unmap(self.space, va, at - va)
+            except BaseException:
+                insort(self.mappings, Mapping(va, at - va, bo.get(), offset, prot))
+            raise
         insort(self.mappings, Mapping(va, size, bo.get(), offset, prot))
 
     async def unmap(self, va, size):
