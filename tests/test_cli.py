@@ -281,11 +281,15 @@ def test_run_passes_configuration(monkeypatch, tmp_path):
 def bench_calls(monkeypatch):
     import tinynpu.bench
     import tinynpu.bench_compute
+    import tinynpu.demo
 
     monkeypatch.delenv("WAVES", raising=False)
+    demo = tinynpu.demo.DemoResult(exact=True, wall_s=2.0, cycles=1000)
+    monkeypatch.setattr(tinynpu.demo, "run_demo", lambda config, **_: demo)
+    monkeypatch.setattr(tinynpu.bench, "speed_summary", lambda *args: None)
     return (
-        _record(monkeypatch, tinynpu.bench, "run_bench"),
-        _record(monkeypatch, tinynpu.bench_compute, "run_compute_bench"),
+        _record(monkeypatch, tinynpu.bench, "run_bench", result={}),
+        _record(monkeypatch, tinynpu.bench_compute, "run_compute_bench", result=[]),
     )
 
 

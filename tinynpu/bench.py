@@ -18,7 +18,7 @@ from tinynpu.rtl.config import NpuConfig
 from tinynpu.sim.build import build_root, build_simulator, config_dir, emit_verilog, simulator_dir
 from tinynpu.sim.runner import run_cocotb
 
-__all__ = ["run_bench"]
+__all__ = ["run_bench", "speed_summary"]
 
 
 def _timed(fn, *args, **kwargs):
@@ -27,8 +27,14 @@ def _timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def _speed(cycles_per_s, idle):
+    """A simulation speed, and its ratio to the idle rate of the same build."""
+    return f"{cycles_per_s:10.0f} cycles/s = {cycles_per_s / idle:.2f} of idle"
+
+
 def _job_rows(jobs, figures):
     """Table rows (and figures) of the job-path benchmark."""
+    idle = figures["idle_cycles_per_s"]
     nop_cycles, nop_s = jobs["nop_stream"]
     n = jobs["nop_jobs"]
     figures |= {
@@ -41,7 +47,7 @@ def _job_rows(jobs, figures):
         ("NOP job, submit to completion collected", f"{jobs['nop_latency_cycles']:10d} cycles"),
         ("  of which firmware, entry pop to job end", f"{jobs['nop_firmware_cycles']:10d} cycles"),
         (f"NOP jobs back to back ({n})", f"{nop_cycles / n:10.1f} cycles/job"),
-        ("  simulation speed meanwhile", f"{nop_cycles / nop_s:10.0f} cycles/s"),
+        ("  simulation speed meanwhile", _speed(nop_cycles / nop_s, idle)),
     ]
     peak = jobs["mem_bytes_per_cycle"]
     copies = jobs["copies"]
@@ -64,6 +70,7 @@ def _job_rows(jobs, figures):
             f"copy_{name}_tlb_hit_rate": mmu["tlb_hits"] / lookups,
             f"copy_{name}_walk_reads": mmu["walk_reads"],
             f"copy_{name}_cycles_per_miss": extra / max(mmu["tlb_misses"], 1),
+            f"copy_{name}_mmu_cycles_per_s": mmu["cycles"] / mmu["wall_s"],
         }
         rows += [
             (
@@ -85,7 +92,7 @@ def _job_rows(jobs, figures):
                 "  extra cycles per TLB miss",
                 f"{extra / max(mmu['tlb_misses'], 1):10.1f}",
             ),
-            ("  simulation speed meanwhile", f"{mmu['cycles'] / mmu['wall_s']:10.0f} cycles/s"),
+            ("  simulation speed meanwhile", _speed(mmu["cycles"] / mmu["wall_s"], idle)),
         ]
     return rows
 
@@ -139,7 +146,7 @@ def run_bench(config: NpuConfig, *, out=print):
         ),
         (
             f"back-to-back MMIO reads ({speed['reads']})",
-            f"{figures['mmio_cycles_per_s']:10.0f} cycles/s",
+            _speed(figures["mmio_cycles_per_s"], figures["idle_cycles_per_s"]),
         ),
         ("  reads per wall second", f"{figures['mmio_reads_per_s']:10.0f} reads/s"),
         ("  clock cycles per read", f"{figures['mmio_cycles_per_read']:10.1f}"),
@@ -149,3 +156,47 @@ def run_bench(config: NpuConfig, *, out=print):
     for name, value in rows:
         out(f"  {name:<{width}}  {value}")
     return figures
+
+
+def speed_summary(figures, compute_rows=(), demo=None, *, out=print):
+    """Print every phase's simulation speed as a ratio to the idle rate of its build.
+
+    Parameters
+    ----------
+    figures : dict
+        What :func:`run_bench` returned (its idle rate is the yardstick of the job phases).
+    compute_rows : list of dict
+        What :func:`tinynpu.bench_compute.run_compute_bench` returned; each row carries the idle
+        rate of its own build.
+    demo : tinynpu.demo.DemoResult, optional
+        The demo's run, on the configuration of ``figures``.
+    out : callable
+        Where the lines go.
+    """
+    idle = figures["idle_cycles_per_s"]
+    rows = [
+        ("idle simulation", idle, idle),
+        ("back-to-back host MMIO reads", figures["mmio_cycles_per_s"], idle),
+        ("NOP jobs back to back", figures["nop_cycles_per_s"], idle),
+        ("1 MiB COPY through the MMU", figures["copy_sequential_mmu_cycles_per_s"], idle),
+    ]
+    rows += [
+        (
+            f"{row['name']} on {row['array']} x {row['array']}",
+            row["cycles_per_s"],
+            row["idle_cycles_per_s"],
+        )
+        for row in compute_rows
+    ]
+    if demo is not None:
+        rows.append(
+            (
+                f"demo: {demo.cycles:,} cycles in {demo.wall_s:.1f} s",
+                demo.cycles / demo.wall_s,
+                idle,
+            )
+        )
+    width = max(len(name) for name, _, _ in rows)
+    out("simulation speed, as a ratio to the idle rate of the same build:")
+    for name, rate, base in rows:
+        out(f"  {name:<{width}}  {rate:10.0f} cycles/s  {rate / base:5.2f}")

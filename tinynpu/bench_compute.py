@@ -26,6 +26,8 @@ CONFIGS = [
 
 def _rows(report):
     n = report["array_size"]
+    idle_cycles, idle_s = report["idle"]
+    idle = idle_cycles / idle_s
     rows = []
     for run in report["runs"]:
         counters = run["counters"]
@@ -39,6 +41,8 @@ def _rows(report):
                 "busy": counters["array_busy"] / run["job_cycles"],
                 "dma_bytes_per_cycle": dma / run["cycles"],
                 "cycles_per_s": run["cycles"] / run["wall_s"],
+                "idle_cycles_per_s": idle,
+                "of_idle": run["cycles"] / run["wall_s"] / idle,
                 "exact": run["exact"],
             }
         )
@@ -106,16 +110,18 @@ def run_compute_bench(configs=CONFIGS, *, out=print):
         these = _rows(report)
         rows += these
         n = report["array_size"]
-        out(f"compute on {n} x {n} ({config.slug}):")
+        idle = these[0]["idle_cycles_per_s"] if these else 0
+        out(f"compute on {n} x {n} ({config.slug}), idle simulation {idle:,.0f} cycles/s:")
         out(
             f"  {'workload':<26} {'cycles':>9} {'utilization':>12} {'array busy':>11} "
-            f"{'DMA B/cycle':>12} {'cycles/s':>10}  bit-exact"
+            f"{'DMA B/cycle':>12} {'cycles/s':>10} {'of idle':>8}  bit-exact"
         )
         for row in these:
             out(
                 f"  {row['name']:<26} {row['cycles']:>9} {100 * row['utilization']:>11.1f}% "
                 f"{100 * row['busy']:>10.1f}% {row['dma_bytes_per_cycle']:>12.2f} "
-                f"{row['cycles_per_s']:>10.0f}  {'yes' if row['exact'] else 'NO'}"
+                f"{row['cycles_per_s']:>10.0f} {row['of_idle']:>8.2f}  "
+                f"{'yes' if row['exact'] else 'NO'}"
             )
     directory = build_root() / "bench"
     directory.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import time
 
 import cocotb
 import numpy as np
+from cocotb.triggers import Timer
 
 from tinynpu.driver.memory import PhysicalAllocator
 from tinynpu.driver.pgtable import Prot
@@ -54,6 +55,11 @@ async def compute(dut):
     """Run every workload once, verify it, record cycles, counters and simulation speed."""
     soc = Soc(dut, firmware=Firmware)
     await soc.start()
+    # The idle rate of this build, the yardstick of every job's simulation speed below.
+    idle_cycles = int(os.environ.get("BENCH_COMPUTE_IDLE_CYCLES", "300000"))
+    start, wall = soc.cycles, time.perf_counter()
+    await Timer(idle_cycles * soc.clock_ns, unit="ns")
+    idle = (soc.cycles - start, time.perf_counter() - wall)
     device = await start_driver(soc, PhysicalAllocator(0x10_0000, 48 << 20), ring_log2=4)
     context = await KernelContext.create(device)
     rng = np.random.default_rng(int(os.environ.get("BENCH_SEED", "1")))
@@ -141,4 +147,4 @@ async def compute(dut):
             }
         )
     with open(REPORT, "w") as f:
-        json.dump({"array_size": soc.config.array_size, "runs": runs}, f)
+        json.dump({"array_size": soc.config.array_size, "idle": idle, "runs": runs}, f)

@@ -213,14 +213,19 @@ def _cmd_bench(args):
         # Traced figures would be several times slower and the job part's dump.fst is deleted
         # with its scratch cache: refuse rather than report misleading numbers.
         _fail("bench measures simulation speed; unset WAVES (tracing slows the simulation)")
-    from .bench import run_bench
+    from .bench import run_bench, speed_summary
     from .bench_compute import run_compute_bench
+    from .demo import run_demo
 
-    run_bench(args.config)
-    if _config_given(args):
-        run_compute_bench([args.config])
-    else:
-        run_compute_bench()
+    figures = run_bench(args.config)
+    rows = run_compute_bench(*([[args.config]] if _config_given(args) else []))
+    print(f"demo on {args.config.slug} (its report: tinynpu demo):")
+    demo = run_demo(args.config, out=lambda line: None, progress=False)
+    print(
+        f"  simulation wall time {demo.wall_s:.1f} s, {demo.cycles:,} cycles, outputs exact: "
+        f"{'yes' if demo.exact else 'NO'}"
+    )
+    speed_summary(figures, rows, demo)
 
 
 def _fail(message):

@@ -10,6 +10,7 @@ at the SoC's clock, cycles per layer, array utilization and hardware counters.
 import pickle
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from tinynpu.sim.runner import waves_requested
 
 from .run import run_program
 
-__all__ = ["DEFAULT_SAMPLES", "run_demo"]
+__all__ = ["DEFAULT_SAMPLES", "DemoResult", "run_demo"]
 
 #: Test images the demo runs unless asked for the full split.
 DEFAULT_SAMPLES = 192
@@ -152,8 +153,39 @@ def _counter_totals(results, names):
     return totals
 
 
-def run_demo(config: NpuConfig, *, models=None, samples=DEFAULT_SAMPLES, batch=64, trace=False):
-    """Run the demo on ``config``, print its report; whether the NPU matched the reference.
+@dataclass(frozen=True)
+class DemoResult:
+    """What a demo run achieved; true when every output matched the int8 reference.
+
+    Attributes
+    ----------
+    exact : bool
+        Every output of every model equals the int8 reference.
+    wall_s : float
+        Wall-clock seconds of the simulation (building excluded).
+    cycles : int
+        Clock cycles simulated, from reset to the end of the program.
+    """
+
+    exact: bool
+    wall_s: float
+    cycles: int
+
+    def __bool__(self):
+        return self.exact
+
+
+def run_demo(
+    config: NpuConfig,
+    *,
+    models=None,
+    samples=DEFAULT_SAMPLES,
+    batch=64,
+    trace=False,
+    out=print,
+    progress=True,
+):
+    """Run the demo on ``config`` and print its report.
 
     Parameters
     ----------
@@ -167,8 +199,15 @@ def run_demo(config: NpuConfig, *, models=None, samples=DEFAULT_SAMPLES, batch=6
         Images per job.
     trace : bool
         Write the decoded trace and the timeline.
+    out : callable
+        Where the report's lines go.
+    progress : bool
+        Draw a progress bar on stderr.
+
+    Returns
+    -------
+    DemoResult
     """
-    out = print
     names = list(models or MODELS)
     cached = (simulator_dir(config, waves=waves_requested()) / ".built").exists()
     out(f"tinynpu demo: configuration {config.slug}")
@@ -188,7 +227,7 @@ def run_demo(config: NpuConfig, *, models=None, samples=DEFAULT_SAMPLES, batch=6
         Path(__file__).with_name("demo_program.py"),
         trace=trace,
         directory=directory,
-        poll=_Progress(total),
+        poll=_Progress(total) if progress else None,
     )
     wall = time.perf_counter() - start
     results = pickle.loads((directory / "results.pkl").read_bytes())
@@ -208,4 +247,4 @@ def run_demo(config: NpuConfig, *, models=None, samples=DEFAULT_SAMPLES, batch=6
         out(f"waveform: {directory / 'dump.fst'}")
     if not all(exact):
         out("error: the NPU's outputs differ from the int8 reference")
-    return all(exact)
+    return DemoResult(all(exact), wall, round(results["end_ns"] / clock_ns))

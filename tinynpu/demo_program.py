@@ -44,4 +44,5 @@ async def main(system, args):
         await session.close()
         results[name] = {"outputs": np.concatenate(outputs), "batches": batches}
     results["clock_ns"] = system.soc.clock_ns
+    results["end_ns"] = system.now_ns()
     Path("results.pkl").write_bytes(pickle.dumps(results))
