@@ -49,11 +49,14 @@ environment:
 BENCH_EPILOG = """\
 Without configuration flags the job figures are of the default configuration and the
 compute figures of several array sizes (tinynpu.bench_compute.CONFIGS); with any
-configuration flag, both are of that one configuration.
+configuration flag, both are of that one configuration. The demo then runs on it, and a
+last table gives every phase's simulation speed as a ratio to the idle rate of its build.
 
 environment (defaults in tinynpu/bench_tb.py and bench_compute_tb.py):
   BENCH_SEED         seed of the compute workloads' random operands
   BENCH_IDLE_CYCLES  clock cycles of the idle-simulation figure
+  BENCH_COMPUTE_IDLE_CYCLES
+                     the same, in each compute configuration's run
   BENCH_MMIO_READS   back-to-back MMIO reads timed
   BENCH_NOP_JOBS     NOP jobs submitted back to back"""
 
