@@ -8,7 +8,9 @@ memory buffers come from, the scheduler and the interrupt task, and hands out
 from .backend import Backend
 from .file import File
 from .memory import PhysicalAllocator
+from .platform import MAX_WAIT_NS
 from .sched import Scheduler
+from .tenant import Tenant
 from .uapi import PAGE_SIZE, UAPI_VERSION
 
 __all__ = ["Accel"]
@@ -32,7 +34,15 @@ class Accel:
     ban_hangs : int
         Timed-out jobs after which a context is banned.
     default_timeout_ns, max_timeout_ns : float
-        A job's timeout when SUBMIT gives none, and the largest it may give.
+        A job's timeout when SUBMIT gives none, and the largest it may give (at most
+        :data:`~tinynpu.driver.platform.MAX_WAIT_NS`).
+    max_client_bytes : int, optional
+        Bytes of ``memory`` one client may hold (buffers and page tables); all of it by default.
+    max_client_contexts : int, optional
+        Contexts one client may hold; the device's address spaces by default.
+    client_ban_hangs : int, optional
+        Timed-out jobs, over all its contexts, after which a client is banned; twice
+        ``ban_hangs`` by default.
     """
 
     def __init__(
@@ -45,10 +55,21 @@ class Accel:
         ban_hangs=2,
         default_timeout_ns=2_000_000,
         max_timeout_ns=1_000_000_000,
+        max_client_bytes=None,
+        max_client_contexts=None,
+        client_ban_hangs=None,
     ):
+        if not 0 < default_timeout_ns <= max_timeout_ns <= MAX_WAIT_NS:
+            raise ValueError(
+                f"Timeouts must be 0 < default {default_timeout_ns} <= max {max_timeout_ns} "
+                f"<= {MAX_WAIT_NS} ns"
+            )
         self.platform, self.backend, self.memory = platform, backend, memory
         self.queue_depth, self.ban_hangs = queue_depth, ban_hangs
         self.default_timeout_ns, self.max_timeout_ns = default_timeout_ns, max_timeout_ns
+        self.max_client_bytes = memory.size if max_client_bytes is None else max_client_bytes
+        self._max_client_contexts = max_client_contexts
+        self.client_ban_hangs = 2 * ban_hangs if client_ban_hangs is None else client_ban_hangs
         self.sched = None
         self.files = []
         self._irq = None
@@ -87,9 +108,17 @@ class Accel:
         user : UserMemory, optional
             The memory of the client's process, where its ioctl arrays live.
         """
-        file = File(self, user)
+        tenant = Tenant(self.max_client_bytes, self.max_client_contexts, self.client_ban_hangs)
+        file = File(self, user, tenant)
         self.files.append(file)
         return file
+
+    @property
+    def max_client_contexts(self):
+        """Contexts one client may hold (after :meth:`start`)."""
+        if self._max_client_contexts is None:
+            return self.backend.limits["max_contexts"]
+        return self._max_client_contexts
 
     def now_ns(self):
         """The device clock (WAIT's deadlines are on it)."""
@@ -121,4 +150,7 @@ class Accel:
             "max_bo_size": self.memory.size,
             "default_timeout_ns": int(self.default_timeout_ns),
             "max_timeout_ns": int(self.max_timeout_ns),
+            "max_client_bytes": self.max_client_bytes,
+            "max_client_contexts": self.max_client_contexts,
+            "client_ban_hangs": self.client_ban_hangs,
         }

@@ -70,6 +70,10 @@ class Backend(Protocol):
         """Disable ``space``, forget its TLB entries and free its tables."""
         ...
 
+    def space_bytes(self, space) -> int:
+        """Bytes of the pool ``space``'s page tables hold now (counted in a client's quota)."""
+        ...
+
     async def map(self, space, va: int, paddr: int, size: int, prot: Prot) -> None:
         """Write the descriptors that map ``size`` bytes at ``va`` to ``paddr``."""
         ...

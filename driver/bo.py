@@ -30,10 +30,12 @@ class BufferObject:
         Its key for :meth:`tinynpu.driver.file.File.mmap`.
     jobs : set
         Unfinished jobs that use it (what a WAIT on the buffer waits for).
+    tenant : Tenant or None
+        The client whose quota its bytes count against, until they are freed.
     """
 
-    def __init__(self, device, size, segments, mmap_offset):
-        self.device = device
+    def __init__(self, device, size, segments, mmap_offset, tenant=None):
+        self.device, self.tenant = device, tenant
         self.size = size
         self.segments = segments
         self.mmap_offset = mmap_offset
@@ -41,14 +43,27 @@ class BufferObject:
         self.refs = 1
 
     @classmethod
-    async def create(cls, device, size):
+    async def create(cls, device, size, tenant=None):
         """Allocate and zero ``size`` bytes (a page multiple) of host memory.
+
+        The bytes count against ``tenant``'s quota until the buffer is freed.
 
         Raises
         ------
         UapiError
-            ``ENOMEM`` if the memory is not there.
+            ``ENOMEM`` if the memory is not there; ``EDQUOT`` if ``tenant`` has no room for it.
         """
+        if tenant is not None:
+            tenant.charge(size)
+        try:
+            return await cls._allocate(device, size, tenant)
+        except BaseException:
+            if tenant is not None:
+                tenant.uncharge(size)
+            raise
+
+    @classmethod
+    async def _allocate(cls, device, size, tenant):
         allocator = device.memory
         if size > allocator.free_bytes:
             raise UapiError(errno.ENOMEM, f"{size} bytes asked, {allocator.free_bytes} free")
@@ -67,7 +82,7 @@ class BufferObject:
             for offset in range(0, length, _ZERO_CHUNK):
                 chunk = min(_ZERO_CHUNK, length - offset)
                 await device.platform.mem_write(address + offset, bytes(chunk))
-        bo = cls(device, size, segments, device.next_mmap_offset(size))
+        bo = cls(device, size, segments, device.next_mmap_offset(size), tenant)
         tracepoints.trace("bo_create", bo=bo.mmap_offset, size=size, pieces=tuple(segments))
         return bo
 
@@ -85,6 +100,8 @@ class BufferObject:
             for address, _ in self.segments:
                 self.device.memory.free(address)
             self.segments = []
+            if self.tenant is not None:
+                self.tenant.uncharge(self.size)
 
     def pieces(self, offset, length):
         """The physical ranges ``(address, bytes)`` behind ``offset .. offset + length``."""

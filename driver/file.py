@@ -4,6 +4,9 @@ Every request goes through :meth:`File.ioctl`, which copies the structure in, ch
 flags and reserved fields, calls the request's handler and copies the result back (see
 :mod:`tinynpu.driver.uapi`). Handles are per file: a client names only its own buffers and contexts,
 and a number it never received is ``ENOENT``. Handle numbers are never reused by a file.
+
+Each file is one client, with a :class:`~tinynpu.driver.tenant.Tenant`: its quotas of memory
+(buffers and its contexts' page tables) and contexts, and its record of hangs.
 """
 
 import errno
@@ -16,6 +19,7 @@ from . import tracepoints
 from .bo import BufferObject, CpuMapping
 from .pgtable import Prot
 from .sched import Fence, Job
+from .tenant import Tenant
 from .uapi import (
     MIN_SIZES,
     PAGE_SIZE,
@@ -43,6 +47,7 @@ class Context:
     vm: Vm
     last_seqno: int = 0
     fences: dict = field(default_factory=dict)
+    table_bytes: int = 0  # of its page tables, counted against the client's quota
 
 
 def _fields(layout, raw):
@@ -58,16 +63,27 @@ def _install(table, handles, obj):
 
 
 class File:
-    """An open client of an :class:`~tinynpu.driver.accel.Accel` device."""
+    """An open client of an :class:`~tinynpu.driver.accel.Accel` device.
+
+    Parameters
+    ----------
+    device : Accel
+    user : UserMemory, optional
+        The client's process memory.
+    tenant : Tenant, optional
+        Its quotas and record (:meth:`Accel.open` gives the device's limits); no limit if
+        omitted.
+    """
 
     #: Buffer handles a SUBMIT may list.
     MAX_HANDLES = 64
     #: In-syncs a SUBMIT may list.
     MAX_IN_SYNCS = 16
 
-    def __init__(self, device, user=None):
+    def __init__(self, device, user=None, tenant=None):
         self.device = device
         self.user = user if user is not None else UserMemory()
+        self.tenant = tenant if tenant is not None else Tenant(1 << 64, 1 << 32, 1 << 32)
         self.bos = {}
         self.contexts = {}
         # Handles count up from 1 and are never reused within a file.
@@ -175,17 +191,26 @@ class File:
 
     async def _context_create(self, fields):
         self._no_flags(fields)
-        device = self.device
+        device, tenant = self.device, self.tenant
         async with self._sched.lock:
+            tenant.check_context()
             if len(self._sched.entities) >= device.backend.limits["max_contexts"]:
                 raise UapiError(
                     errno.EBUSY,
                     f"All {device.backend.limits['max_contexts']} contexts are in use",
                 )
             space = await device.backend.create_space()
-            entity = self._sched.add(space)
+            table_bytes = device.backend.space_bytes(space)
+            try:
+                tenant.charge(table_bytes)
+            except UapiError:
+                await device.backend.destroy_space(space)
+                raise
+            tenant.contexts += 1
+            entity = self._sched.add(space, tenant)
         query = device.query()
-        context = Context(entity, Vm(device.backend, space, query["va_start"], query["va_end"]))
+        vm = Vm(device.backend, space, query["va_start"], query["va_end"])
+        context = Context(entity, vm, table_bytes=table_bytes)
         return _install(self.contexts, self._context_handles, context)
 
     async def _context_destroy(self, fields):
@@ -207,6 +232,8 @@ class File:
             sched.remove(entity)
             await self.device.backend.destroy_space(entity.space)
             context.vm.forget()
+            self.tenant.uncharge(context.table_bytes)
+            self.tenant.contexts -= 1
 
     async def _bo_create(self, fields):
         self._no_flags(fields)
@@ -221,7 +248,7 @@ class File:
                 errno.ENOMEM, f"{size} bytes exceed the {self.device.memory.size} of the device"
             )
         async with self._sched.lock:
-            bo = await BufferObject.create(self.device, rounded)
+            bo = await BufferObject.create(self.device, rounded, self.tenant)
         self.device.bos_by_offset[bo.mmap_offset] = bo
         return _install(self.bos, self._bo_handles, bo)
 
@@ -250,7 +277,7 @@ class File:
                     raise UapiError(
                         errno.EBUSY, "A job of the context is on the device: wait for it first"
                     )
-                await context.vm.unmap(va, size)
+                await self._tables(context, context.vm.unmap(va, size))
             return None
         bo = self._bo(fields["handle"])
         prot = Prot.READ
@@ -259,8 +286,29 @@ class File:
         if VmBindFlags.NO_EXEC in flags:
             prot |= Prot.NOEXEC
         async with self._sched.lock:
-            await context.vm.map(va, bo, fields["bo_offset"], size, prot)
+            grown = await self._tables(
+                context, context.vm.map(va, bo, fields["bo_offset"], size, prot)
+            )
+            if grown > 0 and self.tenant.bytes > self.tenant.max_bytes:
+                await self._tables(context, context.vm.unmap(va, size))
+                raise UapiError(
+                    errno.EDQUOT,
+                    f"The {grown} bytes of page tables the mapping needs pass the client's quota "
+                    f"of {self.tenant.max_bytes}",
+                )
         return None
+
+    async def _tables(self, context, change):
+        """Await ``change`` to the context's mappings; count its page tables' growth (returned)."""
+        backend, space = self.device.backend, context.entity.space
+        before = backend.space_bytes(space)
+        try:
+            await change
+        finally:
+            grown = backend.space_bytes(space) - before
+            context.table_bytes += grown
+            self.tenant.bytes += grown
+        return grown
 
     async def _submit(self, fields):
         self._no_flags(fields)
@@ -357,6 +405,7 @@ class File:
             "hangs": entity.hangs,
             "canceled": entity.canceled,
             "banned": int(entity.banned),
+            "client_hangs": self.tenant.hangs,
         }
 
     # --- CPU mappings and close -------------------------------------------------------------

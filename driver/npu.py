@@ -24,6 +24,7 @@ Every limit comes from the hardware: the capability registers bound the ring siz
 import errno
 
 from tinynpu.rtl.layouts import ErrorCode, QueueError
+from tinynpu.rtl.pte import GRANULE
 from tinynpu.rtl.regmap import CP
 
 from .backend import Outcome
@@ -197,6 +198,10 @@ class NpuBackend:
     async def destroy_space(self, space):
         """Disable the address space and free its tables."""
         await self.mmu.destroy(space)
+
+    def space_bytes(self, space):
+        """Bytes of host memory the address space's tables hold."""
+        return space.table.table_pages * GRANULE
 
     async def map(self, space, va, paddr, size, prot):
         """Write the descriptors of a mapping."""

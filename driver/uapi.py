@@ -45,8 +45,9 @@ __all__ = [
     "WaitFlags",
 ]
 
-#: The uAPI's (major, minor) version, reported by DEV_QUERY.
-UAPI_VERSION = (1, 0)
+#: The uAPI's (major, minor) version, reported by DEV_QUERY. 1.1 added the client limits to
+#: DEV_QUERY and ``client_hangs`` to GET_RESET_STATUS (longer structures).
+UAPI_VERSION = (1, 1)
 #: The page size: VM_BIND addresses, sizes and buffer offsets are multiples of it, buffers are
 #: allocated and mapped for the CPU in whole pages (DEV_QUERY's ``page_size``).
 PAGE_SIZE = 4096
@@ -101,6 +102,13 @@ class DevQuery(data.Struct):
     address space each); ``va_start .. va_end`` is where VM_BIND may map; ``queue_depth`` is how
     many jobs the scheduler keeps on the hardware at once (the jobs a reset can lose);
     ``ban_hangs`` is the number of timed-out jobs after which a context is banned.
+
+    The client limits (1.1; a caller of 1.0 passes the 96 bytes before them): a client (an open
+    file) may hold ``max_client_bytes`` of device memory (its buffers and its contexts' page
+    tables) and ``max_client_contexts`` contexts, past which requests fail with ``EDQUOT``;
+    once its jobs have timed out ``client_ban_hangs`` times, over all its contexts, it is
+    banned (SUBMIT ``ECANCELED``, CONTEXT_CREATE ``EPERM``). ``max_timeout_ns`` caps the
+    timeout a SUBMIT may ask for (``EINVAL`` past it).
     """
 
     size: 32
@@ -121,6 +129,9 @@ class DevQuery(data.Struct):
     default_timeout_ns: 64
     max_timeout_ns: 64
     _reserved0: 64
+    max_client_bytes: 64
+    max_client_contexts: 32
+    client_ban_hangs: 32
 
 
 class ContextCreate(data.Struct):
@@ -244,7 +255,10 @@ class ResetStatus(data.Struct):
     """GET_RESET_STATUS: what resets did to ``context`` (all other fields out).
 
     ``resets`` counts device resets since the context was created, ``hangs`` its own jobs that
-    timed out, ``canceled`` its jobs canceled by resets or a ban; ``banned`` is 1 once banned.
+    timed out, ``canceled`` its jobs canceled by resets or a ban; ``banned`` is 1 once banned
+    (by its own hangs or its client's). ``client_hangs`` (1.1; a caller of 1.0 passes the 32
+    bytes before it) counts the client's jobs that timed out, in all its contexts, destroyed
+    ones included.
     """
 
     size: 32
@@ -255,6 +269,8 @@ class ResetStatus(data.Struct):
     canceled: 32
     banned: 32
     _reserved0: 32
+    client_hangs: 32
+    _reserved1: 32
 
 
 #: The structure of each request.
@@ -271,5 +287,13 @@ REQUESTS = {
     Ioctl.GET_RESET_STATUS: ResetStatus,
 }
 
-#: The shortest ``size`` each request accepts: the first version of its structure (this one).
-MIN_SIZES = {request: nbytes(layout) for request, layout in REQUESTS.items()}
+#: The first field each request's structure gained in uAPI 1.1.
+_ADDED_IN_1_1 = {Ioctl.DEV_QUERY: "max_client_bytes", Ioctl.GET_RESET_STATUS: "client_hangs"}
+
+#: The shortest ``size`` each request accepts: the first version of its structure (1.0).
+MIN_SIZES = {
+    request: layout.as_shape()[_ADDED_IN_1_1[request]].offset // 8
+    if request in _ADDED_IN_1_1
+    else nbytes(layout)
+    for request, layout in REQUESTS.items()
+}

@@ -155,7 +155,7 @@ async def uapi_future_struct_with_zero_tail(system):
     await client.file.ioctl(Ioctl.DEV_QUERY, arg)
     reply = _fields(Ioctl.DEV_QUERY, arg)
     assert reply["size"] == known + 16 and reply["flags"] == 0
-    assert reply["page_size"] == PAGE and reply["uapi_version"] == 1 << 16
+    assert reply["page_size"] == PAGE and reply["uapi_version"] == 1 << 16 | 1
     assert arg[known:] == bytes(16) + b"\xee" * 8, "bytes past the known structure were written"
     # CONTEXT_CREATE and BO_CREATE, 8 bytes longer: the handle comes back
     known = nbytes(ContextCreate)
@@ -367,7 +367,7 @@ async def uapi_dev_query_values(system):
         "size": nbytes(DevQuery),
         "flags": 0,
         "page_size": 4096,
-        "uapi_version": 1 << 16,
+        "uapi_version": 1 << 16 | 1,
         "max_contexts": 4,
         "array_size": 8,
         "queue_depth": 2,
@@ -376,6 +376,8 @@ async def uapi_dev_query_values(system):
         "max_handles": 64,
         "max_in_syncs": 16,
         "_reserved0": 0,
+        "max_client_contexts": 4,
+        "client_ban_hangs": 4,
     }
     assert {k: query[k] for k in expected} == expected, query
     assert query["hw_version"] != 0
@@ -383,6 +385,7 @@ async def uapi_dev_query_values(system):
     assert query["va_end"] % PAGE == 0 and query["va_end"] - query["va_start"] >= 1 << 30
     assert query["max_bo_size"] >= 16 * MiB and query["max_bo_size"] % PAGE == 0
     assert 0 < query["default_timeout_ns"] <= query["max_timeout_ns"]
+    assert query["max_client_bytes"] == query["max_bo_size"]
     # a second client sees the same
     assert await system.open().query() == query
 
