@@ -96,7 +96,7 @@ def test_verilog_to_file(tmp_path, capsys):
 
 
 def test_verilog_to_stdout_follows_bus_width(capsys):
-    assert main(["verilog", "--bus-width", "128"]) is None
+    assert main(["verilog", "--array", "4", "--bus-width", "128"]) is None
     out, err = capsys.readouterr()
     assert err == ""
     assert "module tinynpu_top(" in out
