@@ -5,6 +5,9 @@ import json
 import os
 import pkgutil
 import re
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,77 @@ class SimulationError(RuntimeError):
 def waves_requested():
     """Whether the user asked for waveforms (``WAVES=1``)."""
     return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+#: Wall-clock seconds one cocotb test may take before its simulation is stopped
+#: (``TINYNPU_CASE_WALL_S`` overrides it; 0 disables the limit).
+CASE_WALL_S = 90.0
+
+_RUNNING = re.compile(r" cocotb\.regression +running (\S+)\.(\S+) \(\d+/\d+\)")
+_ENDED = re.compile(r" cocotb\.regression +(\S+)\.(\S+) (passed|failed|skipped)\b")
+
+
+def case_wall_limit():
+    """The wall-clock limit of one cocotb test, in seconds (``None``: no limit)."""
+    limit = float(os.environ.get("TINYNPU_CASE_WALL_S", CASE_WALL_S))
+    return limit if limit > 0 else None
+
+
+class _WatchedRunner(VerilatorRunner):
+    """The Verilator runner, stopping a simulation whose current test overruns its time.
+
+    The simulator's log says when each cocotb test starts; a test still running ``limit``
+    seconds later is taken to hang (a Python loop that never yields stops simulated time too, so
+    no simulated-time limit can catch it). The simulation then gets SIGABRT, on which Python's
+    fault handler writes every thread's traceback to the log, and :attr:`overrun` names the test.
+    """
+
+    def __init__(self, *, limit, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+        self.overrun = None
+
+    def _execute_cmds(self, cmds, cwd, stdout=None):
+        if self.limit is None or self.log_file is None:
+            return super()._execute_cmds(cmds, cwd, stdout)
+        self.env["PYTHONFAULTHANDLER"] = "1"
+        for cmd in cmds:
+            process = subprocess.Popen(
+                cmd, cwd=cwd, env=self.env, stdout=stdout, stderr=subprocess.STDOUT
+            )
+            current, since, seen = None, time.monotonic(), 0
+            while process.poll() is None:
+                time.sleep(0.5)
+                with open(self.log_file, errors="replace") as log:
+                    log.seek(seen)
+                    text = log.read()
+                # Only whole lines: a test's start may be half written.
+                text = text[: text.rfind("\n") + 1]
+                seen += len(text.encode(errors="replace"))
+                for line in text.splitlines():
+                    if match := _RUNNING.search(line):
+                        current, since = match.group(2), time.monotonic()
+                    elif _ENDED.search(line):
+                        current = None
+                if current is not None and time.monotonic() - since > self.limit:
+                    self.overrun = current
+                    process.send_signal(signal.SIGABRT)
+                    process.wait()
+                    return
+            if process.returncode != 0:
+                raise RuntimeError(f"Command failed with return code: {process.returncode}")
+
+
+def _results_from_log(log: Path, module):
+    """``{test name: CaseResult}`` of the tests a log says ended (when no report was written)."""
+    results = {}
+    for line in Path(log).read_text(errors="replace").splitlines():
+        match = _ENDED.search(line)
+        if match and match.group(1) == module:
+            name, outcome = match.group(2), match.group(3)
+            message = "" if outcome == "passed" else f"{outcome}: see the log"
+            results[name] = CaseResult(name, outcome == "passed", message, 0.0, 0.0)
+    return results
 
 
 @dataclass(frozen=True)
@@ -144,7 +218,8 @@ def run_cocotb_cases(
     test_dir.mkdir(parents=True, exist_ok=True)
     results = test_dir / "results.xml"
     results.unlink(missing_ok=True)
-    runner = VerilatorRunner(waves=waves, python_path=[str(p) for p in python_path])
+    limit = case_wall_limit() if log_file is not None else None
+    runner = _WatchedRunner(limit=limit, waves=waves, python_path=[str(p) for p in python_path])
     names = None if cases is None else "|".join(re.escape(c) for c in cases)
     # Under pytest the runner exits on a failed test; the results below say which.
     with contextlib.suppress(SystemExit):
@@ -159,6 +234,17 @@ def run_cocotb_cases(
             extra_env={CONFIG_ENV: json.dumps(config.as_dict())} | (env or {}),
             log_file=log_file,
         )
+    if runner.overrun is not None:
+        found = _results_from_log(log_file, module)
+        found[runner.overrun] = CaseResult(
+            runner.overrun,
+            False,
+            f"still running after the wall-clock limit of {limit:g} s (TINYNPU_CASE_WALL_S): "
+            "the simulation was stopped; every thread's traceback is in the log",
+            limit,
+            0.0,
+        )
+        return found
     try:
         return _results(results, module)
     except (ET.ParseError, OSError) as error:

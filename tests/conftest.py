@@ -73,11 +73,14 @@ def cosim(request):
         batch = _BATCHES.get(key)
         if batch is None or testcase not in batch.results:
             cases = _batch_cases(request, config, testcase)
-            if batch is not None:  # already simulated with its siblings: run it alone
-                cases = [testcase]
-            name = re.sub(r"[^\w.-]+", "_", f"{module}-{request.node.originalname}")
+            if batch is not None:  # the simulation stopped before these: run them again
+                cases = [case for case in cases if case not in batch.results]
+            name = f"{module}-{request.node.originalname}"
             if cases == [testcase]:
-                name = re.sub(r"[^\w.-]+", "_", request.node.name)
+                name = request.node.name
+            elif batch is not None:
+                name += f"-from-{testcase}"  # keep the first simulation's log
+            name = re.sub(r"[^\w.-]+", "_", name)
             directory = config_dir(config) / "tests" / name
             log = directory / "sim.log"
             error = ""
@@ -104,6 +107,18 @@ def cosim(request):
         return SimRun(1, batch.directory)
 
     return run
+
+
+def pytest_collection_modifyitems(items):
+    """Co-simulation tests have their wall-clock limit per cocotb test, inside the runner.
+
+    Every other test has pytest-timeout's (``timeout`` in pyproject.toml). A test that runs a
+    shared simulation takes as long as all its cases, so the per-case limit of
+    :func:`tinynpu.sim.runner.case_wall_limit` replaces it.
+    """
+    for item in items:
+        if "cosim" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(0))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -10,7 +10,7 @@ from configs import CONFIGS
 TESTS = Path(__file__).parents[1]
 #: Each folder of testbenches (*_tb.py), and the calls that run one by name in its test files.
 RUNNERS = {
-    TESTS / "cosim": {"cosim_test", "cosim_params"},  # all the cocotb tests of the module
+    TESTS / "cosim": {"cosim_test", "cosim_params", "run_cocotb_cases"},
     TESTS / "conformance": {"cosim"},  # test_conformance.py runs rtl_tb.py over its registry
 }
 

@@ -1,0 +1,33 @@
+"""A hung cocotb test fails at the wall-clock limit; the simulation's other tests still run."""
+
+import time
+
+import pytest
+from configs import CONFIGS
+from tinynpu.sim.build import config_dir
+from tinynpu.sim.runner import run_cocotb_cases
+
+LIMIT_S = 5
+
+
+@pytest.mark.cosim
+def test_a_test_that_never_yields_is_stopped_at_the_limit(monkeypatch, request):
+    monkeypatch.setenv("TINYNPU_CASE_WALL_S", str(LIMIT_S))
+    config = CONFIGS["n4"]
+    directory = config_dir(config) / "tests" / "hang"
+    run = dict(
+        test_dir=directory, python_path=[request.path.parent], log_file=directory / "sim.log"
+    )
+    start = time.monotonic()
+    results = run_cocotb_cases("hang_tb", config, ["spins", "passes"], **run)
+    took = time.monotonic() - start
+    assert list(results) == ["spins"]  # the simulation stopped before "passes"
+    assert not results["spins"].passed
+    assert results["spins"].message.startswith(
+        f"still running after the wall-clock limit of {LIMIT_S} s (TINYNPU_CASE_WALL_S)"
+    )
+    assert LIMIT_S < took < 60
+    log = (directory / "sim.log").read_text()
+    assert "in spins" in log  # the fault handler's traceback names the hung test's frame
+    again = run_cocotb_cases("hang_tb", config, ["passes"], **run)
+    assert [(r.name, r.passed) for r in again.values()] == [("passes", True)]
