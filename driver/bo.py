@@ -51,8 +51,11 @@ class BufferObject:
         Raises
         ------
         UapiError
-            ``ENOMEM`` if the memory is not there; ``EDQUOT`` if ``tenant`` has no room for it.
+            ``ENOMEM`` if the memory is not there (the device's shortage is told first);
+            ``EDQUOT`` if ``tenant`` has no room for it.
         """
+        if size > device.memory.free_bytes:
+            raise UapiError(errno.ENOMEM, f"{size} bytes asked, {device.memory.free_bytes} free")
         if tenant is not None:
             tenant.charge(size)
         try:
@@ -65,8 +68,6 @@ class BufferObject:
     @classmethod
     async def _allocate(cls, device, size, tenant):
         allocator = device.memory
-        if size > allocator.free_bytes:
-            raise UapiError(errno.ENOMEM, f"{size} bytes asked, {allocator.free_bytes} free")
         try:
             segments = [(allocator.alloc(size), size)]
         except OSError:

@@ -83,7 +83,7 @@ class File:
     def __init__(self, device, user=None, tenant=None):
         self.device = device
         self.user = user if user is not None else UserMemory()
-        self.tenant = tenant if tenant is not None else Tenant(1 << 64, 1 << 32, 1 << 32)
+        self.tenant = tenant if tenant is not None else Tenant.unlimited()
         self.bos = {}
         self.contexts = {}
         # Handles count up from 1 and are never reused within a file.
@@ -219,7 +219,11 @@ class File:
         await self._destroy(self.contexts.pop(fields["handle"]))
 
     async def _destroy(self, context):
-        """Cancel the queued jobs, let those on the hardware end, then free the space."""
+        """Cancel the queued jobs, let those on the hardware end, then free the space.
+
+        While it waits, the context is ``closing``: the scheduler runs none of its jobs and
+        cancels those a fault or a reset puts back in its queue.
+        """
         sched, entity = self._sched, context.entity
         async with sched.lock:
             entity.closing = True
@@ -228,7 +232,6 @@ class File:
         for fence in running:
             await fence.wait(None)  # bounded by the job's timeout
         async with sched.lock:
-            sched.cancel_queued(entity)
             sched.remove(entity)
             await self.device.backend.destroy_space(entity.space)
             context.vm.forget()
@@ -289,7 +292,7 @@ class File:
             grown = await self._tables(
                 context, context.vm.map(va, bo, fields["bo_offset"], size, prot)
             )
-            if grown > 0 and self.tenant.bytes > self.tenant.max_bytes:
+            if self.tenant.bytes > self.tenant.max_bytes:
                 await self._tables(context, context.vm.unmap(va, size))
                 raise UapiError(
                     errno.EDQUOT,

@@ -324,7 +324,7 @@ class Scheduler:
             entity.on_hw, entity.stopped = 0, False  # a reset clears the MMU's fault state
             entity.queue.extendleft(reversed(entity.held))
             entity.held = []
-            if self.dead is not None:
+            if self.dead is not None or entity.closing:
                 self.cancel_queued(entity)
 
     def stop(self):

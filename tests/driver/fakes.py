@@ -249,6 +249,8 @@ class ScriptedBackend:
         The next completions raise no interrupt; the next interrupts' records cannot be read.
     reset_fails : bool
         :meth:`reset` fails: the device does not come back.
+    reset_ns : float
+        How long a reset takes.
     """
 
     def __init__(self, platform, memory, *, max_contexts=4, queue_depth=8, default=None):
@@ -267,6 +269,7 @@ class ScriptedBackend:
         self.refuse = None
         self.lose_irqs = self.bad_irqs = 0
         self.reset_fails = False
+        self.reset_ns = 0
         self.resets = 0
         self.spaces = {}
         self._queue = deque()
@@ -320,6 +323,8 @@ class ScriptedBackend:
         self._faulted.clear()
         for space in self.spaces.values():
             space.stopped = False
+        if self.reset_ns:
+            await self.platform.sleep_ns(self.reset_ns)
         if self.reset_fails:
             raise DeviceError(errno.ETIMEDOUT, "The firmware did not come back")
         self._device = self.platform.spawn(self._run_device())

@@ -57,6 +57,23 @@ def test_memory_quota_counts_buffers_and_page_tables():
     platform.run(main())
 
 
+def test_destroying_a_context_returns_its_page_tables_to_the_quota():
+    platform, _, device = make_device(max_client_bytes=6 * PAGE)
+
+    async def main():
+        await device.start()
+        client, context, bo = await stage(device)  # a level-1, -2 and -3 table, one page
+        tenant = client.file.tenant
+        assert tenant.bytes == 4 * PAGE
+        await client.vm_map(context, bo, 1 << 30, PAGE)  # a second level-2 and level-3 table
+        assert tenant.bytes == 6 * PAGE
+        await client.context_destroy(context)  # with its mappings
+        assert tenant.bytes == PAGE
+        await client.bo_create(5 * PAGE)
+
+    platform.run(main())
+
+
 def test_context_quota_is_per_client():
     platform, _, device = make_device(max_client_contexts=2)
 
@@ -71,6 +88,7 @@ def test_context_quota_is_per_client():
         await refused(errno.EDQUOT, b.context_create())
         await a.context_destroy(first)
         assert await a.context_create() == 3
+        await refused(errno.EDQUOT, a.context_create())
         assert (await a.query())["max_client_contexts"] == 2
 
     platform.run(main())
