@@ -4,6 +4,7 @@
 #   make bench  build and simulation speed figures
 #   make docs   C header and register reference under build/docs; docs/reference pages
 #   make lint   ruff
+#   make mutate mutation run over the driver core with the pure-Python tests
 #   make clean  remove build/ (and .venv with `make distclean`)
 
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
@@ -14,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: all demo test bench docs lint clean distclean venv
+.PHONY: all demo test bench docs lint mutate clean distclean venv
 
 all: test
 
@@ -39,6 +40,9 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/tinynpu regs -o build/docs
 	$(BIN)/tinynpu docs -o docs/reference
+
+mutate: $(STAMP)
+	$(BIN)/python tests/mutation/mutate.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -188,7 +188,6 @@ class Scheduler:
             try:
                 job.hw = await self.backend.run_job(job.entity.space, job.cmd_va, job.cmd_size)
             except OSError as error:  # drm_sched: run_job's error is the job's; then recover
-                tracepoints.trace("job_refused", seqno=job.fence.seqno, errno=error.errno)
                 await self._reset([job], error.errno or errno.EIO)
                 continue
             tracepoints.trace("job_run", seqno=job.fence.seqno, hw=job.hw)
@@ -219,15 +218,13 @@ class Scheduler:
         """The interrupt's bottom half: faults, then completions, then refill the queue.
 
         It never raises: if the backend cannot serve the interrupt (or its completions do not
-        match the jobs on it), the error is kept in :attr:`irq_errors` and reported by the
-        ``irq_error`` tracepoint, and the device is reset; the jobs on it end with ``EIO``.
+        match the jobs on it), the error is kept in :attr:`irq_errors` and the device is reset;
+        the jobs on it end with ``EIO``.
         """
         try:
             await self._service()
         except Exception as error:  # an interrupt handler must not die: recover instead
             self.irq_errors.append(error)
-            code = getattr(error, "errno", None) or errno.EIO
-            tracepoints.trace("irq_error", errno=code, error=str(error))
             await self._reset(list(self.pending), errno.EIO)
         await self.run()
 

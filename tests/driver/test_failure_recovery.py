@@ -113,6 +113,7 @@ def test_unreadable_completions_end_the_job_at_once_and_the_next_completes_by_in
         reply = await client.wait(context, seqno, FAR)
         assert (reply["job_errno"], platform.now) == (errno.EIO, 1_000)  # not at its timeout
         assert backend.resets == 1
+        assert [error.errno for error in device.sched.irq_errors] == [errno.EIO]
         again = await client.submit(context, CMD_VA, NOP)
         assert (await client.wait(context, again, FAR))["job_errno"] == 0
         assert platform.now == 2_000  # by its interrupt, not by the watchdog
