@@ -36,6 +36,7 @@ from amaranth.back import verilog
 from cocotb_tools import runner as cocotb_runner
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop, npu_signature
+from tinynpu.sim.amaranth_fixes import faster_comb_cycle_check
 
 __all__ = [
     "TOP_NAME",
@@ -97,8 +98,13 @@ def file_lock(path: Path):
 
 
 def emit_verilog(config: NpuConfig):
-    """Elaborate ``config`` and return the Verilog text of the top level ``tinynpu_top``."""
-    return verilog.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
+    """Elaborate ``config`` and return the Verilog text of the top level ``tinynpu_top``.
+
+    Conversion runs under :func:`~tinynpu.sim.amaranth_fixes.faster_comb_cycle_check`, which
+    leaves the Verilog unchanged and makes large arrays convert in seconds rather than minutes.
+    """
+    with faster_comb_cycle_check():
+        return verilog.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
 
 
 def elaborate(config: NpuConfig, *, force=False):
