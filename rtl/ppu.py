@@ -127,18 +127,26 @@ class PostProcessor(wiring.Component):
         ]
 
         # Cycle 1: each lane's element and parameters; the biased sum and the product.
-        accs = self.acc.data.bit_select(acc_group * (quarter * 32), w * 32)
-        pars = self.params.data.bit_select(par_group * (quarter * param_bits), w * param_bits)
+        # Signals, not expressions, for what several lanes or uses read: Amaranth emits an
+        # expression anew at each use, and each of these selects is as wide as the word.
+        accs, pars = Signal(w * 32, name="accs"), Signal(w * param_bits, name="pars")
+        m.d.comb += [
+            accs.eq(self.acc.data.bit_select(acc_group * (quarter * 32), w * 32)),
+            pars.eq(self.params.data.bit_select(par_group * (quarter * param_bits), len(pars))),
+        ]
+        lo8 = Mux(self.act_min > -128, self.act_min, -128)
+        hi8 = Mux(self.act_max < 127, self.act_max, 127)
         lanes = []
         for lane in range(w):
             p = ChannelParams(pars.word_select(lane, param_bits))
-            x1, prod, shift1, sat1 = (
+            x, x1, prod, shift1, sat1 = (
+                Signal(signed(32), name=f"x_{lane}"),
                 Signal(signed(32), name=f"x1_{lane}"),
                 Signal(signed(64), name=f"prod_{lane}"),
                 Signal(5, name=f"shift1_{lane}"),
                 Signal(name=f"sat_{lane}"),
             )
-            x = (accs.word_select(lane, 32).as_signed() + p.bias)[:32].as_signed()
+            m.d.comb += x.eq(accs.word_select(lane, 32).as_signed() + p.bias)  # wraps to 32 bits
             m.d.sync += [
                 x1.eq(x),
                 prod.eq(x * p.multiplier),
@@ -167,8 +175,6 @@ class PostProcessor(wiring.Component):
             remainder = high.as_unsigned() & mask
             threshold = (mask >> 1) + (high < 0)
             shifted = (high >> shift2) + (remainder > threshold)
-            lo8 = Mux(self.act_min > -128, self.act_min, -128)
-            hi8 = Mux(self.act_max < 127, self.act_max, 127)
             out8 = Signal(8, name=f"out8_{lane}")
             out32 = Signal(32, name=f"out32_{lane}")
             m.d.sync += [
