@@ -50,7 +50,9 @@ def _params(rng, n):
     return (bias, multiplier, shift), commands.channel_params(bias, multiplier, shift)
 
 
-@cocotb.test()
+# 2.5 ms of simulated time on the slowest configuration benchmarked (N=4): ten times that,
+# rounded up.
+@cocotb.test(timeout_time=50, timeout_unit="ms")
 async def compute(dut):
     """Run every workload once, verify it, record cycles, counters and simulation speed."""
     soc = Soc(dut, firmware=Firmware)

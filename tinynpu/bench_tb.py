@@ -21,7 +21,8 @@ REPORT = "bench.json"
 JOBS_REPORT = "jobs.json"
 
 
-@cocotb.test()
+# Simulated-time limits: ten times what a run with the default sizes takes, rounded up.
+@cocotb.test(timeout_time=500, timeout_unit="ms")
 async def speed(dut):
     """Measure simulated cycles per wall second, idle and under MMIO load."""
     idle_cycles = int(os.environ.get("BENCH_IDLE_CYCLES", "2000000"))
@@ -73,7 +74,7 @@ STREAM_VA, SRC_VA, DST_VA = 0x7F_0000_0000, 0x10_0000_0000, 0x20_0000_0000
 PAGE = 4096
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def jobs(dut):
     """The job path: NOP overhead, copies with and without translation, simulation speed."""
     nops = int(os.environ.get("BENCH_NOP_JOBS", "200"))

@@ -29,7 +29,9 @@ def _load(path):
     return module
 
 
-@cocotb.test()
+# A program is the user's: the limit only catches one stuck in simulated time. 1 s is over
+# 300 times the demo's default run (2.9 ms).
+@cocotb.test(timeout_time=1, timeout_unit="sec")
 async def run(dut):
     """Boot, run the program, shut down, write the trace."""
     module = _load(os.environ[SCRIPT_ENV])

@@ -32,7 +32,9 @@ def _test(name, function):
         await system.shutdown()
 
     run.__name__ = run.__qualname__ = name
-    return cocotb.test(name=name)(run)
+    # The longest case takes 1.02 ms of simulated time (vm_unmap_under_queued_job); the limit
+    # is ten times that, rounded up.
+    return cocotb.test(name=name, timeout_time=20, timeout_unit="ms")(run)
 
 
 for _name, _function in CASES.items():

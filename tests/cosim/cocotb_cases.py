@@ -29,23 +29,7 @@ def cocotb_tests(source, filename="<testbench>"):
         name.
     """
     tree = ast.parse(source, filename)
-    modules, functions = set(), {}  # names bound to cocotb, and to its decorators
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            for alias in node.names:  # import cocotb [as c], import cocotb.triggers
-                if alias.name.partition(".")[0] == "cocotb" and (
-                    alias.asname is None or alias.name == "cocotb"
-                ):
-                    modules.add(alias.asname or "cocotb")
-        elif isinstance(node, ast.ImportFrom) and node.module == "cocotb" and not node.level:
-            functions |= {a.asname or a.name: a.name for a in node.names}
-
-    def called(decorator, function):
-        target = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-            return target.value.id in modules and target.attr == function
-        return isinstance(target, ast.Name) and functions.get(target.id) == function
-
+    called = _cocotb_calls(tree)
     names = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -66,6 +50,51 @@ def cocotb_tests(source, filename="<testbench>"):
             raise ValueError(f"{where}: a second cocotb test named {name}")
         names.append(name)
     return names
+
+
+def untimed_tests(source, filename="<testbench>"):
+    """``file:line`` of each ``cocotb.test`` in ``source`` without a literal simulated-time limit.
+
+    Every use of cocotb's ``test`` counts, as a decorator or called (``cocotb.test(name=n)(f)``,
+    as a testbench generating its tests does); each must pass ``timeout_time`` and
+    ``timeout_unit`` as literals, so that a case stuck in simulated time fails with cocotb's
+    ``SimTimeoutError`` at a limit the source states.
+    """
+    tree = ast.parse(source, filename)
+    called = _cocotb_calls(tree)
+    found = []
+    for node in ast.walk(tree):
+        # A bare ``@cocotb.test`` sets no limit; a call of ``test`` must pass both.
+        bare = [d for d in getattr(node, "decorator_list", ()) if not isinstance(d, ast.Call)]
+        found += [d.lineno for d in bare if called(d, "test")]
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Call):
+            keywords = {k.arg: k.value for k in node.keywords}
+            limits = [keywords.get(arg) for arg in ("timeout_time", "timeout_unit")]
+            if called(node, "test") and not all(isinstance(v, ast.Constant) for v in limits):
+                found.append(node.lineno)
+    return [f"{filename}:{line}" for line in sorted(found)]
+
+
+def _cocotb_calls(tree):
+    """``called(node, function)``: whether ``node`` is cocotb's ``function`` or a call of it."""
+    modules, functions = set(), {}  # names bound to cocotb, and to its decorators
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:  # import cocotb [as c], import cocotb.triggers
+                if alias.name.partition(".")[0] == "cocotb" and (
+                    alias.asname is None or alias.name == "cocotb"
+                ):
+                    modules.add(alias.asname or "cocotb")
+        elif isinstance(node, ast.ImportFrom) and node.module == "cocotb" and not node.level:
+            functions |= {a.asname or a.name: a.name for a in node.names}
+
+    def called(decorator, function):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            return target.value.id in modules and target.attr == function
+        return isinstance(target, ast.Name) and functions.get(target.id) == function
+
+    return called
 
 
 def cosim_params(module, only_on=None):

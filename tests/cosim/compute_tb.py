@@ -120,7 +120,7 @@ async def gemm_case(
     return result
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=20, timeout_unit="ms")
 async def gemm_shapes(dut):
     """Random GEMMs of edge, prime and larger-than-scratchpad shapes are bit-exact."""
     soc, rig = await bring_up(dut)
@@ -141,7 +141,7 @@ async def gemm_shapes(dut):
         dut._log.info(f"GEMM {m}x{k}x{n}: {result.cycles} cycles")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def gemm_int32_and_pitches(dut):
     """int32 outputs (bias, clamps) and padded row pitches of every operand."""
     soc, rig = await bring_up(dut)
@@ -163,7 +163,7 @@ async def gemm_int32_and_pitches(dut):
     await gemm_case(soc, rig, rng, 21, 45, 19, pitches=(7, 1, 13))
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def quantization_edges(dut):
     """Saturation, negative zero points, ReLU and ReLU6 clamps, rounding ties."""
     soc, rig = await bring_up(dut)
@@ -187,7 +187,7 @@ async def quantization_edges(dut):
     await gemm_case(soc, rig, rng, 3, 1, n, quant=([-(1 << 31)] * n, [-(1 << 31)] * n, [0] * n))
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def bad_operands(dut):
     """Bad GEMM and CONV2D descriptors end with their error code; the next job runs."""
     soc, rig = await bring_up(dut)
@@ -233,7 +233,7 @@ async def bad_operands(dut):
     await gemm_case(soc, rig, np.random.default_rng(4), 5, 6, 7)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def operand_faults(dut):
     """A GEMM whose B load, or whose C store, faults ends FAULT / PAGE_FAULT; nothing else moves.
 
@@ -325,7 +325,7 @@ async def conv_case(
     return result
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=5, timeout_unit="ms")
 async def convolutions(dut):
     """Convolutions (padding, strides, batches, 1x1, channels across K chunks) are bit-exact."""
     soc, rig = await bring_up(dut)
@@ -345,7 +345,7 @@ async def convolutions(dut):
     )
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def job_counters(dut):
     """COUNTERS stores the job's counters: MACs, steps and DMA bytes of a known GEMM."""
     soc, rig = await bring_up(dut)

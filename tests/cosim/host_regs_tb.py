@@ -42,7 +42,7 @@ def kinds(reg):
     return {field.kind for field in reg.fields}
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def reset_values(dut):
     """Every register reads its reset value; capabilities report the configuration."""
     soc = await booted(dut)
@@ -54,7 +54,7 @@ async def reset_values(dut):
     await check_running(soc)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=20, timeout_unit="ms")
 async def read_write_fields(dut):
     """RW fields read back what was written; other bits and other registers do not move.
 
@@ -81,7 +81,7 @@ async def read_write_fields(dut):
             assert after == before, f"writing {reg.name} changed other registers"
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=20, timeout_unit="ms")
 async def read_only_fields_ignore_writes(dut):
     """Registers of constant and hardware-driven fields ignore every write."""
     soc = await booted(dut)
@@ -96,7 +96,7 @@ async def read_only_fields_ignore_writes(dut):
             assert await snapshot(soc) == before, f"writing {pattern:#x} to {reg.name} had effect"
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def write_one_to_clear(dut):
     """int_raw_status bits clear on a written 1, only that bit, and ignore written 0s."""
     soc = await booted(dut)
@@ -113,7 +113,7 @@ async def write_one_to_clear(dut):
         assert await soc.mmio_read(raw.offset) == 0
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def write_pulse_fields(dut):
     """int_set bits act once (raise their source) and read as zero."""
     soc = await booted(dut)
@@ -128,7 +128,7 @@ async def write_pulse_fields(dut):
         assert await soc.mmio_read(raw.offset) == 0, f"int_set.{field.name} did not end"
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def unmapped_addresses(dut):
     """Every unmapped word reads zero and ignores writes; mapped registers do not alias."""
     soc = await booted(dut)
@@ -152,7 +152,7 @@ async def unmapped_addresses(dut):
     assert await snapshot(soc) == before, "a write to an unmapped address changed a register"
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def byte_strobes(dut):
     """Narrow writes change only the bytes their strobes select."""
     soc = await booted(dut)
@@ -170,7 +170,7 @@ async def byte_strobes(dut):
     assert await soc.mmio_read(HOST.int_mask.offset) == 0
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def interrupt_line(dut):
     """irq follows int_raw_status AND int_mask; the waiter wakes on the edge or times out."""
     soc = await booted(dut)
@@ -205,7 +205,7 @@ async def interrupt_line(dut):
     assert soc.now_ns() - raised < 100
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def reset_restores_state(dut):
     """A reset returns every register to its reset value and drops irq."""
     soc = await booted(dut)
@@ -222,7 +222,7 @@ async def reset_restores_state(dut):
     await check_running(soc)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def harness_rejects_bad_accesses(dut):
     """The SoC refuses unaligned or out-of-range accesses before they reach a bus."""
     soc = await booted(dut)

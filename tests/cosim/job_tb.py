@@ -190,7 +190,7 @@ async def check_good_job(soc, rig, seed=99):
     assert await soc.mem_read(dst, 100) == bytes(3) + data[1:98]
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def nop(dut):
     """A NOP job completes; the firmware's version and status are mirrored to the host."""
     soc, rig = await bring_up(dut)
@@ -206,7 +206,7 @@ async def nop(dut):
     assert await soc.mmio_read(HOST.ring_head.offset) == 1
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def copy_small(dut):
     """Copies of a few bytes at every alignment are exact; the bytes around them untouched."""
     soc, rig = await bring_up(dut)
@@ -223,7 +223,7 @@ async def copy_small(dut):
             assert await soc.mem_read(dst, 64) == want, (length, s_off, d_off)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def copy_large(dut):
     """A 2 MiB copy between unaligned addresses is bit-exact."""
     soc, rig = await bring_up(dut)
@@ -238,7 +238,7 @@ async def copy_large(dut):
     dut._log.info(f"{size} bytes copied in {result.cycles} cycles")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def copy_2d(dut):
     """2-D copies with odd row lengths and pitches move exactly the rows' bytes."""
     soc, rig = await bring_up(dut)
@@ -266,7 +266,7 @@ async def copy_2d(dut):
         assert await soc.mem_read(dst, span) == bytes(want), (row_bytes, rows, sp, dp)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def fill_and_write_value(dut):
     """FILL repeats its pattern over 2-D rows; WRITE_VALUE stores 64 bits after the fill."""
     soc, rig = await bring_up(dut)
@@ -287,7 +287,7 @@ async def fill_and_write_value(dut):
     assert await soc.mem_read(dst, span) == bytes(want)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=50, timeout_unit="ms")
 async def thousand_jobs(dut):
     """1,000 jobs through a 16-entry ring kept full: in order, right sequence numbers, every
     fence lands."""
@@ -312,7 +312,7 @@ async def thousand_jobs(dut):
     assert rig.backend.ring.done == rig.backend.ring.tail == 1000
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def full_ring(dut):
     """With every slot taken, run_job reports EBUSY and overwrites nothing; the jobs then run."""
     soc, backend = await start_backend(dut, ring_log2=2)
@@ -403,7 +403,7 @@ def malformed_streams():
     ]
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def malformed_commands(dut):
     """Each malformed command gets its error code and offset; nothing before it is undone and
     the next job runs normally."""
@@ -425,7 +425,7 @@ async def malformed_commands(dut):
     assert await soc.mem_read(fence, 8) == (0xABCD).to_bytes(8, "little")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def bad_entries(dut):
     """Malformed ring entries complete with BAD_ENTRY and run nothing."""
     soc, rig = await bring_up(dut)
@@ -457,7 +457,7 @@ async def bad_entries(dut):
     assert await soc.mem_read(fence, 8) == (7).to_bytes(8, "little")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def bus_errors(dut):
     """SLVERR on a read, on a write and on the stream fetch ends the job with BUS_ERROR."""
     soc, rig = await bring_up(dut)
@@ -492,7 +492,7 @@ async def bus_errors(dut):
     assert soc.memory.faults_answered >= 3
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=5, timeout_unit="ms")
 async def ring_fetch_error(dut):
     """A bus error fetching the ring stops the queue (queue_error): the job never runs, times
     out and the reset that follows brings the queue back; no other job is lost."""
@@ -517,7 +517,7 @@ async def ring_fetch_error(dut):
     await check_good_job(soc, rig)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def firmware_crash(dut):
     """A crashed firmware times the job out; the reset reboots it and loses only that job."""
     soc, rig = await bring_up(dut)
@@ -540,7 +540,7 @@ class FutureFirmware(Firmware):
     version = (FIRMWARE_MAJOR + 1, 0, 0)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def bring_up_failures(dut):
     """No firmware: init times out. A firmware of another major version: ENODEV."""
     soc = Soc(dut)

@@ -107,7 +107,7 @@ async def good_copy(rig, ctx, stream_frame, frames, seed):
     await ctx.unmap(0x1000_0000, 2 * PAGE)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=10, timeout_unit="ms")
 async def scattered_pages(dut):
     """COPYs over 48 pages mapped to shuffled frames are bit-exact; the walker agrees with
     iova_to_phys; a 2-D copy crosses pages in both directions."""
@@ -142,7 +142,7 @@ async def scattered_pages(dut):
     assert await read_virtual(soc, dst) == bytes(want)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def two_address_spaces(dut):
     """The same stream at the same virtual addresses, in two address spaces, moves each
     space's own frames and nothing of the other's."""
@@ -211,7 +211,7 @@ async def rewrite(rig, space, va, **fields):
     await invalidate(rig, space.asid)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def fault_kinds(dut):
     """Every fault kind, with its exact record; each followed by good jobs in the same and in
     another address space."""
@@ -312,7 +312,7 @@ async def fault_kinds(dut):
     assert [f.asid for f in faults] == [asid] * 10
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def stopped_address_space(dut):
     """A fault stops its address space: a fault racing it is counted, the space's next job does
     not run (AS_STOPPED: retried) while another space's job does, and the space stays stopped
@@ -374,7 +374,7 @@ async def stopped_address_space(dut):
     assert await soc.mem_read(fence, 8) == (3).to_bytes(8, "little")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def stale_tlb(dut):
     """An unmap without invalidation leaves the TLB's copy working, and the driver refuses to
     free the tables; after the invalidation the access faults."""
@@ -420,7 +420,7 @@ async def stale_tlb(dut):
     assert (await run(rig, ctx, stream, commands.copy(SRC_VA, DST_VA, 64))).ok
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def block_split_and_last_page(dut):
     """A 2 MiB block maps; unmapping one page of it splits it, the walker follows the new
     table; the last page of the address space maps."""
@@ -463,7 +463,7 @@ async def block_split_and_last_page(dut):
     assert await soc.mem_read(dst + PAGE - 16, 16) == bytes.fromhex("d4c3b2a1") * 4
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=1, timeout_unit="ms")
 async def address_space_lifecycle(dut):
     """Address spaces run out (EBUSY), come back on destroy, and survive a device reset."""
     soc, rig = await bring_up(dut)

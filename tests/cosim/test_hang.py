@@ -1,4 +1,5 @@
-"""A hung cocotb test fails at the wall-clock limit; the simulation's other tests still run."""
+"""A hung cocotb test fails at its limit, of wall-clock or simulated time; the simulation's
+other tests still run."""
 
 import time
 
@@ -31,3 +32,27 @@ def test_a_test_that_never_yields_is_stopped_at_the_limit(monkeypatch, request):
     assert "in spins" in log  # the fault handler's traceback names the hung test's frame
     again = run_cocotb_cases("hang_tb", config, ["passes"], **run)
     assert [(r.name, r.passed) for r in again.values()] == [("passes", True)]
+
+
+@pytest.mark.cosim
+def test_a_test_past_its_simulated_time_limit_fails_with_cocotbs_timeout(request):
+    config = CONFIGS["n4"]
+    directory = config_dir(config) / "tests" / "hang-simulated"
+    start = time.monotonic()
+    results = run_cocotb_cases(
+        "hang_tb",
+        config,
+        ["polls_forever", "passes"],
+        test_dir=directory,
+        python_path=[request.path.parent],
+        log_file=directory / "sim.log",
+    )
+    took = time.monotonic() - start
+    assert [(r.name, r.passed) for r in results.values()] == [
+        ("polls_forever", False),
+        ("passes", True),  # the next test of the simulation runs
+    ]
+    hung = results["polls_forever"]
+    assert hung.sim_ns == 1_000_000  # its timeout_time of 1 ms, to the nanosecond
+    assert hung.message == "failure: cocotb.triggers.SimTimeoutError"
+    assert took < 60

@@ -4,10 +4,16 @@ import ast
 from pathlib import Path
 
 import pytest
-from cocotb_cases import cocotb_tests, cosim_params
+from cocotb_cases import cocotb_tests, cosim_params, untimed_tests
 from configs import CONFIGS
 
 TESTS = Path(__file__).parents[1]
+#: Every testbench: the co-simulation cases, the conformance suite's and the applications'.
+TESTBENCHES = sorted(
+    path
+    for folder in (TESTS / "cosim", TESTS / "conformance", TESTS.parent / "tinynpu")
+    for path in folder.glob("*_tb.py")
+)
 #: Each folder of testbenches (*_tb.py), and the calls that run one by name in its test files.
 RUNNERS = {
     TESTS / "cosim": {"cosim_test", "cosim_params", "run_cocotb_cases"},
@@ -43,6 +49,49 @@ def test_every_testbench_is_run():
 @pytest.mark.parametrize("path", sorted((TESTS / "cosim").glob("*_tb.py")), ids=lambda p: p.stem)
 def test_every_case_list_is_not_empty(path):
     assert cocotb_tests(path.read_text(), path.name)
+
+
+def test_the_testbenches_are_found():
+    assert {p.parent.name for p in TESTBENCHES} == {"cosim", "conformance", "tinynpu"}
+
+
+@pytest.mark.parametrize("path", TESTBENCHES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_cocotb_test_has_a_simulated_time_limit(path):
+    where = untimed_tests(path.read_text(), str(path.relative_to(TESTS.parent)))
+    assert not where, f"cocotb tests without a literal timeout_time and timeout_unit: {where}"
+
+
+def test_a_test_without_a_literal_limit_is_named_by_line():
+    source = """
+import cocotb
+from cocotb import test as ctest
+
+@cocotb.test
+async def bare(dut): ...
+
+@cocotb.test()
+async def unlimited(dut): ...
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def limited(dut): ...
+
+@ctest(timeout_time=LIMIT, timeout_unit="ms")
+async def computed(dut): ...
+
+@cocotb.test(timeout_time=2)
+async def no_unit(dut): ...
+
+def generate(name, run):
+    cocotb.test(name=name, timeout_time=5, timeout_unit="ms")(run)
+    return cocotb.test(name=name)(run)
+"""
+    assert untimed_tests(source, "tb.py") == [
+        "tb.py:5",
+        "tb.py:8",
+        "tb.py:14",
+        "tb.py:17",
+        "tb.py:22",
+    ]
 
 
 def test_every_decorator_form_is_a_test():
