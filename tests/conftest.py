@@ -7,6 +7,8 @@ import pytest
 from tinynpu.sim.build import config_dir
 from tinynpu.sim.runner import STRICT_WARNINGS, SimulationError, case_log, run_cocotb_cases
 
+#: Helpers every simulation may import (tests/cosim/driver_idle.py, the end-of-case check).
+SHARED = Path(__file__).parent / "cosim"
 #: The slowest tests listed at the end of a run.
 SLOWEST = 15
 
@@ -90,7 +92,7 @@ def cosim(request):
                     config,
                     cases,
                     test_dir=directory,
-                    python_path=[request.path.parent],
+                    python_path=list(dict.fromkeys([request.path.parent, SHARED])),
                     log_file=log,
                     env={"PYTHONWARNINGS": STRICT_WARNINGS},
                 )

@@ -7,6 +7,7 @@ from cases_sched import *  # noqa: F403
 from cases_submit import *  # noqa: F403
 from cases_vm import *  # noqa: F403
 from conformance_suite import CASES, healthy
+from driver_idle import Ledger
 from tinynpu.sim.system import System, boot
 
 
@@ -20,15 +21,14 @@ class RtlSystem(System):
 def _test(name, function):
     async def run(dut):
         system = await boot(dut, cls=RtlSystem)
-        memory = system.memory
-        free = memory.free_bytes
+        ledger = Ledger(system.device)
         await function(system)
         for client in system.clients:
             await client.close()
         system.clients = []
-        assert memory.free_bytes == free, f"{free - memory.free_bytes} bytes leaked"
+        await ledger.check()  # every client closed: no job, no context, no byte left
         await healthy(system)
-        assert memory.free_bytes == free
+        await ledger.finish()
         await system.shutdown()
 
     run.__name__ = run.__qualname__ = name

@@ -139,6 +139,7 @@ async def gemm_shapes(dut):
     for m, k, n in shapes:
         result = await gemm_case(soc, rig, rng, m, k, n)
         dut._log.info(f"GEMM {m}x{k}x{n}: {result.cycles} cycles")
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -161,6 +162,7 @@ async def gemm_int32_and_pitches(dut):
         pitches=(3, 5, 8),
     )
     await gemm_case(soc, rig, rng, 21, 45, 19, pitches=(7, 1, 13))
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -185,6 +187,7 @@ async def quantization_edges(dut):
     )
     # The saturating doubling-multiply's overflow: bias making x = INT32_MIN, multiplier too.
     await gemm_case(soc, rig, rng, 3, 1, n, quant=([-(1 << 31)] * n, [-(1 << 31)] * n, [0] * n))
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -231,6 +234,7 @@ async def bad_operands(dut):
         result = await run(rig, commands.nop(), cmd)
         assert (result.status, result.error, result.offset) == (ERROR, code, 8), (result, code)
     await gemm_case(soc, rig, np.random.default_rng(4), 5, 6, 7)
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -262,6 +266,7 @@ async def operand_faults(dut):
         assert (result.fault.kind, result.fault.level) == (FaultKind.TRANSLATION, 2)
         assert await soc.mem_read(C, m * n) == old
     await gemm_case(soc, rig, rng, m, k, n)
+    await rig.ledger.finish()
 
 
 async def conv_case(
@@ -343,6 +348,7 @@ async def convolutions(dut):
     await conv_case(
         soc, rig, rng, (1, 4, 5, 3), 5, (3, 3), (1, 1), (1, 1), izp=2, output_type=OutputType.INT32
     )
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -367,3 +373,4 @@ async def job_counters(dut):
     assert record.dma_read_bytes >= m * k + k * n + n * 16
     assert record.cycles < result.cycles + 1
     assert record.tlb_misses >= 1
+    await rig.ledger.finish()

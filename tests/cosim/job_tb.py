@@ -12,9 +12,10 @@ import random
 from dataclasses import dataclass
 
 import cocotb
+from driver_idle import Ledger
 from tinynpu.driver import tracepoints
 from tinynpu.driver.device import DeviceError
-from tinynpu.driver.memory import PhysicalAllocator
+from tinynpu.driver.memory import PAGE_SIZE, PhysicalAllocator
 from tinynpu.driver.mmu import AddressSpace
 from tinynpu.driver.npu import FIRMWARE_MAJOR, NpuBackend
 from tinynpu.driver.pgtable import Prot
@@ -74,6 +75,7 @@ class Rig:
     def __init__(self, soc, device, flat):
         self.soc, self.device, self.flat = soc, device, flat
         self.backend, self.memory = device.backend, device.memory
+        self.ledger = Ledger(device)  # a case ends with ledger.finish(): nothing left behind
 
     async def submit(self, addr, size, *, context=None, timeout_ns=TIMEOUT_NS):
         return await (context or self.flat).submit(addr, size, timeout_ns=timeout_ns)
@@ -204,6 +206,7 @@ async def nop(dut):
     assert 0 < result.cycles < 1000, result.cycles
     assert await soc.mmio_read(HOST.ring_done.offset) == 1
     assert await soc.mmio_read(HOST.ring_head.offset) == 1
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
@@ -221,6 +224,7 @@ async def copy_small(dut):
             assert result.ok, result
             want = before[:d_off] + data[s_off : s_off + length] + before[d_off + length :]
             assert await soc.mem_read(dst, 64) == want, (length, s_off, d_off)
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
@@ -236,6 +240,7 @@ async def copy_large(dut):
     assert result.ok, result
     assert await soc.mem_read(dst - 3, size + 6) == bytes(3) + data + bytes(3)
     dut._log.info(f"{size} bytes copied in {result.cycles} cycles")
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -264,6 +269,7 @@ async def copy_2d(dut):
                 so + r * sp : so + r * sp + row_bytes
             ]
         assert await soc.mem_read(dst, span) == bytes(want), (row_bytes, rows, sp, dp)
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -285,6 +291,7 @@ async def fill_and_write_value(dut):
         want[3 + 16 * r : 13 + 16 * r] = bytes.fromhex("11223344112233441122")
     want[0x800:0x808] = (0x0123_4567_89AB_CDEF).to_bytes(8, "little")
     assert await soc.mem_read(dst, span) == bytes(want)
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=50, timeout_unit="ms")
@@ -310,6 +317,7 @@ async def thousand_jobs(dut):
     )
     assert await soc.mmio_read(HOST.ring_done.offset) == 1000
     assert rig.backend.ring.done == rig.backend.ring.tail == 1000
+    await rig.ledger.finish(kept=len(streams) * PAGE_SIZE)
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -423,6 +431,7 @@ async def malformed_commands(dut):
     result = await run(rig, commands.write_value(fence, 0xABCD), header(0x42, 8))
     assert (result.error, result.offset) == (ErrorCode.BAD_OPCODE, 24)
     assert await soc.mem_read(fence, 8) == (0xABCD).to_bytes(8, "little")
+    await rig.ledger.finish()
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -455,6 +464,7 @@ async def bad_entries(dut):
     assert await soc.mem_read(fence, 8) == bytes(8)
     assert (await rig.result(await rig.submit(addr, size))).ok
     assert await soc.mem_read(fence, 8) == (7).to_bytes(8, "little")
+    await rig.ledger.finish(kept=PAGE_SIZE)  # the stream
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -490,6 +500,7 @@ async def bus_errors(dut):
     soc.memory.clear_errors()
     await check_good_job(soc, rig, seed=3)
     assert soc.memory.faults_answered >= 3
+    await rig.ledger.finish(kept=PAGE_SIZE)  # the stream of two NOPs
 
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
@@ -515,6 +526,7 @@ async def ring_fetch_error(dut):
     assert rig.device.sched.resets == 1 and rig.backend.queue_error is QueueError.NONE
     assert HOST.ring_status.decode(await soc.mmio_read(HOST.ring_status.offset))["error"] == 0
     await check_good_job(soc, rig)
+    await rig.ledger.finish(kept=PAGE_SIZE)  # the NOP stream
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -532,6 +544,7 @@ async def firmware_crash(dut):
     assert rig.device.sched.resets == 1
     assert HOST.fw_status.decode(await soc.mmio_read(HOST.fw_status.offset)) == {"ready": 1}
     await check_good_job(soc, rig)
+    await rig.ledger.finish(kept=PAGE_SIZE)  # the hung NOP stream
 
 
 class FutureFirmware(Firmware):

@@ -140,6 +140,7 @@ async def scattered_pages(dut):
         start = 4000 + r * PAGE
         want[1 + r * 301 : 1 + r * 301 + 300] = data[start : start + 300]
     assert await read_virtual(soc, dst) == bytes(want)
+    await rig.ledger.finish(spaces=1)
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -169,6 +170,7 @@ async def two_address_spaces(dut):
         assert await read_virtual(soc, layout[n][2]) == want, n
         if n == 0:  # the other space's destination is still untouched
             assert await read_virtual(soc, layout[1][2]) == bytes(3 * PAGE)
+    await rig.ledger.finish(spaces=2)
 
 
 async def expect_fault(rig, ctx, stream, cmds, offset, fault):
@@ -310,6 +312,7 @@ async def fault_kinds(dut):
     await good_copy(rig, ctx, stream, frames, seed=9)
     await good_copy(rig, other, other_stream, frames, seed=10)
     assert [f.asid for f in faults] == [asid] * 10
+    await rig.ledger.finish(spaces=2)
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
@@ -418,6 +421,7 @@ async def stale_tlb(dut):
     )
     # The other source page, in the same table, still translates.
     assert (await run(rig, ctx, stream, commands.copy(SRC_VA, DST_VA, 64))).ok
+    await rig.ledger.finish(spaces=1)
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -461,6 +465,7 @@ async def block_split_and_last_page(dut):
     result = await run(rig, ctx, stream, commands.fill(last + PAGE - 16, 16, 0xA1B2C3D4))
     assert result.ok, result
     assert await soc.mem_read(dst + PAGE - 16, 16) == bytes.fromhex("d4c3b2a1") * 4
+    await rig.ledger.finish(kept=2 * MiB, spaces=1)  # the block
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
@@ -487,3 +492,4 @@ async def address_space_lifecycle(dut):
     ttbr = await soc.mmio_read(bank.ttbr_lo.offset), await soc.mmio_read(bank.ttbr_hi.offset)
     assert join_address(bank.ttbr_lo, bank.ttbr_hi, *ttbr) == again.space.table.root
     await good_copy(rig, again, stream, frames, seed=18)
+    await rig.ledger.finish(spaces=count)
