@@ -20,12 +20,13 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import pytest
 from tinynpu.driver.accel import Accel
 from tinynpu.driver.backend import Outcome
 from tinynpu.driver.device import DeviceError
 from tinynpu.driver.memory import PhysicalAllocator
 from tinynpu.driver.pgtable import PageTable
-from tinynpu.driver.uapi import PAGE_SIZE
+from tinynpu.driver.uapi import PAGE_SIZE, UapiError
 from tinynpu.runtime.libtinynpu import Client
 
 __all__ = ["Behaviour", "DeadlockError", "ScriptedBackend", "VirtualPlatform", "make_device"]
@@ -415,3 +416,10 @@ async def stage(device, *, pages=1):
     bo = await client.bo_create(pages * PAGE_SIZE)
     await client.vm_map(context, bo, CMD_VA, pages * PAGE_SIZE)
     return client, context, bo
+
+
+async def refused(code, call):
+    """Await ``call`` and check that it fails with errno ``code``."""
+    with pytest.raises(UapiError) as info:
+        await call
+    assert info.value.errno == code, info.value

@@ -3,21 +3,14 @@ stream, arrays and in-syncs, WAIT's flags, VM_BIND's operations, CPU mappings an
 
 import errno
 
-import pytest
-from fakes import CMD_VA, Behaviour, make_device, stage
-from tinynpu.driver.uapi import Ioctl, UapiError, VmBindFlags, WaitFlags
+from fakes import CMD_VA, Behaviour, make_device, refused, stage
+from tinynpu.driver.uapi import PAGE_SIZE, Ioctl, VmBindFlags, WaitFlags
 from tinynpu.rtl.layouts import pack
 from tinynpu.runtime.libtinynpu import Client
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 FAR = 1 << 40
 NOP = 8
-
-
-async def refused(code, call):
-    with pytest.raises(UapiError) as info:
-        await call
-    assert info.value.errno == code, info.value
 
 
 def run(main, **options):

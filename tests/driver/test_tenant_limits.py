@@ -4,20 +4,14 @@ the timeout cap, and how DEV_QUERY reports them."""
 import errno
 
 import pytest
-from fakes import CMD_VA, Behaviour, make_device, stage
-from tinynpu.driver.uapi import MIN_SIZES, REQUESTS, Ioctl, UapiError
+from fakes import CMD_VA, Behaviour, make_device, refused, stage
+from tinynpu.driver.uapi import MIN_SIZES, PAGE_SIZE, REQUESTS, Ioctl
 from tinynpu.rtl.layouts import nbytes, pack, unpack
 from tinynpu.runtime.libtinynpu import Client
 
-PAGE = 4096
+PAGE = PAGE_SIZE
 FAR = 1 << 40
 NOP = 8
-
-
-async def refused(code, call):
-    with pytest.raises(UapiError) as info:
-        await call
-    assert info.value.errno == code, info.value
 
 
 def test_memory_quota_counts_buffers_and_page_tables():
