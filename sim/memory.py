@@ -1,101 +1,180 @@
-"""Host memory: a RAM model on the NPU's ``mem`` AXI4 master port, with error injection."""
+"""Host memory: the RAM on the NPU's ``mem`` AXI4 port, served inside the simulator.
 
+The memory's AXI4 side is C++ (``csrc/host_memory.cpp``, behind ``hdl/host_memory.sv``), run by
+the Verilated model at each clock edge; no Python runs for a beat. Its backing store is an mmap
+of this process that the C++ reads and writes through a pointer, so the host CPU's loads and
+stores here and the NPU's bursts there see one memory.
+"""
+
+import ctypes
+import enum
 import mmap
+from dataclasses import dataclass
 
-from cocotbext.axi import AxiBus
-from cocotbext.axi.axi_ram import AxiRamRead, AxiRamWrite
+from .native import model
 
-__all__ = ["HostMemory", "RefusedAccessError"]
+__all__ = ["HostMemory", "MemoryStats", "MemoryTiming", "Resp"]
 
 MiB = 1 << 20
 
 
-class RefusedAccessError(Exception):
-    """An NPU access the memory refuses: answered with SLVERR."""
+class Resp(enum.IntEnum):
+    """AXI responses the memory can answer a refused beat with."""
+
+    SLVERR = 2
+    DECERR = 3
 
 
-class _FaultingRead(AxiRamRead):
-    def __init__(self, *args, check, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_access = check
+@dataclass(frozen=True)
+class MemoryTiming:
+    """Latency and bandwidth of the memory, on top of its fastest timing (all defaults).
 
-    async def _read(self, address, length):
-        self._check_access(address, length, write=False)
-        return self.read(address, length)
+    Attributes
+    ----------
+    read_latency : int
+        Clock edges between taking a read burst and reading its first beat; the first beat
+        reaches the NPU one edge later. 0 answers at the edge after the address.
+    write_latency : int
+        Clock edges between a write burst's last beat and its response becoming ready.
+    beat_interval : int
+        Clock edges between the beats of a read burst; 1 is one beat a cycle.
+    """
+
+    read_latency: int = 0
+    write_latency: int = 0
+    beat_interval: int = 1
+
+    def __post_init__(self):
+        for name in ("read_latency", "write_latency"):
+            if not 0 <= getattr(self, name) < 1 << 16:
+                raise ValueError(f"{name} must be 0..65535 cycles, not {getattr(self, name)!r}")
+        if not 1 <= self.beat_interval < 1 << 16:
+            raise ValueError(f"beat_interval must be 1..65535 cycles, not {self.beat_interval!r}")
 
 
-class _FaultingWrite(AxiRamWrite):
-    def __init__(self, *args, check, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_access = check
+@dataclass(frozen=True)
+class MemoryStats:
+    """What the NPU asked of the memory since it was attached (bursts and beats, refused beats).
 
-    async def _write(self, address, data):
-        self._check_access(address, len(data), write=True)
-        self.write(address, data)
+    ``protocol_errors`` counts bursts and beats that break the AXI4 rules the memory checks: a
+    beat wider than the bus, an INCR burst across 4 KiB, a ``WLAST`` that does not end the burst.
+    """
+
+    read_bursts: int
+    read_beats: int
+    write_bursts: int
+    write_beats: int
+    refused_reads: int
+    refused_writes: int
+    protocol_errors: int
 
 
 class HostMemory:
-    """Host DRAM, served to the NPU over AXI4 by cocotbext-axi's RAM model.
+    """Host DRAM at physical addresses ``0 .. size - 1``, served to the NPU over AXI4.
 
     The host CPU's own loads and stores (``read``/``write``) go straight to the backing store, as
-    a CPU's caches would, without consuming NPU bus cycles. NPU accesses outside the memory, or
-    inside a range armed with :meth:`inject_error`, are answered with SLVERR (a read beat carries
-    zeros; a write beat is dropped).
+    a CPU's caches would, without consuming NPU bus cycles. NPU beats outside the memory, or
+    matching a rule armed with :meth:`inject_error` or :meth:`add_fault`, are refused: a read
+    beat carries zeros, a write beat stores nothing from its first refused byte lanes on.
+
+    Only one memory serves the simulator's NPU: making one attaches it, in place of any earlier.
 
     Parameters
     ----------
-    dut : cocotb handle
-        The NPU top level.
     size : int
-        Bytes of memory, at physical addresses ``0 .. size - 1``.
+        Bytes of memory.
+    timing : MemoryTiming, optional
+        Latency and bandwidth; by default the memory at its fastest.
     """
 
-    def __init__(self, dut, *, size=64 * MiB):
+    def __init__(self, *, size=64 * MiB, timing=None):
         if size <= 0 or size % 4096:
             raise ValueError(f"Host memory size must be a positive multiple of 4096, not {size!r}")
-        bus = AxiBus.from_prefix(dut, "mem", bus_separator="__")
-        self._store = mmap.mmap(-1, size)
-        self._faults = []
         self.size = size
-        self.faults_answered = 0
-        common = dict(reset_active_level=True, mem=self._store, check=self._check_npu)
-        self._write_if = _FaultingWrite(bus.write, dut.clk, dut.rst, **common)
-        self._read_if = _FaultingRead(bus.read, dut.clk, dut.rst, **common)
-        for port in (self._write_if, self._read_if):
-            port.log.setLevel("WARNING")
-            port.log.disabled = True  # refused beats are reported through faults_answered
+        self._store = mmap.mmap(-1, size)
+        self._view = (ctypes.c_char * size).from_buffer(self._store)
+        self._model = model()
+        self._model.tinynpu_host_memory_attach(ctypes.addressof(self._view), size)
+        self.set_timing(MemoryTiming() if timing is None else timing)
+
+    def set_timing(self, timing: MemoryTiming):
+        """Use ``timing`` from the next clock edge on."""
+        status = self._model.tinynpu_host_memory_timing(
+            timing.read_latency, timing.write_latency, timing.beat_interval
+        )
+        assert status == 0, timing  # MemoryTiming checked the values
+        self.timing = timing
 
     def _check(self, address, length):
-        if not (address >= 0 and address + length <= self.size):
+        if not (address >= 0 and length >= 0 and address + length <= self.size):
             raise ValueError(
                 f"Host memory range {address:#x}+{length:#x} is outside 0..{self.size:#x}"
             )
 
-    def _check_npu(self, address, length, *, write):
-        refused = address + length > self.size
-        for start, end, on_write in self._faults:
-            if on_write == write and address < end and start < address + length:
-                refused = True
-        if refused:
-            self.faults_answered += 1
-            raise RefusedAccessError(f"{'write' if write else 'read'} {address:#x}+{length}")
+    def add_fault(
+        self, address, length, *, write, resp=Resp.SLVERR, manager=None, skip=0, shots=None
+    ):
+        """Refuse NPU beats touching ``address .. address + length - 1``.
 
-    def inject_error(self, address, length, *, write):
-        """Answer NPU reads (or writes) touching ``address .. address + length - 1`` with SLVERR.
+        Parameters
+        ----------
+        address, length : int
+            The physical byte range.
+        write : bool
+            Refuse write beats (else read beats).
+        resp : Resp
+            The answer: SLVERR or DECERR.
+        manager : int, optional
+            Only beats of bursts carrying this AXI ID (``tinynpu.rtl.top.MemId``); any by default.
+        skip : int
+            Matching beats to let through before refusing: ``skip=n - 1`` refuses the n-th.
+        shots : int, optional
+            Matching beats to refuse after those; every one by default.
 
         Host-side accesses are not affected. Lasts until :meth:`clear_errors`.
         """
         self._check(address, length)
-        self._faults.append((address, address + length, bool(write)))
+        if skip < 0 or (shots is not None and shots < 0):
+            raise ValueError(f"skip and shots must not be negative, not {skip!r}, {shots!r}")
+        mask, value = (0, 0) if manager is None else (0xFFFF_FFFF, manager)
+        self._model.tinynpu_host_memory_add_rule(
+            int(bool(write)),
+            mask,
+            value,
+            address,
+            address + length,
+            skip,
+            -1 if shots is None else shots,
+            Resp(resp),
+        )
+
+    def inject_error(self, address, length, *, write):
+        """Answer every NPU read (or write) beat touching the range with SLVERR."""
+        self.add_fault(address, length, write=write)
 
     def clear_errors(self):
         """Disarm every injected error."""
-        self._faults.clear()
+        self._model.tinynpu_host_memory_clear_rules()
+
+    @property
+    def stats(self):
+        """A :class:`MemoryStats` of the NPU's accesses so far."""
+        fields = len(MemoryStats.__dataclass_fields__)
+        values = (ctypes.c_uint64 * fields)()
+        count = self._model.tinynpu_host_memory_stats(values, fields)
+        assert count == fields, f"the model keeps {count} statistics, this module {fields}"
+        return MemoryStats(*values)
+
+    @property
+    def faults_answered(self):
+        """NPU beats refused so far."""
+        stats = self.stats
+        return stats.refused_reads + stats.refused_writes
 
     def read(self, address, length):
         """Return ``length`` bytes at physical ``address``."""
         self._check(address, length)
-        return bytes(self._store[address : address + length])
+        return self._store[address : address + length]
 
     def write(self, address, data):
         """Store ``data`` at physical ``address``."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cocotbext.axi
 from tinynpu.rtl.config import NpuConfig
-from tinynpu.sim.build import TOP_NAME
+from tinynpu.sim.soc_top import SOC_NAME
 
 from .build import VerilatorRunner, build_simulator
 from .soc import CONFIG_ENV
@@ -225,7 +225,7 @@ def run_cocotb_cases(
     with contextlib.suppress(SystemExit):
         runner.test(
             test_module=module,
-            hdl_toplevel=TOP_NAME,
+            hdl_toplevel=SOC_NAME,
             hdl_toplevel_lang="verilog",
             build_dir=build_dir,
             test_dir=test_dir,

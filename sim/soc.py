@@ -17,11 +17,14 @@ from tinynpu.rtl.top import HOST_ADDR_WIDTH
 
 from .cp import DEFAULT_COST, ControlProcessor
 from .irq import InterruptLine
-from .memory import HostMemory
+from .memory import HostMemory, MemoryTiming
 from .mmio import Mmio
 from .trace import Trace
 
 __all__ = ["CONFIG_ENV", "SimEvent", "Soc", "config_from_env"]
+
+#: Host memory at its fastest: the timing every cycle count of the suite and the bench assumes.
+FASTEST = MemoryTiming()
 
 #: Environment variable through which the runner tells the simulation its configuration.
 CONFIG_ENV = "TINYNPU_CONFIG"
@@ -76,6 +79,8 @@ class Soc:
         Clock period.
     mem_size : int
         Bytes of host memory.
+    mem_timing : MemoryTiming
+        Latency and bandwidth of host memory; the default is the memory at its fastest.
     trace : bool
         Record MMIO accesses and interrupts in :attr:`trace`.
     firmware : callable, optional
@@ -89,7 +94,7 @@ class Soc:
     mmio : Mmio
         The host's MMIO master.
     memory : HostMemory
-        Host memory, on the NPU's ``mem`` port.
+        Host memory, on the NPU's ``mem`` port (inside the simulator).
     irq : InterruptLine
         The NPU's interrupt to the host.
     trace : Trace
@@ -105,6 +110,7 @@ class Soc:
         config=None,
         clock_ns=10.0,
         mem_size=64 << 20,
+        mem_timing=FASTEST,
         trace=False,
         firmware=None,
         cost=DEFAULT_COST,
@@ -114,7 +120,7 @@ class Soc:
         self.clock_ns = clock_ns
         self.trace = Trace(HOST, enabled=trace)
         self.mmio = Mmio(dut, window=1 << HOST_ADDR_WIDTH, trace=self.trace)
-        self.memory = HostMemory(dut, size=mem_size)
+        self.memory = HostMemory(size=mem_size, timing=mem_timing)
         self.irq = InterruptLine(dut.irq, name="irq", trace=self.trace)
         self.cp = (
             None
