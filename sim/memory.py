@@ -7,22 +7,19 @@ stores here and the NPU's bursts there see one memory.
 """
 
 import ctypes
-import enum
 import mmap
 from dataclasses import dataclass
 
+from tinynpu.rtl.axi import Resp
+
 from .native import model
 
-__all__ = ["HostMemory", "MemoryStats", "MemoryTiming", "Resp"]
+__all__ = ["HostMemory", "MemoryStats", "MemoryTiming"]
 
 MiB = 1 << 20
 
-
-class Resp(enum.IntEnum):
-    """AXI responses the memory can answer a refused beat with."""
-
-    SLVERR = 2
-    DECERR = 3
+#: The answers a refused beat may get.
+REFUSALS = (Resp.SLVERR, Resp.DECERR)
 
 
 @dataclass(frozen=True)
@@ -134,6 +131,8 @@ class HostMemory:
         Host-side accesses are not affected. Lasts until :meth:`clear_errors`.
         """
         self._check(address, length)
+        if resp not in REFUSALS:
+            raise ValueError(f"A refused beat is answered SLVERR or DECERR, not {resp!r}")
         if skip < 0 or (shots is not None and shots < 0):
             raise ValueError(f"skip and shots must not be negative, not {skip!r}, {shots!r}")
         mask, value = (0, 0) if manager is None else (0xFFFF_FFFF, manager)
@@ -145,7 +144,7 @@ class HostMemory:
             address + length,
             skip,
             -1 if shots is None else shots,
-            Resp(resp),
+            resp.value,
         )
 
     def inject_error(self, address, length, *, write):

@@ -60,7 +60,6 @@ struct WBeat {
 struct Response {  // a B
     uint32_t id;
     uint32_t resp;
-    uint64_t due;  // edge from which it may be sent
 };
 
 struct Rule {
@@ -147,6 +146,7 @@ class HostMemory {
         r = {};
         b = {};
         reading = staged = writing = false;
+        beat_due = b_due = 0;
     }
 
     void edge(bool rst, bool arvalid, const Request& ar_in, bool rready, bool awvalid,
@@ -179,10 +179,11 @@ class HostMemory {
     Cursor rd;
     Beat beat{};
     uint64_t beat_due = 0;
-    // The write process.
+    // The write process, and the edge from which its response may be queued.
     bool writing = false;
     Cursor wr;
     uint32_t bresp = kResp_OKAY;
+    uint64_t b_due = 0;
 
     // The answer of the first rule refusing a beat at [addr, addr + len), or OKAY.
     uint32_t check(bool write, uint32_t id, uint64_t addr, uint64_t len) {
@@ -262,11 +263,10 @@ class HostMemory {
                 continue;
             }
             if (b.full() || now < b_due) return;
-            b.queue.push_back(Response{wr.req.id, bresp, 0});
+            b.queue.push_back(Response{wr.req.id, bresp});
             writing = false;
         }
     }
-    uint64_t b_due = 0;
 
     // The beat's enabled byte lanes, one contiguous run at a time, as the transaction model did:
     // a refused run ends the beat's stores.

@@ -4,12 +4,16 @@ The jobs run through the driver in address space FLAT, as in ``job_tb.py``; what
 what the memory model answers and counts.
 """
 
+import re
+
 import cocotb
-from job_tb import OK, bring_up, pattern, run
+import pytest
+from job_tb import ERROR, bring_up, pattern, run
+from tinynpu.rtl.axi import Resp
 from tinynpu.rtl.layouts import ErrorCode
 from tinynpu.rtl.top import MemId
 from tinynpu.runtime import commands
-from tinynpu.sim.memory import MemoryTiming, Resp
+from tinynpu.sim.memory import MemoryTiming
 
 SRC, DST = 0x0100_0000, 0x0180_0000
 PAGE = 4096
@@ -52,8 +56,7 @@ async def fault_rules_match_one_manager(dut):
     beat = soc.config.mem_data_width // 8  # one beat's bytes: the rule matches one read
     soc.memory.add_fault(SRC + 0x800, beat, write=False, resp=Resp.DECERR, manager=MemId.DMA)
     result, _ = await copy_page(soc, rig)
-    assert (result.status, result.error) != (OK, ErrorCode.NONE)
-    assert result.error == ErrorCode.BUS_ERROR, result
+    assert (result.status, result.error) == (ERROR, ErrorCode.BUS_ERROR), result
     assert soc.memory.stats.refused_reads == 1
     soc.memory.clear_errors()
     soc.memory.add_fault(SRC, PAGE, write=False, manager=MemId.WALKER)
@@ -96,4 +99,25 @@ async def timing_adds_cycles(dut):
     soc.memory.set_timing(MemoryTiming())
     again, _ = await copy_page(soc, rig)
     assert again.cycles == fast.cycles
+    await rig.ledger.finish()
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def fault_rules_refuse_bad_arguments(dut):
+    """A rule outside memory, with an answer that is no refusal, or a negative count is refused
+    before it is armed; the NPU's next job is untouched."""
+    soc, rig = await bring_up(dut)
+    size = soc.memory.size
+    outside = re.escape(f"range {size - 8:#x}+0x10 is outside 0..{size:#x}")
+    with pytest.raises(ValueError, match=outside):
+        soc.memory.add_fault(size - 8, 16, write=False)
+    no_refusal = re.escape(f"answered SLVERR or DECERR, not {Resp.OKAY!r}")
+    with pytest.raises(ValueError, match=no_refusal):
+        soc.memory.add_fault(SRC, 8, write=False, resp=Resp.OKAY)
+    with pytest.raises(ValueError, match="must not be negative, not -1, None"):
+        soc.memory.add_fault(SRC, 8, write=False, skip=-1)
+    with pytest.raises(ValueError, match="must not be negative, not 0, -2"):
+        soc.memory.add_fault(SRC, 8, write=True, shots=-2)
+    result, exact = await copy_page(soc, rig)
+    assert result.ok and exact and soc.memory.faults_answered == 0
     await rig.ledger.finish()
