@@ -4,7 +4,7 @@ Everything generated lives under ``build/<config slug>-<key>/``, where the key h
 configuration, every file under ``rtl/`` and the Amaranth version: ``tinynpu_top.v`` and
 ``config.json`` from elaboration, then ``verilator-<toolchain>/`` (``verilator-fst-<toolchain>/``
 with waveforms) from Verilator: the model of ``tinynpu_soc`` (:mod:`tinynpu.sim.soc_top`), the NPU
-with the host memory and bus masters of ``hdl/`` and ``csrc/`` around it. A directory, once
+with the host memory of ``hdl/`` and ``csrc/`` on its ``mem`` port. A directory, once
 complete, is never rewritten: a change of any input yields a new key. Concurrent builders
 (pytest-xdist workers) serialise on lock files, so a configuration is elaborated and built once.
 
@@ -396,7 +396,7 @@ def build_simulator(config: NpuConfig, *, waves=False):
                 waves=waves,
                 make_args=MAKE_ARGS,
                 before_make=lambda: _link_runtime(directory),
-                cxx_sources=[CSRC_DIR / "host_memory.cpp", CSRC_DIR / "axil_master.cpp"],
+                cxx_sources=[CSRC_DIR / "host_memory.cpp"],
             ).build(
                 sources=[
                     _control_file(directory, config),

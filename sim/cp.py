@@ -79,7 +79,6 @@ class ControlProcessor:
         self.image = None
         self._task = None
         self._wake = Event()
-        self._owed = 0
         self.cycles_charged = 0
         self.accesses = 0
 
@@ -87,41 +86,25 @@ class ControlProcessor:
 
     async def read(self, offset):
         """Load a word of the CP window."""
-        return await self.mmio.read(offset, delay=self._issue())
+        await self._charge(self.cost.access_cycles)
+        self.accesses += 1
+        return await self.mmio.read(offset)
 
     async def write(self, offset, value):
         """Store a word to the CP window."""
-        await self.mmio.write(offset, value, delay=self._issue())
-
-    def _issue(self):
-        """Account for one access; return the cycles the bus master lets pass before it.
-
-        Those are the access's issue cycles and the computation charged since the last access:
-        the firmware touches the NPU only through the bus, so the time its computation takes
-        need not pass in Python, only before the next access starts (one wake for both).
-        """
+        await self._charge(self.cost.access_cycles)
         self.accesses += 1
-        self.cycles_charged += self.cost.access_cycles
-        delay, self._owed = self._owed + self.cost.access_cycles, 0
-        return delay
-
-    async def _pay(self):
-        """Let the computation charged since the last access pass."""
-        owed, self._owed = self._owed, 0
-        await self._charge(owed)
+        await self.mmio.write(offset, value)
 
     async def wait_irq(self):
         """Sleep until ``cp_irq`` is high, or until :meth:`stop` asks the firmware to stop."""
-        await self._pay()
         if not self.dut.cp_irq.value:
             await First(RisingEdge(self.dut.cp_irq), self._wake.wait())
         self._wake.clear()
 
     async def execute(self, instructions):
-        """Charge ``instructions`` of computation: they pass before the next access or sleep."""
-        cycles = math.ceil(instructions * self.cost.cycles_per_instruction)
-        self.cycles_charged += cycles
-        self._owed += cycles
+        """Charge ``instructions`` of computation."""
+        await self._charge(math.ceil(instructions * self.cost.cycles_per_instruction))
 
     async def _charge(self, cycles):
         """Let ``cycles`` rising edges of the clock pass, as ``ClockCycles`` does, in few wakes.
@@ -132,6 +115,7 @@ class ControlProcessor:
         """
         if not cycles:
             return
+        self.cycles_charged += cycles
         clk = self.dut.clk
         if cycles <= 3:
             await ClockCycles(clk, cycles)
@@ -153,12 +137,7 @@ class ControlProcessor:
             raise RuntimeError("The firmware is already running")
         self.image = self._factory(self)
         self._wake.clear()
-        self._owed = 0
-        self._task = cocotb.start_soon(self._run(self.image))
-
-    async def _run(self, image):
-        await image.run()
-        await self._pay()  # the firmware ends when its last computation does
+        self._task = cocotb.start_soon(self.image.run())
 
     async def stop(self):
         """Let the firmware finish its job in hand, drop ``ready`` and return; wait for that."""

@@ -1,8 +1,7 @@
 """The simulator executable's own C++ entry points (``csrc/``), typed for :mod:`ctypes`.
 
-The Verilated model links the host memory and the AXI4-Lite masters of ``csrc/`` and exports
-their symbols (``-rdynamic``); cocotb runs this Python inside that executable, so the harness
-calls them directly.
+The Verilated model links the host memory of ``csrc/`` and exports its symbols (``-rdynamic``);
+cocotb runs this Python inside that executable, so the harness calls them directly.
 """
 
 import ctypes
@@ -19,12 +18,6 @@ _PROTOTYPES = {
     "tinynpu_host_memory_add_rule": ([_int, _u32, _u32, _u64, _u64, _u64, _i64, _u32], None),
     "tinynpu_host_memory_clear_rules": ([], None),
     "tinynpu_host_memory_stats": ([ctypes.POINTER(_u64), _int], _int),
-    "tinynpu_axil_post": ([_int, _int, _u32, _u32, _u32, _u32, _u64, _u32], _u64),
-    "tinynpu_axil_take": (
-        [_int, _int, _u64, ctypes.POINTER(_u32), ctypes.POINTER(_u32)],
-        _int,
-    ),
-    "tinynpu_axil_cancel": ([_int, _int, _u64], None),
 }
 
 
@@ -43,7 +36,7 @@ def model():
             function = getattr(lib, name)
         except AttributeError:
             raise RuntimeError(
-                f"{name} is not in this process: the SoC's transactors exist only inside a "
+                f"{name} is not in this process: the SoC's host memory exists only inside a "
                 "simulator built by tinynpu.sim.build"
             ) from None
         function.argtypes, function.restype = arguments, result

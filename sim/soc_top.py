@@ -1,44 +1,23 @@
-"""The simulated SoC's top level: the NPU and the bus transactors around it, in Verilog.
+"""The simulated SoC's top level: the NPU with host memory on its ``mem`` port, in Verilog.
 
-The model Verilator builds is ``tinynpu_soc``: the NPU (``tinynpu_top``) with the host memory of
-``hdl/host_memory.sv`` on its ``mem`` port and an AXI4-Lite master of ``hdl/axil_master.sv`` on
-each of its ``host`` and ``cp`` ports, joined inside the simulator, so no bus cycle costs Python.
-The SoC's ports are the clock, the reset, the NPU's other outputs (``irq``, ``cp_irq``,
-``activity``) under their own names, and each master's completion counters
-(``host_reads_done``...), which the harness waits on.
+The model Verilator builds is ``tinynpu_soc``: the NPU (``tinynpu_top``) and the host memory of
+``hdl/host_memory.sv`` joined inside the simulator, so the memory's beats cost no Python. Every
+other port of the NPU is a port of ``tinynpu_soc`` under the same name, so a testbench drives the
+host and CP buses, the clock and the reset as it would the bare NPU.
 """
 
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 from tinynpu.rtl.config import NpuConfig
-from tinynpu.rtl.top import (
-    CP_ADDR_WIDTH,
-    HOST_ADDR_WIDTH,
-    MEM_ADDR_WIDTH,
-    MEM_ID_WIDTH,
-    npu_signature,
-)
+from tinynpu.rtl.top import MEM_ADDR_WIDTH, MEM_ID_WIDTH, npu_signature
 
-__all__ = ["MASTER_PORTS", "MEMORY_PORT", "SOC_NAME", "soc_ports", "soc_verilog"]
+__all__ = ["MEMORY_PORT", "SOC_NAME", "soc_ports", "soc_verilog"]
 
 #: Verilog module name of the simulated SoC.
 SOC_NAME = "tinynpu_soc"
 
 #: The NPU port the host memory serves, inside the SoC.
 MEMORY_PORT = "mem"
-
-#: The NPU's AXI4-Lite ports, each driven by a master inside the SoC: name, index of the master
-#: (the C++ model's port number) and address width.
-MASTER_PORTS = (("host", 0, HOST_ADDR_WIDTH), ("cp", 1, CP_ADDR_WIDTH))
-
-#: A master's completion counters, SoC outputs named ``<port>_<counter>``.
-_COUNTERS = ("reads_done", "writes_done")
-
-_MASTER_SIGNALS = (
-    *("araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready"),
-    *("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready"),
-    *("bresp", "bvalid", "bready"),
-)
 
 #: The memory's channel signals, by the name of the shell's port (``hdl/host_memory.sv``).
 _MEMORY_SIGNALS = (
@@ -61,17 +40,13 @@ def _npu_ports(config: NpuConfig):
 
 
 def _served(name):
-    """Whether an NPU port is served inside the SoC (by the memory or a master)."""
-    buses = (MEMORY_PORT, *(port for port, _, _ in MASTER_PORTS))
-    return name.split("__")[0] in buses and "__" in name
+    """Whether an NPU port is served inside the SoC (by the host memory)."""
+    return name.startswith(f"{MEMORY_PORT}__")
 
 
 def soc_ports(config: NpuConfig):
-    """The SoC's ports, ``[(name, flow, width)]``: the NPU's unserved ones, then the counters."""
-    ports = [port for port in _npu_ports(config) if not _served(port[0])]
-    for port, _, _ in MASTER_PORTS:
-        ports += [(f"{port}_{counter}", wiring.Out, 32) for counter in _COUNTERS]
-    return ports
+    """The SoC's ports, ``[(name, flow, width)]``: the NPU's, less its memory port."""
+    return [port for port in _npu_ports(config) if not _served(port[0])]
 
 
 def _declaration(kind, width, name):
@@ -107,13 +82,5 @@ def soc_verilog(config: NpuConfig):
     lines += [f"      .{signal}({MEMORY_PORT}__{signal})," for signal in _MEMORY_SIGNALS]
     lines[-1] = lines[-1].rstrip(",")
     lines.append("  );")
-    for port, index, width in MASTER_PORTS:
-        lines.append("")
-        lines.append(f"  tinynpu_axil_master #(.PORT({index}), .ADDR_W({width})) {port}_master (")
-        lines.append("      .clk(clk),")
-        lines += [f"      .{signal}({port}__{signal})," for signal in _MASTER_SIGNALS]
-        lines += [f"      .{counter}({port}_{counter})," for counter in _COUNTERS]
-        lines[-1] = lines[-1].rstrip(",")
-        lines.append("  );")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
