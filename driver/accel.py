@@ -13,7 +13,14 @@ from .sched import Scheduler
 from .tenant import Tenant
 from .uapi import PAGE_SIZE, UAPI_VERSION
 
-__all__ = ["Accel"]
+__all__ = ["STORM_INTERRUPTS", "Accel"]
+
+#: Interrupts in a row that found nothing to serve: a storm. The driver then masks the line and
+#: polls every STORM_POLL_NS for STORM_HOLDOFF_NS before it listens again (Linux's spurious-IRQ
+#: detector disables such a line; here it comes back after the hold-off).
+STORM_INTERRUPTS = 32
+STORM_POLL_NS = 20_000
+STORM_HOLDOFF_NS = 1_000_000
 
 #: Where client mappings may start: page 0 stays unmapped, so a NULL device pointer faults. They
 #: end where the backend's virtual address range does (``limits["va_end"]``).
@@ -71,6 +78,7 @@ class Accel:
         self._max_client_contexts = max_client_contexts
         self.client_ban_hangs = 2 * ban_hangs if client_ban_hangs is None else client_ban_hangs
         self.sched = None
+        self.irq_storms = 0
         self.files = []
         self._irq = None
         self._mmap_next = 1 << 32
@@ -86,8 +94,21 @@ class Accel:
         self._irq = self.platform.spawn(self._irq_thread())
 
     async def _irq_thread(self):
+        idle = 0  # interrupts in a row that found nothing
         while True:
             await self.platform.wait_irq()
+            async with self.sched.lock:
+                idle = 0 if await self.sched.service() else idle + 1
+            if idle >= STORM_INTERRUPTS:
+                self.irq_storms += 1
+                idle = 0
+                await self._poll(STORM_HOLDOFF_NS)
+
+    async def _poll(self, duration_ns):
+        """Serve the device by polling for ``duration_ns``, the interrupt line masked."""
+        end = self.platform.now_ns() + duration_ns
+        while self.platform.now_ns() < end:
+            await self.platform.sleep_ns(STORM_POLL_NS)
             async with self.sched.lock:
                 await self.sched.service()
 

@@ -54,9 +54,18 @@ class Backend(Protocol):
         ``max_cmd_size`` (bytes of command stream a job may have), ``queue_depth`` (jobs
         the hardware queue holds) and ``va_end`` (the end of the device's virtual address
         range), as the device reports them after :meth:`init`.
+    stopped_at : object or None
+        After an interrupt reported the hardware queue stopped on an error: the handle of the
+        first job it did not take (``None``: it took them all). The scheduler lets the jobs
+        before it end, then resets; that job fails, those after it run again after the reset.
+    reset_pending : bool
+        The device must be reset before the next job runs (a TLB invalidation did not
+        complete; the operation that started it has otherwise completed).
     """
 
     limits: dict
+    stopped_at: object
+    reset_pending: bool
 
     async def init(self) -> None:
         """Probe and bring the device up."""

@@ -200,6 +200,7 @@ class File:
                     f"All {device.backend.limits['max_contexts']} contexts are in use",
                 )
             space = await device.backend.create_space()
+            await self._sched.settle()
             table_bytes = device.backend.space_bytes(space)
             try:
                 tenant.charge(table_bytes)
@@ -234,6 +235,7 @@ class File:
         async with sched.lock:
             sched.remove(entity)
             await self.device.backend.destroy_space(entity.space)
+            await sched.settle()
             context.vm.forget()
             self.tenant.uncharge(context.table_bytes)
             self.tenant.contexts -= 1
@@ -311,6 +313,7 @@ class File:
             grown = backend.space_bytes(space) - before
             context.table_bytes += grown
             self.tenant.bytes += grown
+            await self._sched.settle()
         return grown
 
     async def _submit(self, fields):

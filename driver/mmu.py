@@ -25,10 +25,21 @@ from .memory import PhysicalAllocator
 from .pgtable import Gather, PageTable, Prot
 from .platform import Platform
 
-__all__ = ["AddressSpace", "Fault", "Mmu"]
+__all__ = ["AddressSpace", "Fault", "InvalidationTimeoutError", "Mmu"]
 
 #: MMIO polls of tlb_inv_status an invalidation may take before it is declared hung.
 INVALIDATE_POLLS = 1000
+
+
+class InvalidationTimeoutError(DeviceError):
+    """A TLB invalidation did not complete: the TLB may still hold what it should have dropped.
+
+    The operation that raised it has otherwise completed (descriptors written, tables freed);
+    nothing may run in the address space until a reset has emptied the TLB.
+    """
+
+    def __init__(self, message):
+        super().__init__(errno.ETIMEDOUT, message)
 
 
 @dataclass(frozen=True)
@@ -145,9 +156,11 @@ class Mmu:
         """
         self._check(space)
         await self.regs.bank("aspace", space.asid).write("control", enable=0)
-        await self.invalidate(space.asid)
-        space.table.destroy()
-        del self._spaces[space.asid]
+        try:
+            await self.invalidate(space.asid)
+        finally:  # disabled, it can walk nothing: its tables may go even if the TLB is stale
+            space.table.destroy()
+            del self._spaces[space.asid]
 
     def _check(self, space):
         if self._spaces.get(space.asid) is not space:
@@ -168,8 +181,14 @@ class Mmu:
         """
         self._check(space)
         unmapped, gather = await space.table.unmap_pages(iova, size)
-        await self.sync(space, gather)
-        space.table.release(gather)
+        try:
+            await self.sync(space, gather)
+        except InvalidationTimeoutError:
+            # The caller resets before the space runs again: then nothing walks the freed tables.
+            gather.synced = True
+            raise
+        finally:
+            space.table.release(gather)
         return unmapped
 
     async def sync(self, space, gather: Gather):
@@ -188,8 +207,8 @@ class Mmu:
 
         Raises
         ------
-        DeviceError
-            ``ETIMEDOUT`` if the invalidation does not complete.
+        InvalidationTimeoutError
+            If the invalidation does not complete.
         """
         regs = self.regs
         before = (await regs.fields("tlb_inv_status"))["count"]
@@ -207,7 +226,9 @@ class Mmu:
             status = await regs.fields("tlb_inv_status")
             if status["count"] != before and not status["busy"]:
                 return
-        raise DeviceError(errno.ETIMEDOUT, "TLB invalidation did not complete")
+        raise InvalidationTimeoutError(
+            f"TLB invalidation {command} did not complete in {INVALIDATE_POLLS} polls"
+        )
 
     async def read_faults(self):
         """Read the fault records not read since their address space last restarted.

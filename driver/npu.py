@@ -10,7 +10,9 @@ It is the only register-aware code of the driver, in modules named for what they
 * this module: bring-up (the firmware handshake), the interrupt handler, reset, and the errno
   policy of completions: a translation fault is ``EFAULT``, a bus error ``EIO``, a command the
   firmware refused ``EINVAL``; a job that found its address space stopped did not run and is
-  retried.
+  retried. What only broken hardware or memory can cause is ``EIO``: a malformed ring entry (the
+  driver writes none), a missing or inconsistent completion record, a fault the tables as the
+  driver wrote them do not explain (it repairs them from its own copy), a walker bus error.
 
 A job runs in an address space: its command stream and every address in it are virtual. A
 translation fault stops the space and ends the job with a ``FAULT`` completion; the handler reads
@@ -22,8 +24,9 @@ Every limit comes from the hardware: the capability registers bound the ring siz
 """
 
 import errno
+from contextlib import contextmanager
 
-from tinynpu.rtl.layouts import ErrorCode, QueueError
+from tinynpu.rtl.layouts import Access, CompletionStatus, ErrorCode, FaultKind, QueueError
 from tinynpu.rtl.pte import GRANULE
 from tinynpu.rtl.regmap import CP
 
@@ -31,7 +34,7 @@ from .backend import Outcome
 from .device import DeviceError, DeviceInfo, host_registers, probe
 from .interrupts import acknowledge, set_enabled
 from .memory import PhysicalAllocator
-from .mmu import Mmu
+from .mmu import InvalidationTimeoutError, Mmu
 from .platform import Platform
 from .ring import Ring
 
@@ -42,15 +45,18 @@ FIRMWARE_MAJOR = 2
 #: Bytes of command stream per job: firmware 2.x holds a stream in its SRAM and guarantees half
 #: of it (the rest is its own).
 MAX_CMD_SIZE = 1 << (CP.cp_info.sram_log2.reset - 1)
-_SOURCES = ("job_done", "job_error", "queue_error", "mmu_fault")
+_SOURCES = ("job_done", "job_error", "queue_error", "mmu_fault", "bus_error")
 _ERRNOS = {
     ErrorCode.NONE: 0,
     ErrorCode.PAGE_FAULT: errno.EFAULT,
     ErrorCode.BUS_ERROR: errno.EIO,
+    ErrorCode.BAD_ENTRY: errno.EIO,  # the driver writes well-formed entries only
 }
+#: The Outcome of a job whose completion record is missing or does not match it.
+LOST = Outcome(error=errno.EIO, hw_status=CompletionStatus.ERROR.value)
 
 
-def outcome(record, fault=None):
+def outcome(record, fault=None, *, hardware_fault=False):
     """The :class:`~.backend.Outcome` of a :class:`~tinynpu.rtl.layouts.Completion` record.
 
     Parameters
@@ -59,12 +65,15 @@ def outcome(record, fault=None):
         The firmware's record of the job.
     fault : Fault, optional
         The fault record of the job's address space, for a ``PAGE_FAULT``.
+    hardware_fault : bool
+        The fault is not the job's: its tables allowed the access (``EIO``, not ``EFAULT``).
     """
     error = record.error
     if error is ErrorCode.AS_STOPPED:
         return Outcome(retry=True, hw_status=record.status.value, hw_error=error.value)
+    code = errno.EIO if hardware_fault else _ERRNOS.get(error, errno.EINVAL)
     return Outcome(
-        error=_ERRNOS.get(error, errno.EINVAL),
+        error=code,
         hw_status=record.status.value,
         hw_error=error.value,
         hw_offset=record.offset,
@@ -99,6 +108,16 @@ class NpuBackend:
         The command ring (after :meth:`init`).
     queue_error : QueueError
         Why the command queue stopped, until the next reset (``NONE`` while it runs).
+    stopped_at : int or None
+        While the queue is stopped by an error: the handle of the first job it did not fetch
+        (``None`` if it fetched them all). The jobs before it run to their end; it and those
+        after it never reach the firmware.
+    reset_pending : bool
+        A TLB invalidation did not complete: the TLB may hold stale entries until a reset.
+    repaired : int
+        Page-table descriptors found corrupted in memory and rewritten.
+    lost_records : int
+        Completion records found missing or corrupted.
     """
 
     def __init__(
@@ -117,6 +136,10 @@ class NpuBackend:
         self.ring: Ring | None = None
         self.firmware_version = None
         self.queue_error = QueueError.NONE
+        self.stopped_at = None
+        self.reset_pending = False
+        self.repaired = self.lost_records = 0
+        self._hardware_faults = set()  # asids whose pending fault the tables do not explain
         self.limits = {}
 
     # --- bring-up ---------------------------------------------------------------------------
@@ -155,7 +178,7 @@ class NpuBackend:
     async def _bring_up(self):
         await self._wait_firmware()
         await self.ring.program()
-        self.queue_error = QueueError.NONE
+        self.queue_error, self.stopped_at = QueueError.NONE, None
         await set_enabled(self.regs, _SOURCES)
 
     async def _wait_firmware(self):
@@ -183,6 +206,8 @@ class NpuBackend:
         The address spaces in use are programmed again, their tables intact.
         """
         await self.platform.reset()
+        self.reset_pending = False
+        self._hardware_faults.clear()
         await self._bring_up()
         await self.mmu.restore()
 
@@ -193,11 +218,13 @@ class NpuBackend:
 
         With ``bypass`` (tinynpu's own option, never for a client) its addresses are physical.
         """
-        return await self.mmu.create(bypass=bypass)
+        with self._invalidation():
+            return await self.mmu.create(bypass=bypass)
 
     async def destroy_space(self, space):
         """Disable the address space and free its tables."""
-        await self.mmu.destroy(space)
+        with self._invalidation():
+            await self.mmu.destroy(space)
 
     def space_bytes(self, space):
         """Bytes of host memory the address space's tables hold."""
@@ -209,7 +236,20 @@ class NpuBackend:
 
     async def unmap(self, space, va, size):
         """Clear descriptors, invalidate the TLB range, free emptied tables."""
-        await self.mmu.unmap(space, va, size)
+        with self._invalidation():
+            await self.mmu.unmap(space, va, size)
+
+    @contextmanager
+    def _invalidation(self):
+        """Turn a hung TLB invalidation into :attr:`reset_pending`.
+
+        The operation has completed but for the TLB; the reset the scheduler brings before any
+        job runs empties it.
+        """
+        try:
+            yield
+        except InvalidationTimeoutError:
+            self.reset_pending = True
 
     async def resume_space(self, space):
         """Acknowledge the address space's fault: it restarts."""
@@ -234,6 +274,10 @@ class NpuBackend:
     async def handle_irq(self):
         """Acknowledge; read the fault records (held), the queue's error, the completions.
 
+        A fault the tables as written do not explain (the access was mapped and allowed) is the
+        memory's or the walker's: the tables are repaired from the driver's copy and the job
+        ends with ``EIO``. A stopped queue sets :attr:`stopped_at`.
+
         Returns
         -------
         tuple of (list, list)
@@ -242,15 +286,46 @@ class NpuBackend:
         """
         sources = await acknowledge(self.regs)
         faults = await self.mmu.read_faults() if "mmu_fault" in sources else []
+        for fault in faults:
+            await self._blame(fault)
         if "queue_error" in sources:
             self.queue_error = QueueError((await self.regs.fields("ring_status"))["error"])
+            self.stopped_at = self.ring.handle_at((await self.regs.fields("ring_head"))["index"])
+            # Stopped with every entry taken (no driver writes a bad tail): reset before the next.
+            self.reset_pending = self.stopped_at is None
         done = []
-        if "job_done" in sources or "job_error" in sources:
-            for asid, record in await self.ring.collect():
-                fault = self._fault_of(asid) if record.error is ErrorCode.PAGE_FAULT else None
-                done.append((record.seqno, outcome(record, fault)))
+        if sources:  # a lost interrupt is found here too, at the scheduler's timeout
+            for seqno, asid, record in await self.ring.collect():
+                done.append((seqno, self._outcome(asid, record)))
         spaces = {space.asid: space for space in self.mmu.spaces}
         return done, [spaces[f.asid] for f in faults if f.asid in spaces]
+
+    def _outcome(self, asid, record):
+        if record is None:
+            self.lost_records += 1
+            return LOST
+        if record.error is not ErrorCode.PAGE_FAULT:
+            return outcome(record)
+        return outcome(record, self._fault_of(asid), hardware_fault=asid in self._hardware_faults)
+
+    async def _blame(self, fault):
+        """Whether ``fault`` is the hardware's; if its tables were corrupted, repair them."""
+        space = next((s for s in self.mmu.spaces if s.asid == fault.asid), None)
+        if space is None or space.bypass:
+            return
+        table = space.table
+        walk_failed = fault.kind is FaultKind.BUS_ERROR
+        allowed = table.allows(
+            fault.address, write=fault.access is Access.WRITE, fetch=fault.access is Access.FETCH
+        )
+        if walk_failed or allowed:
+            self._hardware_faults.add(fault.asid)
+            repaired = await table.repair()
+            if repaired:  # what the corrupted descriptors translated must not stay cached
+                self.repaired += repaired
+                await self.mmu.invalidate(fault.asid)
+        else:
+            self._hardware_faults.discard(fault.asid)
 
     def _fault_of(self, asid):
         """The latest fault read in ``asid``."""

@@ -264,6 +264,35 @@ class PageTable:
         level, value = found
         return self._next(value) + iova % block_size(level)
 
+    def allows(self, iova, write=False, fetch=False):
+        """Whether the tables as written map ``iova`` for this access (a write, a fetch)."""
+        found = self._lookup(iova) if 0 <= iova < 1 << INPUT_ADDR_WIDTH else None
+        if found is None:
+            return False
+        d = _decode(found[1])
+        return not (write and d.ap_ro) and not (fetch and d.xn)
+
+    async def repair(self):
+        """Compare every table in memory with what was written; rewrite what differs.
+
+        Returns
+        -------
+        int
+            Descriptors rewritten: what corrupted memory had changed.
+        """
+        repaired = 0
+        for address, table in self._tables.items():
+            raw = await self.memory.mem_read(address, GRANULE)
+            for index, value in enumerate(table):
+                at = index * _DESCRIPTOR_BYTES
+                if int.from_bytes(raw[at : at + _DESCRIPTOR_BYTES], "little") != value:
+                    tracepoints.trace("pte_repair", table=address, index=index, value=value)
+                    await self.memory.mem_write(
+                        address + at, value.to_bytes(_DESCRIPTOR_BYTES, "little")
+                    )
+                    repaired += 1
+        return repaired
+
     # --- unmap --------------------------------------------------------------------------------
 
     async def unmap_pages(self, iova, size, gather=None):

@@ -15,7 +15,15 @@ A slot is free again once its completion has been collected. With every slot tak
 import errno
 from collections import deque
 
-from tinynpu.rtl.layouts import Completion, RingEntry, nbytes, pack, unpack
+from tinynpu.rtl.layouts import (
+    Completion,
+    CompletionStatus,
+    ErrorCode,
+    RingEntry,
+    nbytes,
+    pack,
+    unpack,
+)
 
 from . import tracepoints
 from .device import DeviceError, host_registers
@@ -116,19 +124,30 @@ class Ring:
         await self.regs.write("ring_doorbell", ring=1)
         return seqno
 
+    def handle_at(self, index):
+        """The sequence number of the entry in flight at ring ``index``.
+
+        ``None`` if there is none: ``index`` is ``tail``, every entry was fetched.
+        """
+        position = self.regs.register("ring_head").index.get(index - self.done)
+        if position >= len(self._in_flight):
+            return None
+        return self._in_flight[position][0]
+
     async def collect(self):
         """Read the completion records written since the last collection.
 
         Returns
         -------
-        list of (int, Completion)
-            Each record with the address space its entry named, in ring order.
+        list of (int, int, Completion or None)
+            For each job ended, in ring order: its entry's sequence number and address space,
+            and its record; ``None`` for a record that is missing or does not match the job (the
+            firmware could not write it, or it was corrupted on the way).
 
         Raises
         ------
         DeviceError
-            ``EIO`` if ``ring_done`` counts more completions than entries in flight, or a
-            record carries another sequence number than its entry's.
+            ``EIO`` if ``ring_done`` counts more completions than entries in flight.
         """
         index = self.regs.register("ring_done").index
         hw_done = await self.regs.read("ring_done")
@@ -143,21 +162,46 @@ class Ring:
             raw = await self.platform.mem_read(
                 self.completions + slot * COMPLETION_BYTES, COMPLETION_BYTES
             )
-            record = unpack(Completion, raw)
             expected, asid = self._in_flight.popleft()
             self.done += 1
-            if record.seqno != expected:
-                raise DeviceError(
-                    errno.EIO,
-                    f"Completion in slot {slot} carries seqno {record.seqno}, expected {expected}",
+            record = _record_of(raw, expected)
+            if record is None:
+                tracepoints.trace("completion_lost", seqno=expected, slot=slot, raw=raw.hex())
+            else:
+                tracepoints.trace(
+                    "completion",
+                    seqno=record.seqno,
+                    status=record.status.name,
+                    error=record.error.name,
+                    offset=record.offset,
+                    cycles=record.cycles,
                 )
-            tracepoints.trace(
-                "completion",
-                seqno=record.seqno,
-                status=record.status.name,
-                error=record.error.name,
-                offset=record.offset,
-                cycles=record.cycles,
-            )
-            records.append((asid, record))
+            records.append((expected, asid, record))
         return records
+
+
+#: The status each error code ends a job with (the firmware's rule, ``docs/job-path.md``).
+_FAULT_CODES = frozenset({ErrorCode.PAGE_FAULT, ErrorCode.AS_STOPPED})
+
+
+def _record_of(raw, seqno):
+    """The :class:`Completion` in ``raw`` if it is a well-formed record of job ``seqno``.
+
+    Well-formed: its sequence number, a known status and error code that agree with each other
+    (OK with no error, FAULT with an MMU code, ERROR with any other), an 8-byte aligned offset
+    that is 0 on success, reserved bytes zero. Anything else is a record the firmware did not
+    write for this job.
+    """
+    try:
+        record = unpack(Completion, raw)
+        status, error = record.status, record.error
+    except ValueError:  # not a status or error code
+        return None
+    if record.seqno != seqno or record["_reserved0"] or record.offset % 8:
+        return None
+    if error is ErrorCode.NONE:
+        consistent = status is CompletionStatus.OK and record.offset == 0
+    else:
+        faulted = error in _FAULT_CODES
+        consistent = status is (CompletionStatus.FAULT if faulted else CompletionStatus.ERROR)
+    return record if consistent else None

@@ -18,6 +18,11 @@
   completion records cannot be read) resets the device too: the jobs on the hardware end with
   ``EIO``, their outcome being unknown. Either way every fence signals and every buffer
   reference is dropped.
+* A hardware queue stopped on an error (``backend.stopped_at``) runs the jobs it took to their
+  end; then the device is reset, the job it could not take fails with ``EIO`` and the jobs
+  behind it, which never reached the device, are queued again. A backend that needs a reset
+  before the next job (``backend.reset_pending``: a TLB invalidation hung) gets it at once.
+* A reset is tried :data:`RESET_ATTEMPTS` times before the device is declared dead.
 * Hangs count per context and per client (a :class:`~tinynpu.driver.tenant.Tenant`, which
   outlives its contexts): a client whose jobs time out ``tenant.ban_hangs`` times is banned,
   every context of it with it.
@@ -31,7 +36,10 @@ from .backend import Backend, Outcome
 from .platform import MAX_WAIT_NS
 from .sync import Mutex
 
-__all__ = ["Entity", "Fence", "Job", "Scheduler"]
+__all__ = ["RESET_ATTEMPTS", "Entity", "Fence", "Job", "Scheduler"]
+
+#: Resets tried in a row (each bringing the firmware up again) before the device is dead.
+RESET_ATTEMPTS = 3
 
 
 class Fence:
@@ -134,7 +142,8 @@ class Scheduler:
     resets : int
         Device resets so far.
     irq_errors : list of Exception
-        Every error the interrupt's bottom half recovered from, oldest first.
+        Every error the interrupt's bottom half recovered from, and every failed reset
+        attempt, oldest first.
     """
 
     def __init__(self, platform, backend: Backend, *, queue_depth, ban_hangs):
@@ -175,9 +184,22 @@ class Scheduler:
         tracepoints.trace("job_queued", seqno=job.fence.seqno)
         await self.run()
 
+    async def settle(self):
+        """Reset now if the backend needs it (:attr:`Backend.reset_pending`), then run."""
+        if self.backend.reset_pending and self.dead is None:
+            await self._reset([], errno.EIO)
+        await self.run()
+
     async def run(self):
         """Fill the hardware queue from the entities' heads, in turn."""
-        while self.dead is None and len(self.pending) < self.queue_depth:
+        if self.backend.reset_pending and self.dead is None:
+            await self._reset([], errno.EIO)
+        # A stopped queue takes no job until the reset that the jobs it took are waited for.
+        while (
+            self.dead is None
+            and self.backend.stopped_at is None
+            and len(self.pending) < self.queue_depth
+        ):
             job = self._pick()
             if job is None:
                 break
@@ -220,13 +242,20 @@ class Scheduler:
         It never raises: if the backend cannot serve the interrupt (or its completions do not
         match the jobs on it), the error is kept in :attr:`irq_errors` and the device is reset;
         the jobs on it end with ``EIO``.
+
+        Returns
+        -------
+        bool
+            Whether there was anything to serve (``False``: a spurious interrupt).
         """
         try:
-            await self._service()
+            served = await self._service()
         except Exception as error:  # an interrupt handler must not die: recover instead
             self.irq_errors.append(error)
             await self._reset(list(self.pending), errno.EIO)
+            served = True
         await self.run()
+        return served
 
     async def _service(self):
         done, faulted = await self.backend.handle_irq()
@@ -244,6 +273,12 @@ class Scheduler:
                 entity.held.append(job)
             else:
                 self._finish(job, outcome.error, outcome)
+        stopped = self.backend.stopped_at
+        if stopped is not None and self.pending and self.pending[0].hw == stopped:
+            # The queue took every job before this one, which have ended; this one and those
+            # behind it never reached the device.
+            failed, *behind = self.pending
+            await self._reset([failed], errno.EIO, requeue=behind)
         for entity in self.entities:
             if (entity.stopped or entity.held) and not entity.on_hw:
                 entity.queue.extendleft(reversed(entity.held))
@@ -252,6 +287,7 @@ class Scheduler:
                 entity.stopped = False
                 if entity.closing:
                     self.cancel_queued(entity)
+        return bool(done or faulted or stopped is not None)
 
     # --- timeouts and reset -----------------------------------------------------------------
 
@@ -296,27 +332,36 @@ class Scheduler:
         entity.banned = True
         self.cancel_queued(entity)
 
-    async def _reset(self, failed, error):
+    async def _reset(self, failed, error, requeue=()):
         """Reset the device: ``failed`` jobs end with ``error``, the others on it are lost.
 
-        The lost ones end with ``ECANCELED``; queued and held jobs run afterwards, unless the
-        device did not come back (then they are canceled and :attr:`dead` says why).
+        The lost ones end with ``ECANCELED``, except ``requeue``: jobs the device never took,
+        queued again at the head of their contexts. Queued and held jobs run afterwards, unless
+        the device did not come back in :data:`RESET_ATTEMPTS` tries (then they are canceled
+        and :attr:`dead` says why).
         """
-        lost = [job for job in self.pending if job not in failed]
+        lost = [job for job in self.pending if job not in failed and job not in requeue]
         self.pending.clear()
         if self._timer is not None:
             self._timer.cancel()  # never the running watchdog: it cleared _timer first
         self._timer = self._armed = None
-        try:
-            await self.backend.reset()
-        except OSError as reason:
-            self.dead = reason
+        for attempt in range(RESET_ATTEMPTS):
+            try:
+                await self.backend.reset()
+                break
+            except OSError as reason:
+                self.irq_errors.append(reason)
+                if attempt == RESET_ATTEMPTS - 1:
+                    self.dead = reason
         self.resets += 1
         for job in failed:
             self._finish(job, error)
         for job in lost:
             self._finish(job, errno.ECANCELED)
             job.entity.canceled += 1
+        for job in reversed(requeue):
+            job.hw = None
+            job.entity.queue.appendleft(job)
         for entity in self.entities:
             entity.on_hw, entity.stopped = 0, False  # a reset clears the MMU's fault state
             entity.queue.extendleft(reversed(entity.held))

@@ -38,8 +38,9 @@ from .tiling import Dma
 __all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
 
 #: (major, minor, patch), reported in fw_version. A driver checks the major number. Major 2: job
-#: addresses are virtual; minor 1: GEMM, CONV2D and COUNTERS.
-VERSION = (2, 1, 0)
+#: addresses are virtual; minor 1: GEMM, CONV2D and COUNTERS; minor 2: a lost completion record
+#: raises the host's bus_error.
+VERSION = (2, 2, 0)
 COMPLETION_BYTES = nbytes(Completion)
 _ENTRY_WORDS = nbytes(RingEntry) // 4
 #: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
@@ -277,7 +278,8 @@ class Firmware:
                 dst=base + (index % size) * COMPLETION_BYTES,
                 row_bytes=COMPLETION_BYTES,
             )
-        except CommandError:
-            ok = False  # the record is lost; the job still ends, as an error
-        await self.regs.write("job_end", **{"job_done" if ok else "job_error": 1})
+        except CommandError:  # the record is lost; the job still ends, as an error
+            await self.regs.write("job_end", job_error=1, record_lost=1)
+        else:
+            await self.regs.write("job_end", **{"job_done" if ok else "job_error": 1})
         self.jobs += 1

@@ -433,6 +433,7 @@ def _raise_interrupts(m, host, cp, fetcher, dma, mmu, matrix):
     m.d.comb += [
         raw.job_done.set.eq(cp.f.job_end.job_done.value),
         raw.job_error.set.eq(cp.f.job_end.job_error.value),
+        raw.bus_error.set.eq(cp.f.job_end.record_lost.value),
         raw.queue_error.set.eq(fetcher.error_event),
         raw.mmu_fault.set.eq(mmu.event),
         raw.tlb_inv_done.set.eq(mmu.inv_done),

@@ -66,6 +66,8 @@ class ControlProcessor:
         Cycles charged by the cost model since the model was built.
     accesses : int
         Loads and stores issued.
+    crashes : int
+        Times the firmware stopped at an armed crash point (:meth:`crash_at`).
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class ControlProcessor:
         self._wake = Event()
         self.cycles_charged = 0
         self.accesses = 0
+        self.crashes = 0
+        self._crash_points = {}  # CP window offset -> stores to let through first
 
     # --- the CpBus interface --------------------------------------------------------------------
 
@@ -92,6 +96,8 @@ class ControlProcessor:
 
     async def write(self, offset, value):
         """Store a word to the CP window."""
+        if offset in self._crash_points:
+            await self._crash_point(offset)
         await self._charge(self.cost.access_cycles)
         self.accesses += 1
         await self.mmio.write(offset, value)
@@ -146,6 +152,29 @@ class ControlProcessor:
         self.image.stop()
         self._wake.set()  # an idle firmware sleeps in wait_irq: let it see the request
         await self._task
+
+    def crash_at(self, offset, *, skip=0):
+        """Arm a crash point: the firmware stops for good instead of its next store to ``offset``.
+
+        ``skip`` stores are let through first. The point stays armed across reboots until it is
+        reached; the firmware then hangs where it stands, as after :meth:`crash`.
+        """
+        if skip < 0:
+            raise ValueError(f"skip must not be negative, not {skip!r}")
+        self._crash_points[offset] = skip
+
+    def clear_crash_points(self):
+        """Disarm every crash point."""
+        self._crash_points.clear()
+
+    async def _crash_point(self, offset):
+        left = self._crash_points[offset]
+        if left:
+            self._crash_points[offset] = left - 1
+            return
+        del self._crash_points[offset]
+        self.crashes += 1
+        await Event().wait()  # never set: the core has stopped; a reset's crash() ends the task
 
     def crash(self):
         """Kill the firmware where it stands, as a hang or a fault of the core would.

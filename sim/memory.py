@@ -20,6 +20,8 @@ MiB = 1 << 20
 
 #: The answers a refused beat may get.
 REFUSALS = (Resp.SLVERR, Resp.DECERR)
+# What a fault rule does (csrc/host_memory.cpp's Action).
+_REFUSE, _DELAY, _FLIP = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -130,29 +132,56 @@ class HostMemory:
 
         Host-side accesses are not affected. Lasts until :meth:`clear_errors`.
         """
-        self._check(address, length)
         if resp not in REFUSALS:
             raise ValueError(f"A refused beat is answered SLVERR or DECERR, not {resp!r}")
+        self._add_rule(_REFUSE, resp.value, address, length, write, manager, skip, shots)
+
+    def add_delay(self, address, length, cycles, *, write, manager=None, skip=0, shots=None):
+        """Hold NPU bursts starting in the range ``cycles`` more clock edges.
+
+        A read burst's first beat comes that much later, a write burst's response that much
+        later after its last beat. ``manager``, ``skip`` and ``shots`` as for :meth:`add_fault`,
+        counting bursts.
+        """
+        if not 0 < cycles < 1 << 32:
+            raise ValueError(f"A delay is 1 to 2**32 - 1 cycles, not {cycles!r}")
+        self._add_rule(_DELAY, cycles, address, length, write, manager, skip, shots)
+
+    def add_flip(self, address, mask, *, write, manager=None, skip=0, shots=1):
+        """Flip the bits ``mask`` of the byte at ``address`` in NPU beats as they cross the port.
+
+        A read beat carries the flipped byte and memory keeps what it held; a write beat stores
+        it flipped. ``manager``, ``skip`` and ``shots`` as for :meth:`add_fault`, counting beats;
+        one beat by default.
+        """
+        if not 0 < mask < 256:
+            raise ValueError(f"A flip mask is 1 to 255 (one byte), not {mask!r}")
+        self._add_rule(_FLIP, mask, address, 1, write, manager, skip, shots)
+
+    def _add_rule(self, action, value, address, length, write, manager, skip, shots):
+        self._check(address, length)
         if skip < 0 or (shots is not None and shots < 0):
             raise ValueError(f"skip and shots must not be negative, not {skip!r}, {shots!r}")
-        mask, value = (0, 0) if manager is None else (0xFFFF_FFFF, manager)
-        self._model.tinynpu_host_memory_add_rule(
+        mask, ident = (0, 0) if manager is None else (0xFFFF_FFFF, manager)
+        status = self._model.tinynpu_host_memory_add_rule(
             int(bool(write)),
             mask,
-            value,
+            ident,
             address,
             address + length,
             skip,
             -1 if shots is None else shots,
-            resp.value,
+            action,
+            value,
         )
+        assert status == 0, action
 
     def inject_error(self, address, length, *, write):
         """Answer every NPU read (or write) beat touching the range with SLVERR."""
         self.add_fault(address, length, write=write)
 
     def clear_errors(self):
-        """Disarm every injected error."""
+        """Disarm every fault rule (refusals, delays, flips)."""
         self._model.tinynpu_host_memory_clear_rules()
 
     @property

@@ -15,7 +15,10 @@ _u32, _u64, _i64, _int = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int64, ctype
 _PROTOTYPES = {
     "tinynpu_host_memory_attach": ([ctypes.c_void_p, _u64], None),
     "tinynpu_host_memory_timing": ([_u32, _u32, _u32], _int),
-    "tinynpu_host_memory_add_rule": ([_int, _u32, _u32, _u64, _u64, _u64, _i64, _u32], None),
+    "tinynpu_host_memory_add_rule": (
+        [_int, _u32, _u32, _u64, _u64, _u64, _i64, _u32, _u32],
+        _int,
+    ),
     "tinynpu_host_memory_clear_rules": ([], None),
     "tinynpu_host_memory_stats": ([ctypes.POINTER(_u64), _int], _int),
 }

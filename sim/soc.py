@@ -127,6 +127,8 @@ class Soc:
             if firmware is None
             else ControlProcessor(dut, firmware, cost=cost, clock_ns=clock_ns)
         )
+        self.dropped_writes = 0
+        self._drop = {}  # host register offset -> writes still to lose
         # The clock toggles in the simulator's C++ (cocotb's GPI clock), not in a Python task
         # woken twice a cycle: an idle cycle then costs no Python at all.
         self._clock = Clock(dut.clk, clock_ns, unit="ns", impl="gpi")
@@ -166,7 +168,15 @@ class Soc:
 
     async def mmio_write(self, offset, value):
         """Write a host register."""
+        if self._drop.get(offset):
+            self._drop[offset] -= 1
+            self.dropped_writes += 1
+            return
         await self.mmio.write(offset, value)
+
+    def drop_writes(self, offset, count):
+        """Lose the next ``count`` host writes to the register at ``offset`` (0: none)."""
+        self._drop[offset] = count
 
     async def mem_read(self, address, length):
         """Read host memory at a physical address."""

@@ -20,6 +20,7 @@ from tinynpu.firmware import Firmware
 from tinynpu.runtime.libtinynpu import Client
 
 from .activity import ActivityMonitor
+from .faults import Faults
 from .soc import Soc
 from .timeline import job_windows, render_svg
 from .trace import DriverEvent
@@ -46,11 +47,14 @@ class System:
         The driver's pool of host memory.
     clients : list of Client
         Every client opened, closed by :meth:`shutdown`.
+    faults : Faults
+        The fault injector: buses, interrupt, firmware, MMU, memory.
     """
 
     def __init__(self, soc, device, memory, monitor=None):
         self.soc, self.device, self.memory = soc, device, memory
         self.monitor = monitor
+        self.faults = Faults(self)
         self.clients = []
         self._probe = None
 

@@ -19,8 +19,10 @@
 //
 // The backing store belongs to the Python harness (an mmap); it hands over the pointer with
 // tinynpu_host_memory_attach(), so the host's loads and stores and the NPU's beats see one memory.
-// Fault rules answer matching beats with SLVERR or DECERR: a refused read beat carries zeros, a
-// refused write beat stores its byte lanes up to the first refused lane run and nothing after.
+// Fault rules answer matching beats with SLVERR or DECERR (a refused read beat carries zeros, a
+// refused write beat stores its byte lanes up to the first refused lane run and nothing after),
+// delay matching bursts by some edges, or flip bits of one byte as a beat crosses the port (the
+// memory keeps what a read found; a write stores the flipped byte).
 
 #include <algorithm>
 #include <cstdint>
@@ -62,13 +64,21 @@ struct Response {  // a B
     uint32_t resp;
 };
 
+// What a rule does to the beats (or bursts) it matches.
+enum Action : uint32_t {
+    kRefuse = 0,  // answer the beat with value: SLVERR (2) or DECERR (3)
+    kDelay = 1,   // hold the burst value more edges: before its first read beat, or its response
+    kFlip = 2,    // XOR the byte at start with value, as the beat crosses the port
+};
+
 struct Rule {
     bool write;
     uint32_t id_mask, id_value;
     uint64_t start, end;  // byte range [start, end)
-    uint64_t skip;        // matching beats to let through first
-    int64_t shots;        // matching beats to refuse after that; negative: every one
-    uint32_t resp;        // SLVERR (2) or DECERR (3)
+    uint64_t skip;        // matching beats (bursts, for kDelay) to let through first
+    int64_t shots;        // matching ones to act on after that; negative: every one
+    Action action;
+    uint32_t value;
 };
 
 enum Stat {
@@ -185,11 +195,12 @@ class HostMemory {
     uint32_t bresp = kResp_OKAY;
     uint64_t b_due = 0;
 
-    // The answer of the first rule refusing a beat at [addr, addr + len), or OKAY.
-    uint32_t check(bool write, uint32_t id, uint64_t addr, uint64_t len) {
-        if (addr + len > size || base == nullptr) return kResp_SLVERR;
+    // The first armed rule of ``action`` matching an access at [addr, addr + len), its shot
+    // spent; nullptr if none.
+    Rule* match(Action action, bool write, uint32_t id, uint64_t addr, uint64_t len) {
         for (Rule& rule : rules) {
-            if (rule.write != write || (id & rule.id_mask) != rule.id_value) continue;
+            if (rule.action != action || rule.write != write) continue;
+            if ((id & rule.id_mask) != rule.id_value) continue;
             if (!(addr < rule.end && rule.start < addr + len)) continue;
             if (rule.skip) {
                 --rule.skip;
@@ -197,9 +208,30 @@ class HostMemory {
             }
             if (rule.shots == 0) continue;
             if (rule.shots > 0) --rule.shots;
-            return rule.resp;
+            return &rule;
         }
-        return kResp_OKAY;
+        return nullptr;
+    }
+
+    // The answer to a beat at [addr, addr + len): the first refusing rule's, or OKAY.
+    uint32_t check(bool write, uint32_t id, uint64_t addr, uint64_t len) {
+        if (addr + len > size || base == nullptr) return kResp_SLVERR;
+        const Rule* rule = rules.empty() ? nullptr : match(kRefuse, write, id, addr, len);
+        return rule ? rule->value : kResp_OKAY;
+    }
+
+    // Extra edges a burst of ``req`` waits, from the first delaying rule matching its start.
+    uint64_t delay(bool write, const Request& req) {
+        if (rules.empty()) return 0;
+        const Rule* rule = match(kDelay, write, req.id, req.addr, 1);
+        return rule ? rule->value : 0;
+    }
+
+    // Apply the flipping rule matching the bytes [addr, addr + len) at ``data``, if any.
+    void flip(bool write, uint32_t id, uint64_t addr, uint64_t len, uint8_t* data) {
+        if (rules.empty()) return;
+        if (const Rule* rule = match(kFlip, write, id, addr, len))
+            data[rule->start - addr] ^= uint8_t(rule->value);
     }
 
     void run_reads(int lanes) {
@@ -211,7 +243,7 @@ class HostMemory {
                     ar.queue.pop_front();
                     reading = true;
                     ++stats[kReadBursts];
-                    beat_due = std::max(beat_due, now + read_latency);
+                    beat_due = std::max(beat_due, now + read_latency + delay(false, rd.req));
                     if (uint64_t(1) << rd.req.size > uint64_t(lanes)) ++stats[kProtocolErrors];
                     if (rd.req.burst == 1 && (rd.addr & 0xFFF) + (rd.req.len + 1) * (uint64_t(1) << rd.req.size) > 0x1000)
                         ++stats[kProtocolErrors];
@@ -236,10 +268,12 @@ class HostMemory {
         std::memset(beat.data, 0, sizeof beat.data);
         beat.resp = check(false, rd.req.id, word, lanes);
         ++stats[kReadBeats];
-        if (beat.resp == kResp_OKAY)
+        if (beat.resp == kResp_OKAY) {
             std::memcpy(beat.data, base + word, lanes);
-        else
+            flip(false, rd.req.id, word, lanes, reinterpret_cast<uint8_t*>(beat.data));
+        } else {
             ++stats[kRefusedReads];
+        }
     }
 
     void run_writes(int lanes) {
@@ -259,7 +293,7 @@ class HostMemory {
                 write_beat(in, lanes);
                 if (in.last != wr.last()) ++stats[kProtocolErrors];
                 wr.next();
-                if (wr.beat > wr.req.len) b_due = now + write_latency;
+                if (wr.beat > wr.req.len) b_due = now + write_latency + delay(true, wr.req);
                 continue;
             }
             if (b.full() || now < b_due) return;
@@ -288,7 +322,10 @@ class HostMemory {
                 ++stats[kRefusedWrites];
                 return;
             }
-            std::memcpy(base + word + lane, data + lane, end - lane);
+            uint8_t run[sizeof in.data];
+            std::memcpy(run, data + lane, end - lane);
+            flip(true, wr.req.id, word + lane, end - lane, run);
+            std::memcpy(base + word + lane, run, end - lane);
             lane = end;
         }
     }
@@ -351,9 +388,13 @@ int tinynpu_host_memory_timing(uint32_t read_latency, uint32_t write_latency,
     return 0;
 }
 
-void tinynpu_host_memory_add_rule(int write, uint32_t id_mask, uint32_t id_value, uint64_t start,
-                                  uint64_t end, uint64_t skip, int64_t shots, uint32_t resp) {
-    memory.rules.push_back(Rule{write != 0, id_mask, id_value, start, end, skip, shots, resp});
+int tinynpu_host_memory_add_rule(int write, uint32_t id_mask, uint32_t id_value, uint64_t start,
+                                 uint64_t end, uint64_t skip, int64_t shots, uint32_t action,
+                                 uint32_t value) {
+    if (action > kFlip) return -1;
+    memory.rules.push_back(
+        Rule{write != 0, id_mask, id_value, start, end, skip, shots, Action(action), value});
+    return 0;
 }
 
 void tinynpu_host_memory_clear_rules() { memory.rules.clear(); }

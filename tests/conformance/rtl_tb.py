@@ -2,6 +2,7 @@
 
 import cocotb
 from cases_buffers import *  # noqa: F403 (registers the cases)
+from cases_faults import *  # noqa: F403
 from cases_isolation import *  # noqa: F403
 from cases_sched import *  # noqa: F403
 from cases_submit import *  # noqa: F403

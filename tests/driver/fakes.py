@@ -270,6 +270,7 @@ class ScriptedBackend:
         self.refuse = None
         self.lose_irqs = self.bad_irqs = 0
         self.reset_fails = False
+        self.stopped_at, self.reset_pending = None, False
         self.reset_ns = 0
         self.resets = 0
         self.spaces = {}

@@ -281,7 +281,7 @@ def test_backend_init_reports_limits_from_the_capability_registers():
     ]
     assert platform.registers[HOST.ring_size.offset] == HOST.ring_size.encode(log2=3)
     assert platform.registers[HOST.int_mask.offset] == HOST.int_mask.encode(
-        job_done=1, job_error=1, queue_error=1, mmu_fault=1
+        job_done=1, job_error=1, queue_error=1, mmu_fault=1, bus_error=1
     )
 
 
