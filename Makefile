@@ -2,6 +2,7 @@
 #   make demo   quantized digits models on the simulated NPU (tinynpu demo --help)
 #   make test   the test suite (unit tests, then co-simulation on Verilator)
 #   make bench  build and simulation speed figures
+#   make soak   a seeded random soak of the driver: 10,000 jobs with faults (SEED=1)
 #   make docs   C header and register reference under build/docs; docs/reference pages
 #   make lint   ruff
 #   make mutate mutation run over the driver core with the pure-Python tests
@@ -15,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: all demo test bench docs lint mutate clean distclean venv
+.PHONY: all demo test bench soak docs lint mutate clean distclean venv
 
 all: test
 
@@ -36,6 +37,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/tinynpu bench
+
+soak: $(STAMP)
+	$(BIN)/python tests/soak/soak.py --jobs 10000 --seed $(or $(SEED),1)
 
 docs: $(STAMP)
 	$(BIN)/tinynpu regs -o build/docs
