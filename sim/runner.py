@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import pkgutil
 import re
@@ -26,6 +27,7 @@ __all__ = [
     "case_log",
     "run_cocotb",
     "run_cocotb_cases",
+    "start_failures",
     "waves_requested",
 ]
 
@@ -37,12 +39,19 @@ def _strict_warnings():
     return ",".join(["error", *(f"ignore::DeprecationWarning:{m}" for m in modules)])
 
 
+_log = logging.getLogger(__name__)
+
 #: ``PYTHONWARNINGS`` for simulations under test.
 STRICT_WARNINGS = _strict_warnings()
 
 
 class SimulationError(RuntimeError):
     """A simulation ran no test, or a test in it failed."""
+
+
+#: Starts of a simulation that ends before cocotb begins its regression (see
+#: :func:`_never_started`).
+START_ATTEMPTS = 2
 
 
 def waves_requested():
@@ -218,22 +227,37 @@ def run_cocotb_cases(
     test_dir.mkdir(parents=True, exist_ok=True)
     results = test_dir / "results.xml"
     results.unlink(missing_ok=True)
+    for kept in start_failures(log_file) if log_file is not None else ():
+        kept.unlink()
     limit = case_wall_limit() if log_file is not None else None
-    runner = _WatchedRunner(limit=limit, waves=waves, python_path=[str(p) for p in python_path])
     names = None if cases is None else "|".join(re.escape(c) for c in cases)
-    # Under pytest the runner exits on a failed test; the results below say which.
-    with contextlib.suppress(SystemExit):
-        runner.test(
-            test_module=module,
-            hdl_toplevel=SOC_NAME,
-            hdl_toplevel_lang="verilog",
-            build_dir=build_dir,
-            test_dir=test_dir,
-            results_xml=str(results.resolve()),
-            test_filter=None if names is None else rf"^{re.escape(module)}\.({names})$",
-            extra_env={CONFIG_ENV: json.dumps(config.as_dict())} | (env or {}),
-            log_file=log_file,
-        )
+    for attempt in range(START_ATTEMPTS):
+        runner = _WatchedRunner(limit=limit, waves=waves, python_path=[str(p) for p in python_path])
+        # Under pytest the runner exits on a failed test; the results below say which.
+        with contextlib.suppress(SystemExit):
+            runner.test(
+                test_module=module,
+                hdl_toplevel=SOC_NAME,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=test_dir,
+                results_xml=str(results.resolve()),
+                test_filter=None if names is None else rf"^{re.escape(module)}\.({names})$",
+                extra_env={CONFIG_ENV: json.dumps(config.as_dict())} | (env or {}),
+                log_file=log_file,
+            )
+        if runner.overrun is not None or results.exists() or not _never_started(log_file):
+            break
+        if attempt + 1 < START_ATTEMPTS:
+            # Keep the failed start's log beside the next attempt's.
+            kept = Path(log_file).with_suffix(f".start-failure-{attempt + 1}.log")
+            Path(log_file).replace(kept)
+            _log.warning(
+                "%s: the simulator exited before cocotb started a test (log kept in %s); "
+                "starting it again",
+                module,
+                kept,
+            )
     if runner.overrun is not None:
         found = _results_from_log(log_file, module)
         found[runner.overrun] = CaseResult(
@@ -249,6 +273,24 @@ def run_cocotb_cases(
         return _results(results, module)
     except (ET.ParseError, OSError) as error:
         raise SimulationError(f"{module}: simulation left no results in {test_dir}") from error
+
+
+def start_failures(log_file):
+    """The kept logs of the starts of a simulation that ended before its first test."""
+    log = Path(log_file)
+    return sorted(log.parent.glob(f"{log.stem}.start-failure-*.log"))
+
+
+def _never_started(log_file):
+    """Whether a simulation's log shows it ended before cocotb began its regression.
+
+    Such a run died while the simulator embedded Python (seen, rarely, under load: exit status
+    0, nothing logged after the interpreter's start). Nothing of the design ran, so running it
+    again changes no result.
+    """
+    if log_file is None or not Path(log_file).exists():
+        return False
+    return " cocotb.regression " not in Path(log_file).read_text(errors="replace")
 
 
 def case_log(log: Path, module, case):

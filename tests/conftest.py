@@ -5,7 +5,13 @@ from typing import NamedTuple
 
 import pytest
 from tinynpu.sim.build import config_dir
-from tinynpu.sim.runner import STRICT_WARNINGS, SimulationError, case_log, run_cocotb_cases
+from tinynpu.sim.runner import (
+    STRICT_WARNINGS,
+    SimulationError,
+    case_log,
+    run_cocotb_cases,
+    start_failures,
+)
 
 #: Helpers every simulation may import (tests/cosim/driver_idle.py, the end-of-case check).
 SHARED = Path(__file__).parent / "cosim"
@@ -98,6 +104,8 @@ def cosim(request):
                 )
             except SimulationError as failure:
                 results, error = {}, str(failure)
+            if restarts := start_failures(log):
+                request.node.user_properties.append(("sim_restarts", [str(p) for p in restarts]))
             merged = dict(batch.results) if batch is not None else {}
             merged.update(results)
             batch = _BATCHES[key] = _Batch(merged, directory, log, error)
@@ -134,6 +142,18 @@ def pytest_terminal_summary(terminalreporter):
             times.append((own if own is not None else report.duration, report.nodeid))
     if not times:
         return
+    restarts = [
+        (report.nodeid, logs)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for logs in [dict(getattr(report, "user_properties", ())).get("sim_restarts")]
+        if logs
+    ]
+    if restarts:
+        terminalreporter.write_sep("=", "simulations started again after a failed start")
+        for nodeid, logs in restarts:
+            terminalreporter.write_line(f"{nodeid}: {', '.join(logs)}")
     times.sort(reverse=True)
     terminalreporter.write_sep("=", f"slowest {min(SLOWEST, len(times))} tests")
     for seconds, nodeid in times[:SLOWEST]:
