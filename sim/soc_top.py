@@ -1,9 +1,10 @@
 """The simulated SoC's top level: the NPU with host memory on its ``mem`` port, in Verilog.
 
-The model Verilator builds is ``tinynpu_soc``: the NPU (``tinynpu_top``) and the host memory of
-``hdl/host_memory.sv`` joined inside the simulator, so the memory's beats cost no Python. Every
-other port of the NPU is a port of ``tinynpu_soc`` under the same name, so a testbench drives the
-host and CP buses, the clock and the reset as it would the bare NPU.
+The model Verilator builds is ``tinynpu_soc``: the NPU (``tinynpu_top``), the host memory of
+``hdl/host_memory.sv`` on its ``mem`` port and an AXI4-Lite manager of ``hdl/lite_master.sv`` on
+each of its register ports (``host`` and ``cp``), joined inside the simulator, so memory beats
+and bus handshakes cost no Python. The SoC's ports are the NPU's clock, reset, interrupts and
+activity, and each manager's request ports (``host__rd_seq``, ``cp__wr_data``...).
 """
 
 from amaranth.hdl import Shape
@@ -11,13 +12,26 @@ from amaranth.lib import wiring
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import MEM_ADDR_WIDTH, MEM_ID_WIDTH, npu_signature
 
-__all__ = ["MEMORY_PORT", "SOC_NAME", "soc_ports", "soc_verilog"]
+__all__ = ["LITE_PORTS", "LITE_TAG_WIDTH", "MEMORY_PORT", "SOC_NAME", "soc_ports", "soc_verilog"]
 
 #: Verilog module name of the simulated SoC.
 SOC_NAME = "tinynpu_soc"
 
 #: The NPU port the host memory serves, inside the SoC.
 MEMORY_PORT = "mem"
+
+#: The NPU's AXI4-Lite register ports, each served by a manager inside the SoC.
+LITE_PORTS = ("host", "cp")
+
+#: The AXI4-Lite signals of a manager (``hdl/lite_master.sv``), all joined to the NPU port's.
+_LITE_SIGNALS = (
+    *("araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready"),
+    *("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready"),
+    *("bresp", "bvalid", "bready"),
+)
+
+#: Width of the managers' sequence numbers.
+LITE_TAG_WIDTH = 8
 
 #: The memory's channel signals, by the name of the shell's port (``hdl/host_memory.sv``).
 _MEMORY_SIGNALS = (
@@ -40,13 +54,37 @@ def _npu_ports(config: NpuConfig):
 
 
 def _served(name):
-    """Whether an NPU port is served inside the SoC (by the host memory)."""
-    return name.startswith(f"{MEMORY_PORT}__")
+    """Whether an NPU port is served inside the SoC (by the host memory or a manager)."""
+    return name.partition("__")[0] in (MEMORY_PORT, *LITE_PORTS)
+
+
+def _lite_requests(bus, address_width):
+    """``(name, flow, width)`` of the request ports of ``bus``'s manager."""
+    tag = LITE_TAG_WIDTH
+    return [
+        *((f"{bus}__rd_seq", wiring.In, tag), (f"{bus}__rd_addr", wiring.In, address_width)),
+        *((f"{bus}__rd_done", wiring.Out, 1), (f"{bus}__rd_tag", wiring.Out, tag)),
+        *((f"{bus}__rd_data", wiring.Out, 32), (f"{bus}__rd_resp", wiring.Out, 2)),
+        *((f"{bus}__wr_seq", wiring.In, tag), (f"{bus}__wr_addr", wiring.In, address_width)),
+        *((f"{bus}__wr_data", wiring.In, 32), (f"{bus}__wr_strb", wiring.In, 4)),
+        *((f"{bus}__wr_done", wiring.Out, 1), (f"{bus}__wr_tag", wiring.Out, tag)),
+        (f"{bus}__wr_resp", wiring.Out, 2),
+    ]
+
+
+def _address_width(config, bus):
+    return dict((name, width) for name, _, width in _npu_ports(config))[f"{bus}__araddr"]
 
 
 def soc_ports(config: NpuConfig):
-    """The SoC's ports, ``[(name, flow, width)]``: the NPU's, less its memory port."""
-    return [port for port in _npu_ports(config) if not _served(port[0])]
+    """The SoC's ports, ``[(name, flow, width)]``.
+
+    The NPU's ports not served inside the SoC, then the managers' request ports.
+    """
+    ports = [port for port in _npu_ports(config) if not _served(port[0])]
+    for bus in LITE_PORTS:
+        ports += _lite_requests(bus, _address_width(config, bus))
+    return ports
 
 
 def _declaration(kind, width, name):
@@ -82,5 +120,17 @@ def soc_verilog(config: NpuConfig):
     lines += [f"      .{signal}({MEMORY_PORT}__{signal})," for signal in _MEMORY_SIGNALS]
     lines[-1] = lines[-1].rstrip(",")
     lines.append("  );")
+    for bus in LITE_PORTS:
+        lines.append("")
+        lines.append(
+            f"  tinynpu_lite_master #(.ADDR_W({_address_width(config, bus)}), "
+            f".TAG_W({LITE_TAG_WIDTH})) {bus}_master ("
+        )
+        lines.append("      .clk(clk),")
+        requests = [name for name, _, _ in _lite_requests(bus, 0)]
+        lines += [f"      .{name.partition('__')[2]}({name})," for name in requests]
+        lines += [f"      .{signal}({bus}__{signal})," for signal in _LITE_SIGNALS]
+        lines[-1] = lines[-1].rstrip(",")
+        lines.append("  );")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"

@@ -162,9 +162,10 @@ def _default_docs_dir():
 
 
 def _cmd_verilog(args):
-    from tinynpu.sim.build import emit_verilog
+    from tinynpu.sim.build import elaborate
 
-    text = emit_verilog(args.config)
+    # The build cache's copy: elaborated once per configuration and source, as for simulation.
+    text = elaborate(args.config).read_text()
     if args.output == "-":
         sys.stdout.write(text)
     else:

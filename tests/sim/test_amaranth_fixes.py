@@ -1,17 +1,18 @@
 """The build's combinational-cycle check finds what Amaranth's finds, says it the same way, and
 leaves the Verilog unchanged."""
 
+import re
 from importlib.metadata import version
 
 import pytest
 from amaranth import Cat, Const, Module, Signal
-from amaranth.back import rtlil, verilog
+from amaranth.back import rtlil
 from amaranth.hdl import _nir
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop
 from tinynpu.sim import amaranth_fixes
 from tinynpu.sim.amaranth_fixes import comb_cycle_fix_applies, faster_comb_cycle_check
-from tinynpu.sim.build import TOP_NAME, emit_verilog
+from tinynpu.sim.build import TOP_NAME, emit_rtlil, emit_verilog
 
 #: The smallest configuration: Verilog in a few seconds.
 SMALL = NpuConfig(
@@ -156,11 +157,20 @@ def test_shared_inputs_enumerated_once_per_cell(monkeypatch):
 
 
 @needs_fix
-def test_emitted_verilog_unchanged(monkeypatch):
+def test_emitted_netlist_unchanged(monkeypatch):
     runs = []
     check = amaranth_fixes.check_comb_cycles
     monkeypatch.setattr(amaranth_fixes, "check_comb_cycles", lambda n: runs.append(check(n)))
-    text = emit_verilog(SMALL)
+    text = emit_rtlil(SMALL)
     assert runs == [None]
-    assert text == verilog.convert(NpuTop(SMALL), name=TOP_NAME, emit_src=False)
+    assert text == rtlil.convert(NpuTop(SMALL), name=TOP_NAME, emit_src=False)
+    assert f"module \\{TOP_NAME}\n" in text
+
+
+def test_registers_reset_and_enable_in_their_clocked_blocks():
+    text = emit_verilog(SMALL)
     assert f"module {TOP_NAME}(" in text
+    # No combinational logic reads the reset: each use opens a register's clocked block.
+    assert not re.search(r"\brst\b *\?", text)
+    blocks = re.findall(r"always @\(posedge clk\)\n\s+if \(rst\) ", text)
+    assert len(blocks) == text.count("if (rst)") == 289

@@ -9,15 +9,25 @@ from tinynpu.sim.soc_top import soc_ports, soc_verilog
 CONFIG = NpuConfig(array_size=4, mem_data_width=128)
 
 
-#: The AXI4-Lite signals of the host's and the CP's ports, which stay ports of the SoC.
-AXIL = (
-    *("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready"),
-    *("bresp", "bvalid", "bready", "araddr", "arprot", "arvalid", "arready"),
-    *("rdata", "rresp", "rvalid", "rready"),
-)
+#: The request ports of the SoC's AXI4-Lite managers, one on each register port of the NPU.
+REQUESTS = {
+    "rd_seq": (wiring.In, 8),
+    "rd_addr": (wiring.In, 16),
+    "rd_done": (wiring.Out, 1),
+    "rd_tag": (wiring.Out, 8),
+    "rd_data": (wiring.Out, 32),
+    "rd_resp": (wiring.Out, 2),
+    "wr_seq": (wiring.In, 8),
+    "wr_addr": (wiring.In, 16),
+    "wr_data": (wiring.In, 32),
+    "wr_strb": (wiring.In, 4),
+    "wr_done": (wiring.Out, 1),
+    "wr_tag": (wiring.Out, 8),
+    "wr_resp": (wiring.Out, 2),
+}
 
 
-def test_the_soc_exposes_everything_but_the_memory_port():
+def test_the_soc_exposes_the_npu_less_its_buses_and_the_managers_requests():
     ports = {name: (flow, width) for name, flow, width in soc_ports(CONFIG)}
     assert ports == {
         "clk": (wiring.In, 1),
@@ -25,17 +35,24 @@ def test_the_soc_exposes_everything_but_the_memory_port():
         "irq": (wiring.Out, 1),
         "cp_irq": (wiring.Out, 1),
         "activity": (wiring.Out, 4),
-    } | {f"{bus}__{signal}": ports[f"{bus}__{signal}"] for bus in ("host", "cp") for signal in AXIL}
-    assert ports["host__rdata"] == (wiring.Out, 32) and ports["cp__awaddr"] == (wiring.In, 16)
+    } | {f"{bus}__{name}": port for bus in ("host", "cp") for name, port in REQUESTS.items()}
 
 
 def test_the_soc_joins_the_npu_to_its_memory():
     text = soc_verilog(CONFIG)
     assert "module tinynpu_soc (" in text
-    assert "  wire [127:0] mem__rdata;" in text and "    input [15:0] host__araddr," in text
+    assert "  wire [127:0] mem__rdata;" in text and "  wire [15:0] host__araddr;" in text
     assert "tinynpu_host_memory #(.ADDR_W(40), .DATA_W(128), .ID_W(4)) host_memory (" in text
     assert "      .mem__rdata(mem__rdata)," in text and "      .rdata(mem__rdata)," in text
-    assert "      .bready(mem__bready)\n  );\nendmodule\n" in text
+    assert "      .bready(mem__bready)\n  );\n" in text
+
+
+def test_the_soc_joins_a_manager_to_each_register_port():
+    text = soc_verilog(CONFIG)
+    for bus in ("host", "cp"):
+        assert f"  tinynpu_lite_master #(.ADDR_W(16), .TAG_W(8)) {bus}_master (" in text
+        assert f"      .rd_seq({bus}__rd_seq)," in text and f"      .araddr({bus}__araddr)," in text
+    assert "      .bready(cp__bready)\n  );\nendmodule\n" in text
 
 
 @pytest.mark.parametrize(
