@@ -83,6 +83,7 @@ class ControlProcessor:
         self._wake = Event()
         self.cycles_charged = 0
         self.accesses = 0
+        self._owing = 0  # cycles charged, not yet passed (see execute)
         self.crashes = 0
         self._crash_points = {}  # CP window offset -> stores to let through first
 
@@ -90,27 +91,46 @@ class ControlProcessor:
 
     async def read(self, offset):
         """Load a word of the CP window."""
-        await self._charge(self.cost.access_cycles)
         self.accesses += 1
-        return await self.mmio.read(offset)
+        return await self.mmio.read(offset, delay=self._owed(self.cost.access_cycles))
 
     async def write(self, offset, value):
         """Store a word to the CP window."""
         if offset in self._crash_points:
             await self._crash_point(offset)
-        await self._charge(self.cost.access_cycles)
         self.accesses += 1
-        await self.mmio.write(offset, value)
+        await self.mmio.write(offset, value, delay=self._owed(self.cost.access_cycles))
+
+    def _owed(self, cycles):
+        """The cycles charged since the last access, and ``cycles`` more; none owed after."""
+        self.cycles_charged += cycles
+        owed, self._owing = self._owing + cycles, 0
+        return owed
 
     async def wait_irq(self):
         """Sleep until ``cp_irq`` is high, or until :meth:`stop` asks the firmware to stop."""
+        await self._settle()
         if not self.dut.cp_irq.value:
             await First(RisingEdge(self.dut.cp_irq), self._wake.wait())
         self._wake.clear()
 
     async def execute(self, instructions):
-        """Charge ``instructions`` of computation."""
-        await self._charge(math.ceil(instructions * self.cost.cycles_per_instruction))
+        """Charge ``instructions`` of computation.
+
+        The cycles are owed, not waited for: the next load or store asks the bus for them as its
+        delay (its request goes out as many edges later, as if they had passed first), and a
+        wait for the interrupt lets them pass first. Nothing but the bus and the interrupt sees
+        the processor's time, so this is the timing of waiting for them at once, without the
+        wakes.
+        """
+        cycles = math.ceil(instructions * self.cost.cycles_per_instruction)
+        self.cycles_charged += cycles
+        self._owing += cycles
+
+    async def _settle(self):
+        """Let the cycles owed pass."""
+        owed, self._owing = self._owing, 0
+        await self._charge(owed)
 
     async def _charge(self, cycles):
         """Let ``cycles`` rising edges of the clock pass, as ``ClockCycles`` does, in few wakes.
@@ -121,7 +141,6 @@ class ControlProcessor:
         """
         if not cycles:
             return
-        self.cycles_charged += cycles
         clk = self.dut.clk
         if cycles <= 3:
             await ClockCycles(clk, cycles)
@@ -142,6 +161,7 @@ class ControlProcessor:
         if self.running:
             raise RuntimeError("The firmware is already running")
         self.image = self._factory(self)
+        self._owing = 0  # a killed image's computation dies with it
         self._wake.clear()
         self._task = cocotb.start_soon(self.image.run())
 

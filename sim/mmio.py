@@ -53,9 +53,11 @@ class Mmio:
     """
 
     def __init__(self, dut, *, prefix="host", window, trace: Trace | None = None):
-        self._read = _Channel(dut, prefix, "rd", ("seq", "addr", "done", "tag", "data", "resp"))
+        self._read = _Channel(
+            dut, prefix, "rd", ("seq", "addr", "delay", "done", "tag", "data", "resp")
+        )
         self._write = _Channel(
-            dut, prefix, "wr", ("seq", "addr", "data", "strb", "done", "tag", "resp")
+            dut, prefix, "wr", ("seq", "addr", "data", "strb", "delay", "done", "tag", "resp")
         )
         # A new Mmio on a running SoC (after a firmware restart) continues the numbering.
         for channel in (self._read, self._write):
@@ -92,34 +94,44 @@ class Mmio:
                 # Given up: withdraw the request if its edge has not come (no-op if it has).
                 channel.seq.value = channel.last = int(channel.tag.value)
 
-    async def _read_word(self, address):
+    async def _read_word(self, address, delay=0):
         channel = self._read
         async with channel.lock:
             channel.addr.value = address
+            channel.delay.value = delay
             self.last_resp = await self._issue(channel)
             return int(channel.data.value)
 
-    async def _write_word(self, address, data, strobe):
+    async def _write_word(self, address, data, strobe, delay=0):
         channel = self._write
         async with channel.lock:
             channel.addr.value = address
+            channel.delay.value = delay
             channel.data.value = data
             channel.strb.value = strobe
             self.last_resp = await self._issue(channel)
 
-    async def read(self, offset):
-        """Read the 32-bit register at byte ``offset``."""
+    async def read(self, offset, *, delay=0):
+        """Read the 32-bit register at byte ``offset``.
+
+        ``delay`` rising edges pass before the one that drives the request (see
+        ``hdl/lite_master.sv``): the same timing as awaiting ``ClockCycles(clk, delay)`` first,
+        without its wakes.
+        """
         self._check(offset)
-        value = await self._read_word(offset)
+        value = await self._read_word(offset, delay)
         self._record(False, offset, value)
         return value
 
-    async def write(self, offset, value):
-        """Write the 32-bit ``value`` to the register at byte ``offset``."""
+    async def write(self, offset, value, *, delay=0):
+        """Write the 32-bit ``value`` to the register at byte ``offset``.
+
+        ``delay``: as for :meth:`read`.
+        """
         self._check(offset)
         if not 0 <= value <= 0xFFFF_FFFF:
             raise ValueError(f"MMIO value {value!r} does not fit 32 bits")
-        await self._write_word(offset, value, 0xF)
+        await self._write_word(offset, value, 0xF, delay)
         self._record(True, offset, value)
 
     async def write_bytes(self, offset, data: bytes):

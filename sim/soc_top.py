@@ -63,10 +63,12 @@ def _lite_requests(bus, address_width):
     tag = LITE_TAG_WIDTH
     return [
         *((f"{bus}__rd_seq", wiring.In, tag), (f"{bus}__rd_addr", wiring.In, address_width)),
+        (f"{bus}__rd_delay", wiring.In, 32),
         *((f"{bus}__rd_done", wiring.Out, 1), (f"{bus}__rd_tag", wiring.Out, tag)),
         *((f"{bus}__rd_data", wiring.Out, 32), (f"{bus}__rd_resp", wiring.Out, 2)),
         *((f"{bus}__wr_seq", wiring.In, tag), (f"{bus}__wr_addr", wiring.In, address_width)),
         *((f"{bus}__wr_data", wiring.In, 32), (f"{bus}__wr_strb", wiring.In, 4)),
+        (f"{bus}__wr_delay", wiring.In, 32),
         *((f"{bus}__wr_done", wiring.Out, 1), (f"{bus}__wr_tag", wiring.Out, tag)),
         (f"{bus}__wr_resp", wiring.Out, 2),
     ]

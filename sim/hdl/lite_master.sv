@@ -9,6 +9,10 @@
 // the next edge. This is the timing of a manager that samples at each edge and drives after it,
 // starting on a clock edge: 3 cycles a read, back to back, against the NPU's front ends.
 //
+// A request may ask for a delay: `rd_delay` (`wr_delay`) rising edges pass, counted from the
+// first after the request, before the one that drives it (a processor computing before its load
+// or store; the harness pays no wake for the wait).
+//
 // A request overtaken by a newer one before it reached the bus is dropped; one on the bus
 // completes (a manager cannot take back a valid). `rd_tag` (`wr_tag`) names the access whose
 // response is on the bus, so a harness that gave up on an access does not take its response for
@@ -23,6 +27,7 @@ module tinynpu_lite_master #(
     // Requests, from the harness.
     input  logic [TAG_W-1:0]  rd_seq,
     input  logic [ADDR_W-1:0] rd_addr,
+    input  logic [31:0]       rd_delay,
     output logic              rd_done,
     output logic [TAG_W-1:0]  rd_tag,
     output logic [31:0]       rd_data,
@@ -31,6 +36,7 @@ module tinynpu_lite_master #(
     input  logic [ADDR_W-1:0] wr_addr,
     input  logic [31:0]       wr_data,
     input  logic [3:0]        wr_strb,
+    input  logic [31:0]       wr_delay,
     output logic              wr_done,
     output logic [TAG_W-1:0]  wr_tag,
     output logic [1:0]        wr_resp,
@@ -60,6 +66,8 @@ module tinynpu_lite_master #(
 
   logic [TAG_W-1:0] rd_taken, wr_taken;  // the latest request put on the bus
   logic rd_waiting, wr_waiting;  // address (and data) accepted, the response not yet taken
+  logic rd_counting, wr_counting;  // a request's delay under way
+  logic [31:0] rd_left, wr_left;  // edges of the delay still to pass after this one
 
   assign arprot = PROT;
   assign awprot = PROT;
@@ -73,6 +81,10 @@ module tinynpu_lite_master #(
     wr_taken = 0;
     rd_waiting = 0;
     wr_waiting = 0;
+    rd_counting = 0;
+    wr_counting = 0;
+    rd_left = 0;
+    wr_left = 0;
     rd_done = 0;
     wr_done = 0;
     rd_data = 0;
@@ -98,10 +110,18 @@ module tinynpu_lite_master #(
       arvalid <= 0;
       rd_waiting <= 1;
     end
-    if (rd_seq != rd_taken && !arvalid && !rd_waiting) begin
-      rd_taken <= rd_seq;
-      araddr <= rd_addr;
-      arvalid <= 1;
+    if (rd_seq == rd_taken) begin
+      rd_counting <= 0;  // withdrawn while it waited
+    end else if (!arvalid && !rd_waiting) begin
+      if (rd_counting ? rd_left == 0 : rd_delay == 0) begin
+        rd_counting <= 0;
+        rd_taken <= rd_seq;
+        araddr <= rd_addr;
+        arvalid <= 1;
+      end else begin
+        rd_counting <= 1;
+        rd_left <= rd_counting ? rd_left - 1 : rd_delay - 1;
+      end
     end
   end
 
@@ -114,13 +134,21 @@ module tinynpu_lite_master #(
     if (awvalid && awready) awvalid <= 0;
     if (wvalid && wready) wvalid <= 0;
     if ((awvalid || wvalid) && (!awvalid || awready) && (!wvalid || wready)) wr_waiting <= 1;
-    if (wr_seq != wr_taken && !awvalid && !wvalid && !wr_waiting) begin
-      wr_taken <= wr_seq;
-      awaddr <= wr_addr;
-      wdata <= wr_data;
-      wstrb <= wr_strb;
-      awvalid <= 1;
-      wvalid <= 1;
+    if (wr_seq == wr_taken) begin
+      wr_counting <= 0;
+    end else if (!awvalid && !wvalid && !wr_waiting) begin
+      if (wr_counting ? wr_left == 0 : wr_delay == 0) begin
+        wr_counting <= 0;
+        wr_taken <= wr_seq;
+        awaddr <= wr_addr;
+        wdata <= wr_data;
+        wstrb <= wr_strb;
+        awvalid <= 1;
+        wvalid <= 1;
+      end else begin
+        wr_counting <= 1;
+        wr_left <= wr_counting ? wr_left - 1 : wr_delay - 1;
+      end
     end
   end
 endmodule

@@ -1,8 +1,10 @@
 """Host register semantics, for every register of the RDL model, on the Verilator build."""
 
+import itertools
+
 import cocotb
 import pytest
-from cocotb.triggers import Timer
+from cocotb.triggers import ClockCycles, Timer
 from expectations import (
     ALL_SOURCES,
     RUNNING,
@@ -246,3 +248,40 @@ async def harness_rejects_bad_accesses(dut):
     assert await soc.mem_read(size - 4, 4) == b"edge"
     assert await soc.mmio_read(window - 4) == 0
     assert await soc.mmio_read(HOST.scratch.offset) == 0
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def reads_take_three_cycles_back_to_back(dut):
+    """The SoC's manager answers a register read 3 cycles after the last, one after another."""
+    soc = await booted(dut)
+    await soc.mmio_read(HOST.scratch.offset)
+    ends = []
+    for _ in range(4):
+        await soc.mmio_read(HOST.scratch.offset)
+        ends.append(soc.cycles)
+    assert [b - a for a, b in itertools.pairwise(ends)] == [3, 3, 3]
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def a_delayed_access_ends_where_waiting_first_would(dut):
+    """``delay=n`` ends a read or write at the cycle that ``ClockCycles(clk, n)`` then the
+    access would, for the spans the control processor's cost model asks for."""
+    soc = await booted(dut)
+    offset = HOST.scratch.offset
+    for delay in (0, 1, 2, 3, 7):
+        await soc.mmio_read(offset)  # start each pair at the same phase
+        start = soc.cycles
+        await ClockCycles(dut.clk, delay)
+        await soc.mmio.write(offset, delay)
+        waited = soc.cycles - start
+        await soc.mmio_read(offset)
+        start = soc.cycles
+        await soc.mmio.write(offset, delay + 1, delay=delay)
+        assert soc.cycles - start == waited, delay
+        start = soc.cycles
+        await ClockCycles(dut.clk, delay)
+        assert await soc.mmio_read(offset) == delay + 1
+        waited = soc.cycles - start
+        start = soc.cycles
+        await soc.mmio.read(offset, delay=delay)
+        assert soc.cycles - start == waited, delay

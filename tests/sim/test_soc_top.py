@@ -13,6 +13,7 @@ CONFIG = NpuConfig(array_size=4, mem_data_width=128)
 REQUESTS = {
     "rd_seq": (wiring.In, 8),
     "rd_addr": (wiring.In, 16),
+    "rd_delay": (wiring.In, 32),
     "rd_done": (wiring.Out, 1),
     "rd_tag": (wiring.Out, 8),
     "rd_data": (wiring.Out, 32),
@@ -21,6 +22,7 @@ REQUESTS = {
     "wr_addr": (wiring.In, 16),
     "wr_data": (wiring.In, 32),
     "wr_strb": (wiring.In, 4),
+    "wr_delay": (wiring.In, 32),
     "wr_done": (wiring.Out, 1),
     "wr_tag": (wiring.Out, 8),
     "wr_resp": (wiring.Out, 2),
