@@ -9,6 +9,7 @@ import pytest
 from tinynpu.rtl.config import MEM_ADDR_WIDTH, PARAMETERS, NpuConfig
 from tinynpu.rtl.regmap import CP, HOST
 from tinynpu.rtl.regmap.export import abi_listing
+from tinynpu.sim import build
 from tinynpu.sim.build import elaborate
 
 import tinynpu
@@ -82,28 +83,32 @@ def test_malformed_arguments_are_usage_errors(capsys, argv, message):
     assert message in err
 
 
-#: The co-simulation tests' small configuration, as flags: its Verilog is cached by their build.
-SMALL_FLAGS = [
-    *("--array", "4", "--bus-width", "32", "--addr-spaces", "2", "--tlb-entries", "8"),
-    *("--spad-in", "4k", "--spad-wt", "8k", "--spad-acc", "32k", "--queue-depth", "4"),
-]
+#: The co-simulation tests' small configuration (``tests/cosim/configs.py``): its Verilog is
+#: in the build cache once their build has run.
+SMALL = NpuConfig(
+    array_size=4,
+    mem_data_width=32,
+    addr_spaces=2,
+    tlb_entries=8,
+    spad_in_bytes=4096,
+    spad_wt_bytes=8192,
+    spad_acc_bytes=32768,
+    queue_depth=4,
+)
 
 
-def test_verilog_to_file(tmp_path, capsys):
+def test_verilog_to_file_comes_from_the_build_cache(tmp_path, capsys, monkeypatch):
+    cached = elaborate(SMALL).read_text()
+
+    def emit(config):
+        raise AssertionError("tinynpu verilog elaborated a configuration the cache holds")
+
+    monkeypatch.setattr(build, "emit_verilog", emit)
+    flags = [str(v) for name, f in cli._FLAGS.items() for v in (f, getattr(SMALL, name))]
     output = tmp_path / "npu.v"
-    assert main(["verilog", *SMALL_FLAGS, "-o", str(output)]) is None
+    assert main(["verilog", *flags, "-o", str(output)]) is None
     text = output.read_text()
-    small = NpuConfig(
-        array_size=4,
-        mem_data_width=32,
-        addr_spaces=2,
-        tlb_entries=8,
-        spad_in_bytes=4096,
-        spad_wt_bytes=8192,
-        spad_acc_bytes=32768,
-        queue_depth=4,
-    )
-    assert text == elaborate(small).read_text()  # the build cache's copy
+    assert text == cached
     assert "module tinynpu_top(" in text
     assert "host__awaddr" in text
     assert "mem__araddr" in text

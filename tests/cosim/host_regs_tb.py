@@ -285,3 +285,18 @@ async def a_delayed_access_ends_where_waiting_first_would(dut):
         start = soc.cycles
         await soc.mmio.read(offset, delay=delay)
         assert soc.cycles - start == waited, delay
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def an_access_given_up_before_its_edge_never_reaches_the_bus(dut):
+    """A store cancelled while its delay runs is withdrawn; the next store still lands."""
+    soc = await booted(dut)
+    offset = HOST.scratch.offset
+    await soc.mmio.write(offset, 0x1111_1111)
+    store = cocotb.start_soon(soc.mmio.write(offset, 0x2222_2222, delay=10))
+    await ClockCycles(dut.clk, 3)
+    store.cancel()
+    await ClockCycles(dut.clk, 20)
+    assert await soc.mmio_read(offset) == 0x1111_1111
+    await soc.mmio.write(offset, 0x3333_3333)
+    assert await soc.mmio_read(offset) == 0x3333_3333
