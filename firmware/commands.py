@@ -9,6 +9,9 @@ hardware's: the DMA engine's 24-bit row length and 16-bit row count, 40-bit phys
 
 from tinynpu.rtl.layouts import (
     COMMAND_ALIGN,
+    MAX_DIM,
+    MAX_ROW_BYTES,
+    MAX_ROWS,
     ChannelParams,
     CommandHeader,
     Conv2dCommand,
@@ -53,14 +56,8 @@ LAYOUTS = {
 HEADER_BYTES = nbytes(CommandHeader)
 #: Physical addresses are 40 bits wide (the mem port's address width).
 ADDRESS_LIMIT = 1 << 40
-#: A row moves at most this many bytes (the DMA engine's ``dma_row_bytes``).
-MAX_ROW_BYTES = (1 << 24) - 1
-#: A command moves at most this many rows (the DMA engine's ``dma_rows``).
-MAX_ROWS = (1 << 16) - 1
 #: Pitches are 32-bit fields of the DMA engine.
 _MAX_PITCH = (1 << 32) - 1
-#: The largest GEMM dimension (m, k, n), and the largest im2col GEMM a CONV2D may lower to.
-MAX_DIM = (1 << 16) - 1
 
 
 class CommandError(Exception):

@@ -11,6 +11,9 @@ from amaranth.lib import data, enum
 
 __all__ = [
     "COMMAND_ALIGN",
+    "MAX_DIM",
+    "MAX_ROWS",
+    "MAX_ROW_BYTES",
     "Access",
     "ChannelParams",
     "CommandHeader",
@@ -39,6 +42,12 @@ __all__ = [
 
 #: Commands start at, and are sized in, multiples of this many bytes.
 COMMAND_ALIGN = 8
+#: A COPY or FILL row moves at most this many bytes (the DMA engine's 24-bit ``dma_row_bytes``).
+MAX_ROW_BYTES = (1 << 24) - 1
+#: A COPY or FILL moves at most this many rows (the DMA engine's 16-bit ``dma_rows``).
+MAX_ROWS = (1 << 16) - 1
+#: The largest GEMM dimension (m, k, n), and the largest im2col GEMM a CONV2D may lower to.
+MAX_DIM = (1 << 16) - 1
 
 
 class RingEntry(data.Struct):

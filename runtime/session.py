@@ -130,13 +130,32 @@ class Session:
             )
         data = batch.tobytes().ljust(program.input_bytes, b"\0")
         await acts.write(program.input_va - ACTS_VA, data)
-        handles = list(self.handles.values())
+        submitted, done = await self.execute(0, len(program.stream))
+        raw = await acts.read(program.output_va - ACTS_VA, program.output_bytes)
+        shape = (program.batch, *program.ops[-1].out_shape)
+        output = np.frombuffer(raw, dtype=np.int8).reshape(shape)[:count]
+        counters = [await self.counters(va) for va in program.counters_va]
+        return BatchResult(output.copy(), counters, submitted, done)
+
+    async def execute(self, offset, length):
+        """Run ``length`` bytes of the stream from ``offset`` as one job; wait for its fence.
+
+        Returns
+        -------
+        submitted_ns, done_ns : float
+            Simulated times of the SUBMIT call and of the fence's return.
+
+        Raises
+        ------
+        UapiError
+            If the job fails: its errno, with the hardware's error code and offset.
+        """
         submitted = self.clock()
         seqno = await self.client.submit(
             self.context,
-            STREAM_VA,
-            len(program.stream),
-            handles=handles,
+            STREAM_VA + offset,
+            length,
+            handles=list(self.handles.values()),
             timeout_ns=self.timeout_ns,
         )
         # The watchdog ends a hung job at its timeout, so the fence signals before this.
@@ -150,12 +169,11 @@ class Session:
                 f"{os.strerror(code)}: job {seqno} hw_error {result['hw_error']} at offset "
                 f"{result['hw_offset']:#x}, fault_va {result['fault_va']:#x}",
             )
-        raw = await acts.read(program.output_va - ACTS_VA, program.output_bytes)
-        shape = (program.batch, *program.ops[-1].out_shape)
-        output = np.frombuffer(raw, dtype=np.int8).reshape(shape)[:count]
-        counters = []
-        for va in program.counters_va:
-            record = unpack(JobCounters, await acts.read(va - ACTS_VA, nbytes(JobCounters)))
-            names = [name for name, _ in record.shape() if not name.startswith("_")]
-            counters.append({name: int(record[name]) for name in names})
-        return BatchResult(output.copy(), counters, submitted, done)
+        return submitted, done
+
+    async def counters(self, va):
+        """The ``JobCounters`` record a COUNTERS command stored at ``va``, as a dict."""
+        raw = await self.maps["activations"].read(va - ACTS_VA, nbytes(JobCounters))
+        record = unpack(JobCounters, raw)
+        names = [name for name, _ in record.shape() if not name.startswith("_")]
+        return {name: int(record[name]) for name in names}

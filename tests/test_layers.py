@@ -16,7 +16,7 @@ The layers, bottom up, and what each may import:
 * the driver: its own package, the ABI modules and the layout vocabulary; never cocotb, the
   simulator or an RTL component;
 * the runtime: only the uAPI (``tinynpu.driver.uapi``) and the layouts, numpy and what its
-  models need (scikit-learn, threadpoolctl);
+  models need (scikit-learn, threadpoolctl, the ``tflite`` schema);
 * the simulator: anything but the applications;
 * the applications (``tinynpu/``: cli, demo, run, bench, docgen): anything.
 
@@ -106,7 +106,7 @@ RULES = {
     "runtime": Layer(
         "the runtime", "a runtime module",
         may=(STDLIB, "tinynpu.runtime", "tinynpu.driver.uapi", "tinynpu.rtl.layouts",
-             "numpy", "sklearn", "threadpoolctl"),
+             "numpy", "sklearn", "threadpoolctl", "tflite"),
         may_not=("tinynpu", *SIMULATOR_LIBRARIES),
     ),
     "sim": Layer(
@@ -264,7 +264,7 @@ FIRMWARE_MAY = (
 )
 RUNTIME_MAY = (
     "the runtime may import only the standard library, tinynpu.runtime, tinynpu.driver.uapi, "
-    "tinynpu.rtl.layouts, numpy, sklearn, threadpoolctl"
+    "tinynpu.rtl.layouts, numpy, sklearn, threadpoolctl, tflite"
 )
 ABI_MAY = (
     "a shared ABI module may import only the standard library, tinynpu.rtl.layouts, "

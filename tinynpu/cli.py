@@ -31,6 +31,8 @@ examples:
   tinynpu demo --full --trace                        both models on the whole test split
   tinynpu demo --model cnn --array 16                one model on a 16 x 16 array
   tinynpu run --trace examples/copy_job.py Hello     a user-space program on the device
+  tinynpu model info okay_nabu                       a TFLite model's partition
+  tinynpu model run okay_nabu --steps 5 --compare    its steps, checked against TFLite Micro
   tinynpu bench                                      build and simulation speed
   tinynpu bench --array 16 --bus-width 128           the same, of one configuration only
 
@@ -78,6 +80,9 @@ _FLAGS = {
 # tinynpu.runtime.digits.MODELS and tinynpu.demo.DEFAULT_SAMPLES.
 _DEMO_MODELS = ("cnn", "mlp")
 _DEMO_SAMPLES = 192
+# The bundled microWakeWord models, restated for the same reason (checked against
+# tinynpu.wakeword.MODELS).
+_WAKEWORDS = "alexa, hey_jarvis, hey_mycroft, okay_nabu"
 
 _SIZE = re.compile(r"(?i)^(\d+)\s*(k|kib|m|mib)?$")
 
@@ -210,6 +215,29 @@ def _cmd_run(args):
     run_script(args.config, args.script, args.args, trace=args.trace)
 
 
+def _cmd_model(args):
+    from tinynpu.runtime.tflite_file import ModelError
+
+    from .model_cmd import model_info, model_run
+
+    try:
+        if args.action == "info":
+            model_info(args.config, args.file)
+            return
+        ok = model_run(
+            args.config,
+            args.file,
+            steps=args.steps,
+            input_file=args.input,
+            compare=args.compare,
+            seed=args.seed,
+        )
+    except (FileNotFoundError, ModelError, ValueError) as error:
+        _fail(str(error))
+    if not ok:
+        sys.exit(1)
+
+
 def _cmd_bench(args):
     from tinynpu.sim.runner import waves_requested
 
@@ -310,6 +338,27 @@ def build_parser():
     run.add_argument("--trace", action="store_true", help="write the decoded trace and timeline")
     _add_config_options(run)
     run.set_defaults(run=_cmd_run)
+
+    model = command("model", "partition and run a TFLite int8 model on the simulated NPU")
+    actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = actions.add_parser("info", help="where each operator runs, its MACs and sizes")
+    info.add_argument("file", help=f"a .tflite file, or a microWakeWord model: {_WAKEWORDS}")
+    _add_config_options(info)
+    run_model = actions.add_parser(
+        "run", help="invoke it step by step; report each operator's cycles and traffic"
+    )
+    run_model.add_argument("file", help=f"a .tflite file, or a microWakeWord model: {_WAKEWORDS}")
+    run_model.add_argument(
+        "--input", type=Path, help=".npy of one input, or of one per step (default: random)"
+    )
+    run_model.add_argument("--steps", type=_positive, default=1, help="invocations (default 1)")
+    run_model.add_argument("--seed", type=int, default=0, help="seed of random inputs")
+    run_model.add_argument(
+        "--compare", action="store_true", help="check every tensor against TFLite Micro"
+    )
+    _add_config_options(run_model)
+    for parser_ in (info, run_model):
+        parser_.set_defaults(run=_cmd_model)
 
     bench = command(
         "bench",
