@@ -37,7 +37,7 @@ def _wrap(x):
 
 
 def multiply_by_pot(x, exponent):
-    """``SaturatingRoundingMultiplyByPOT<exponent>``: saturating ``x << e`` or rounding ``x >> -e``."""
+    """``SaturatingRoundingMultiplyByPOT<e>``: saturating ``x << e`` or rounding ``x >> -e``."""
     x = _i64(x)
     if exponent > 0:
         return np.clip(x << exponent, INT32_MIN, INT32_MAX)
@@ -88,7 +88,7 @@ _EXP_MULTIPLIERS = {
 
 
 def exp_on_negative_values(a, integer_bits):
-    """gemmlowp ``exp_on_negative_values``: ``exp(a)`` for ``a <= 0``; a result of 0 integer bits."""
+    """Gemmlowp ``exp_on_negative_values``: ``exp(a)`` for ``a <= 0``, in 0 integer bits."""
     a = _i64(a)
     fractional_bits = 31 - integer_bits
     one_quarter = 1 << (fractional_bits - 2)
@@ -116,7 +116,7 @@ def _rounding_half_sum(a, b):
 
 
 def one_over_one_plus_x_for_x_in_0_1(a):
-    """gemmlowp ``one_over_one_plus_x_for_x_in_0_1``: Newton-Raphson division, 0 integer bits."""
+    """Gemmlowp ``one_over_one_plus_x_for_x_in_0_1``: Newton-Raphson division, 0 integer bits."""
     half_denominator = _rounding_half_sum(a, INT32_MAX)
     constant_48_over_17 = 1515870810  # 2 integer bits
     constant_neg_32_over_17 = -1010580540
@@ -131,7 +131,7 @@ def one_over_one_plus_x_for_x_in_0_1(a):
 
 
 def logistic(a, integer_bits):
-    """gemmlowp ``logistic`` of a number with ``integer_bits``; the result has 0 integer bits."""
+    """Gemmlowp ``logistic`` of a number with ``integer_bits``; the result has 0 integer bits."""
     a = _i64(a)
     positive = a > 0
     magnitude = np.where(positive, a, -a)

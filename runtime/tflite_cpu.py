@@ -135,9 +135,7 @@ def _logistic(op, graph, x):
     real = float(source.scale[0]) * (1 << (31 - integer_bits))
     q, left_shift = math.frexp(real)
     multiplier = int(round_half_away(q * (1 << 31)))
-    radius = math.floor(
-        ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)
-    )
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
     value = x.astype(np.int64) - int(source.zero_point[0])
     inside = np.clip(value, -radius + 1, radius - 1)  # the clamped branch ignores it
     q4 = fixedpoint.multiply_by_quantized_multiplier(inside, multiplier, left_shift)
@@ -157,15 +155,14 @@ def _softmax(op, graph, x):
         (1 << 31) - 1.0,
     )
     multiplier, left_shift = quantize_multiplier(real)
-    radius = math.floor(
-        ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)
-    )
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
     diff_min = -radius
     rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
     diff = rows - rows.max(axis=1, keepdims=True)
     used = diff >= diff_min
-    scaled = fixedpoint.multiply_by_quantized_multiplier(np.where(used, diff, 0), multiplier,
-                                                         left_shift)
+    scaled = fixedpoint.multiply_by_quantized_multiplier(
+        np.where(used, diff, 0), multiplier, left_shift
+    )
     exps = fixedpoint.exp_on_negative_values(scaled, integer_bits)
     terms = np.where(used, fixedpoint.rescale(exps, 0, accumulation_bits), 0)
     sums = np.zeros(len(rows), np.int64)

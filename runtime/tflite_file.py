@@ -250,9 +250,7 @@ def _subgraph(model, index):
                 index=i,
                 opcode=_opcode(model, op.OpcodeIndex()),
                 inputs=indices(op.InputsAsNumpy() if op.InputsLength() else (), f"operator {i}"),
-                outputs=indices(
-                    op.OutputsAsNumpy() if op.OutputsLength() else (), f"operator {i}"
-                ),
+                outputs=indices(op.OutputsAsNumpy() if op.OutputsLength() else (), f"operator {i}"),
                 options=_options(op),
             )
         )

@@ -275,8 +275,11 @@ class _Lowering:
         folded = ((folded + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
         params = commands.channel_params(folded, multiplier, shift)
         lo, hi = activation_range(activation, target)
-        return self.place_weights(params), {"zero_point": int(target.zero_point[0]),
-                                            "act_min": lo, "act_max": hi}
+        return self.place_weights(params), {
+            "zero_point": int(target.zero_point[0]),
+            "act_min": lo,
+            "act_max": hi,
+        }
 
     def bias(self, op, position, channels):
         if len(op.inputs) <= position or op.inputs[position] < 0:
@@ -296,16 +299,30 @@ class _Lowering:
         target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
         w = self.constant(op.inputs[1], "the filter")  # (out_c, kh, kw, in_c)
         o = op.options
-        b, h, wd, c = source.shape
-        _, oh, ow, oc = target.shape
+        c, oc = source.shape[3], target.shape[3]
         if w.shape[3] != c or w.shape[0] != oc:
             raise ModelError(f"filter {w.shape} does not match input {source.shape}")
         hwio = _dilate(w.transpose(1, 2, 3, 0), o["DilationHFactor"], o["DilationWFactor"])
-        return self.convolution(op, source, weights, target, hwio, self.bias(op, 2, oc),
-                                o, w.shape[1] * w.shape[2] * c)
+        return self.convolution(
+            op, source, weights, target, hwio, self.bias(op, 2, oc), o, w.shape[1] * w.shape[2] * c
+        )
 
-    def convolution(self, op, source, weights, target, hwio, bias, o, taps, *, src=None,
-                    dst=None, in_c=None, stage=None):
+    def convolution(
+        self,
+        op,
+        source,
+        weights,
+        target,
+        hwio,
+        bias,
+        o,
+        taps,
+        *,
+        src=None,
+        dst=None,
+        in_c=None,
+        stage=None,
+    ):
         b, h, wd, c = source.shape
         in_c = c if in_c is None else in_c
         _, oh, ow, _ = target.shape
@@ -315,15 +332,23 @@ class _Lowering:
             pads = (_same_padding(h, oh, sh, kh), _same_padding(wd, ow, sw, kw))
         else:
             pads = (0, 0)
-        expect = [(size - k) // s + 1 if o["Padding"] else -(-size // s)
-                  for size, k, s in ((h, kh, sh), (wd, kw, sw))]
+        expect = [
+            (size - k) // s + 1 if o["Padding"] else -(-size // s)
+            for size, k, s in ((h, kh, sh), (wd, kw, sw))
+        ]
         if [oh, ow] != expect:
             raise ModelError(f"output {oh}x{ow} does not follow from the window ({expect})")
         weights_va = self.place_weights(np.ascontiguousarray(hwio).tobytes())
         if stage is None:
-            params_va, stage = self.stage(source, weights, bias, target,
-                                          hwio.astype(np.int64).sum(axis=(0, 1, 2)),
-                                          o["FusedActivationFunction"], oc)
+            params_va, stage = self.stage(
+                source,
+                weights,
+                bias,
+                target,
+                hwio.astype(np.int64).sum(axis=(0, 1, 2)),
+                o["FusedActivationFunction"],
+                oc,
+            )
         else:
             params_va, stage = stage
         command = commands.conv2d(
@@ -360,15 +385,25 @@ class _Lowering:
             if many:
                 pixels = np.arange(b * h * wd)
                 out += _copy_commands(
-                    src_va, gather,
+                    src_va,
+                    gather,
                     (pixels[:, None] * c + channels).ravel(),
                     (pixels[:, None] * size + np.arange(size)).ravel(),
                 )
             part_target = _Shaped(target, (b, oh, ow, size * mult))
             part_source = _Shaped(source, (b, h, wd, c))
             cmds, _ = self.convolution(
-                op, part_source, None, part_target, hwio, None, o, taps,
-                src=gather if many else src_va, dst=result if many else dst_va, in_c=size,
+                op,
+                part_source,
+                None,
+                part_target,
+                hwio,
+                None,
+                o,
+                taps,
+                src=gather if many else src_va,
+                dst=result if many else dst_va,
+                in_c=size,
                 stage=stage_of(channels, hwio),
             )
             out += cmds
@@ -376,7 +411,8 @@ class _Lowering:
                 pixels = np.arange(b * oh * ow)
                 outs = np.arange(start * mult, (start + size) * mult)
                 out += _copy_commands(
-                    result, dst_va,
+                    result,
+                    dst_va,
                     (pixels[:, None] * size * mult + np.arange(size * mult)).ravel(),
                     (pixels[:, None] * oc + outs).ravel(),
                 )
@@ -410,19 +446,34 @@ class _Lowering:
         def stage_of(channels, hwio):
             outs = np.arange(channels[0] * mult, (channels[-1] + 1) * mult)
             part = _Quant(weights, scales[outs])
-            return self.stage(source, part, None if bias is None else bias[outs],
-                              target, hwio.astype(np.int64).sum(axis=(0, 1, 2)),
-                              o["FusedActivationFunction"], len(outs))
+            return self.stage(
+                source,
+                part,
+                None if bias is None else bias[outs],
+                target,
+                hwio.astype(np.int64).sum(axis=(0, 1, 2)),
+                o["FusedActivationFunction"],
+                len(outs),
+            )
 
-        return self.grouped(op, source, target, weight_of, stage_of, mult, o,
-                            w.shape[1] * w.shape[2], "block-diagonal weights")
+        return self.grouped(
+            op,
+            source,
+            target,
+            weight_of,
+            stage_of,
+            mult,
+            o,
+            w.shape[1] * w.shape[2],
+            "block-diagonal weights",
+        )
 
     def average_pool_2d(self, op):
         source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
         target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
         if (source.scale[0], source.zero_point[0]) != (target.scale[0], target.zero_point[0]):
             raise ModelError("the output's quantization differs from the input's")
-        sh, sw, fh, fw, pt, pl, oh, ow = pool_geometry(op, source.shape)
+        sh, sw, fh, fw, _, _, oh, ow = pool_geometry(op, source.shape)
         covered = [(oh - 1) * sh + fh - source.shape[1], (ow - 1) * sw + fw - source.shape[2]]
         if max(covered) > 0:
             return None  # padded windows have varying counts: the CPU kernel
@@ -444,8 +495,17 @@ class _Lowering:
             params = commands.channel_params([0] * size, [multiplier] * size, [shift] * size)
             return self.place_weights(params), {"zero_point": 0, "act_min": lo, "act_max": hi}
 
-        return self.grouped(op, source, target, weight_of, stage_of, 1, o, fh * fw,
-                            f"ones, output stage {multiplier} >> {shift}")
+        return self.grouped(
+            op,
+            source,
+            target,
+            weight_of,
+            stage_of,
+            1,
+            o,
+            fh * fw,
+            f"ones, output stage {multiplier} >> {shift}",
+        )
 
     def fully_connected(self, op):
         source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
@@ -462,11 +522,18 @@ class _Lowering:
         bias = self.bias(op, 2, n)
         b_matrix = np.ascontiguousarray(w.T)
         weights_va = self.place_weights(b_matrix.tobytes())
-        params_va, stage = self.stage(source, weights, bias, target,
-                                      b_matrix.astype(np.int64).sum(axis=0),
-                                      op.options["FusedActivationFunction"], n)
-        command = commands.gemm(self.va(op.inputs[0]), weights_va, self.va(op.outputs[0]),
-                                params_va, m, k, n, **stage)
+        params_va, stage = self.stage(
+            source,
+            weights,
+            bias,
+            target,
+            b_matrix.astype(np.int64).sum(axis=0),
+            op.options["FusedActivationFunction"],
+            n,
+        )
+        command = commands.gemm(
+            self.va(op.inputs[0]), weights_va, self.va(op.outputs[0]), params_va, m, k, n, **stage
+        )
         return [command], m * k * n
 
     # -- data movement --------------------------------------------------------------------------
@@ -476,8 +543,11 @@ class _Lowering:
         first = tensors[0]
         for t in tensors[1:]:
             if t.type != first.type or (
-                len(t.scale) and (not np.array_equal(t.scale, first.scale)
-                                  or not np.array_equal(t.zero_point, first.zero_point))
+                len(t.scale)
+                and (
+                    not np.array_equal(t.scale, first.scale)
+                    or not np.array_equal(t.zero_point, first.zero_point)
+                )
             ):
                 raise ModelError("inputs and outputs differ in type or quantization")
         if first.dtype is None or first.type == "FLOAT32":
@@ -485,8 +555,12 @@ class _Lowering:
         return np.dtype(first.dtype).itemsize
 
     def move(self, src_index, dst_index, src_elems, dst_elems, itemsize):
-        return _copy_commands(self.va(src_index), self.va(dst_index),
-                              _bytes_of(src_elems, itemsize), _bytes_of(dst_elems, itemsize))
+        return _copy_commands(
+            self.va(src_index),
+            self.va(dst_index),
+            _bytes_of(src_elems, itemsize),
+            _bytes_of(dst_elems, itemsize),
+        )
 
     def concatenation(self, op):
         if op.options.get("FusedActivationFunction", 0):
@@ -520,8 +594,13 @@ class _Lowering:
                 start = start + source.shape[axis] if start < 0 else start
                 slices.append(slice(start, start + 1, 1))
                 continue
-            slices.append(slice(None if o["BeginMask"] & bit else start,
-                                None if o["EndMask"] & bit else stop, step))
+            slices.append(
+                slice(
+                    None if o["BeginMask"] & bit else start,
+                    None if o["EndMask"] & bit else stop,
+                    step,
+                )
+            )
         picked = np.arange(source.size).reshape(source.shape)[tuple(slices)]
         if picked.size != target.size:
             raise ModelError(f"the slice has {picked.size} values, the output {target.size}")
@@ -569,11 +648,13 @@ class _Lowering:
         for start in range(0, target.nbytes, MAX_ROW_BYTES):
             size = min(MAX_ROW_BYTES, target.nbytes - start)
             fills.append(commands.fill(self.va(op.outputs[0]) + start, size, pattern))
-        inner = tuple(slice(int(lo), int(lo) + n)
-                      for (lo, _), n in zip(paddings, source.shape, strict=True))
+        inner = tuple(
+            slice(int(lo), int(lo) + n) for (lo, _), n in zip(paddings, source.shape, strict=True)
+        )
         placed = np.arange(target.size).reshape(target.shape)[inner]
-        return fills + self.move(op.inputs[0], op.outputs[0], np.arange(source.size), placed,
-                                 itemsize)
+        return fills + self.move(
+            op.inputs[0], op.outputs[0], np.arange(source.size), placed, itemsize
+        )
 
     def read_variable(self, op):
         name = self.resources.get(op.inputs[0])
@@ -593,8 +674,11 @@ class _Lowering:
         if tensor.type not in ("INT8", "UINT8", "INT32"):
             raise ModelError(f"a {tensor.type} variable is not supported")
         if name not in self.variables:
-            self.variables[name] = [self.acts.take(tensor.nbytes), tensor.nbytes,
-                                    bytes(tensor.nbytes)]
+            self.variables[name] = [
+                self.acts.take(tensor.nbytes),
+                tensor.nbytes,
+                bytes(tensor.nbytes),
+            ]
         va, size, initial = self.variables[name]
         if size != tensor.nbytes:
             raise ModelError(f"variable {name!r} holds {size} bytes, not {tensor.nbytes}")
@@ -710,6 +794,7 @@ def plan_model(model, array_size, max_stream):
     Parameters
     ----------
     model : TfliteModel
+        What :func:`~.tflite_file.read_tflite` returned.
     array_size : int
         The device's array size (``DEV_QUERY``'s ``array_size``): the channel group of
         depthwise convolutions and pools.
@@ -728,7 +813,7 @@ def plan_model(model, array_size, max_stream):
     graph = model.main
     for index in (*graph.inputs, *graph.outputs):
         tensor = graph.tensors[index]
-        if tensor.dtype is None or tensor.type in ("INT16", "INT64", "BOOL"):
+        if tensor.dtype is None:
             raise ModelError(f"model input or output {index} is {tensor.type}")
         lowering.va(index)
     ops = []
@@ -784,8 +869,19 @@ def plan_model(model, array_size, max_stream):
 #: How every operator type runs, for docs and ``tinynpu model info``.
 UNITS = {
     **dict.fromkeys(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"), "npu"),
-    **dict.fromkeys(("CONCATENATION", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PAD", "PADV2",
-                     "READ_VARIABLE", "ASSIGN_VARIABLE"), "dma"),
+    **dict.fromkeys(
+        (
+            "CONCATENATION",
+            "STRIDED_SLICE",
+            "SPLIT",
+            "SPLIT_V",
+            "PAD",
+            "PADV2",
+            "READ_VARIABLE",
+            "ASSIGN_VARIABLE",
+        ),
+        "dma",
+    ),
     **dict.fromkeys((*_ALIASES, *_HANDLES), "none"),
     **dict.fromkeys(KERNELS, "cpu"),
     "AVERAGE_POOL_2D": "npu",

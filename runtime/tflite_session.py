@@ -19,8 +19,15 @@ from .tflite_cpu import KERNELS
 __all__ = ["OpReport", "TfliteSession"]
 
 #: Counters an NPU operator's report carries (differences over its commands).
-REPORTED = ("cycles", "array_busy", "array_macs", "dma_read_bytes", "dma_write_bytes",
-            "dma_commands", "matrix_ops")
+REPORTED = (
+    "cycles",
+    "array_busy",
+    "array_macs",
+    "dma_read_bytes",
+    "dma_write_bytes",
+    "dma_commands",
+    "matrix_ops",
+)
 
 
 @dataclass
@@ -78,8 +85,9 @@ class TfliteSession(Session):
         tensor = self.plan.graph.tensors[index]
         if index not in self.plan.tensor_va:
             return tensor.data
-        raw = await self.maps["activations"].read(self.plan.tensor_va[index] - ACTS_VA,
-                                                  tensor.nbytes)
+        raw = await self.maps["activations"].read(
+            self.plan.tensor_va[index] - ACTS_VA, tensor.nbytes
+        )
         return np.frombuffer(raw, tensor.dtype).reshape(tensor.shape).copy()
 
     async def write_tensor(self, index, value):
@@ -114,8 +122,9 @@ class TfliteSession(Session):
                     f"input {index} takes {tensor.describe()}, not {value.dtype} {value.shape}"
                 )
             await self.write_tensor(index, value)
-        report = {op.index: OpReport(op.index, op.opcode, op.unit, op.macs, {})
-                  for op in self.plan.ops}
+        report = {
+            op.index: OpReport(op.index, op.opcode, op.unit, op.macs, {}) for op in self.plan.ops
+        }
         for segment in self.plan.segments:
             if segment.unit == "npu":
                 await self.execute(segment.offset, segment.length)

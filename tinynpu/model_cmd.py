@@ -49,8 +49,10 @@ def model_info(config, source, out=print):
     graph = model.main
     inputs = ", ".join(f"{graph.tensors[i].describe()}" for i in graph.inputs)
     outputs = ", ".join(f"{graph.tensors[i].describe()}" for i in graph.outputs)
-    out(f"{name}: {len(data):,} bytes, {len(model.subgraphs)} subgraphs, "
-        f"{len(graph.operators)} operators; inputs {inputs}; outputs {outputs}")
+    out(
+        f"{name}: {len(data):,} bytes, {len(model.subgraphs)} subgraphs, "
+        f"{len(graph.operators)} operators; inputs {inputs}; outputs {outputs}"
+    )
     out(f"  {'#':>3} {'op':<20}{'unit':<6}{'MACs':>8}  {'output':<22}lowering")
     for op in plan.ops:
         tflite_op = graph.operators[op.index]
@@ -58,10 +60,12 @@ def model_info(config, source, out=print):
         out(f"  {op.index:>3} {op.opcode:<20}{op.unit:<6}{op.macs or '':>8}  {shape:<22}{op.note}")
     units = {u: sum(op.unit == u for op in plan.ops) for u in ("npu", "dma", "cpu", "none")}
     macs = sum(op.macs for op in plan.ops if op.unit == "npu")
-    out(f"  {units['npu']} on the array ({macs:,} MACs), {units['dma']} DMA copies, "
+    out(
+        f"  {units['npu']} on the array ({macs:,} MACs), {units['dma']} DMA copies, "
         f"{units['cpu']} on the CPU, {units['none']} free; "
         f"{sum(s.unit == 'npu' for s in plan.segments)} NPU segments per step; "
-        f"weights {len(plan.weights):,} B, activations and state {plan.sizes['activations']:,} B")
+        f"weights {len(plan.weights):,} B, activations and state {plan.sizes['activations']:,} B"
+    )
     return plan
 
 
@@ -137,16 +141,20 @@ def model_run(config, source, *, steps=1, input_file=None, compare=False, seed=0
             mismatched[index] = mismatched.get(index, 0) + differ
     _report(model, result, config, clock_ns, out, mismatched if compare else None)
     ns = [s["ns"] for s in result["steps"]]
-    out(f"{len(ns)} step{'s' * (len(ns) != 1)}: {np.mean(ns) / clock_ns:,.0f} cycles per step "
+    out(
+        f"{len(ns)} step{'s' * (len(ns) != 1)}: {np.mean(ns) / clock_ns:,.0f} cycles per step "
         f"on average (SUBMIT to the last result, CPU operators included), "
         f"{len(result['steps'][-1]['report'])} operators in {result['segments']} segments; "
-        f"simulation wall time {wall:.1f} s ({wall / len(ns):.2f} s per step with boot)")
+        f"simulation wall time {wall:.1f} s ({wall / len(ns):.2f} s per step with boot)"
+    )
     if compare:
         if mismatched:
             out(f"MISMATCH: {len(mismatched)} tensors differ from TFLite Micro's")
         else:
-            out(f"every tensor of every step equals TFLite Micro's (reference kernels): "
-                f"{compared:,} elements compared")
+            out(
+                f"every tensor of every step equals TFLite Micro's (reference kernels): "
+                f"{compared:,} elements compared"
+            )
     out(f"log: {directory / 'sim.log'}")
     return not mismatched
 
@@ -155,8 +163,7 @@ def _report(model, result, config, clock_ns, out, mismatched):
     graph = model.main
     report = result["steps"][-1]["report"]
     out(f"per operator, step {len(result['steps'])}:")
-    header = (f"  {'#':>3} {'op':<20}{'unit':<6}{'MACs':>8}{'cycles':>8}{'util':>7}"
-              f"{'DMA bytes':>11}")
+    header = f"  {'#':>3} {'op':<20}{'unit':<6}{'MACs':>8}{'cycles':>8}{'util':>7}{'DMA bytes':>11}"
     out(header + ("  match" if mismatched is not None else ""))
     pes = config.array_size**2
     for op in report:
@@ -164,8 +171,10 @@ def _report(model, result, config, clock_ns, out, mismatched):
         cycles = c.get("cycles", 0)
         util = f"{c['array_macs'] / (cycles * pes):.0%}" if cycles and op.unit == "npu" else ""
         dma = c.get("dma_read_bytes", 0) + c.get("dma_write_bytes", 0) if c else ""
-        line = (f"  {op.index:>3} {op.opcode:<20}{op.unit:<6}{op.macs or '':>8}"
-                f"{cycles or '':>8}{util:>7}{dma:>11}")
+        line = (
+            f"  {op.index:>3} {op.opcode:<20}{op.unit:<6}{op.macs or '':>8}"
+            f"{cycles or '':>8}{util:>7}{dma:>11}"
+        )
         if mismatched is not None:
             outputs = [i for i in graph.operators[op.index].outputs if i in mismatched]
             line += "  " + ("NO" if outputs else "yes")

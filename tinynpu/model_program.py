@@ -3,9 +3,10 @@
 It runs inside the simulator (``tinynpu run`` runs it). The host writes ``job.pkl``:
 ``{"models": [{"name", "data", "steps", "tensors"}]}`` with the model's bytes, a list of steps
 (each a list of input arrays) and whether to keep every tensor of every step. The program
-partitions each model for the device's array and stream limit (``DEV_QUERY``), loads it, invokes it on each step
-and writes ``results.pkl``: per model, each step's outputs, per-operator report, simulated
-nanoseconds and (if asked) every tensor; or the error that stopped it.
+partitions each model for the device's array and stream limit (``DEV_QUERY``), loads it,
+invokes it on each step and writes ``results.pkl``: per model, each step's outputs,
+per-operator report, simulated nanoseconds and (if asked) every tensor; or the error that
+stopped it.
 """
 
 import pickle

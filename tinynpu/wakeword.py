@@ -29,8 +29,7 @@ def model_path(name):
         path = resources.files("pymicro_wakeword") / "models" / f"{name}.tflite"
     except ModuleNotFoundError:
         raise FileNotFoundError(
-            f"{name}: the microWakeWord models come with pymicro-wakeword "
-            "(pip install -e '.[dev]')"
+            f"{name}: the microWakeWord models come with pymicro-wakeword (pip install -e '.[dev]')"
         ) from None
     if not path.is_file():
         raise FileNotFoundError(f"pymicro-wakeword has no model {name!r}: one of {MODELS}")

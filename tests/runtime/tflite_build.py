@@ -14,15 +14,26 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 from tflite.TensorType import TensorType
 
-TYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT32": np.int32, "FLOAT32": np.float32,
-         "INT16": np.int16, "INT64": np.int64, "RESOURCE": None}
+TYPES = {
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "INT32": np.int32,
+    "FLOAT32": np.float32,
+    "INT16": np.int16,
+    "INT64": np.int64,
+    "RESOURCE": None,
+}
 
 
 def _vector(builder, start, values, kind):
     start(builder, len(values))
-    prepend = {"int32": builder.PrependInt32, "float32": builder.PrependFloat32,
-               "int64": builder.PrependInt64, "uint8": builder.PrependUint8,
-               "uoffset": builder.PrependUOffsetTRelative}[kind]
+    prepend = {
+        "int32": builder.PrependInt32,
+        "float32": builder.PrependFloat32,
+        "int64": builder.PrependInt64,
+        "uint8": builder.PrependUint8,
+        "uoffset": builder.PrependUOffsetTRelative,
+    }[kind]
     for value in reversed(values):
         prepend(value.item() if hasattr(value, "item") else value)
     return builder.EndVector()
@@ -36,8 +47,9 @@ class Graph:
         self.tensors, self.ops = [], []
         self.inputs, self.outputs = [], []
 
-    def tensor(self, shape, type="INT8", *, scale=None, zero_point=None, data=None, axis=0,
-               name=None):
+    def tensor(
+        self, shape, type="INT8", *, scale=None, zero_point=None, data=None, axis=0, name=None
+    ):
         """Add a tensor; a constant if ``data`` is given. Returns its index."""
         buffer = 0
         if data is not None:
@@ -125,16 +137,21 @@ class ModelBuilder:
             shape_offset = _vector(b, tflite.TensorStartShapeVector, list(shape), "int32")
             quant = None
             if scale is not None:
-                P = importlib.import_module("tflite.QuantizationParameters")
-                scales = _vector(b, P.QuantizationParametersStartScaleVector, list(scale),
-                                 "float32")
-                zps = _vector(b, P.QuantizationParametersStartZeroPointVector, list(zero_point),
-                              "int64")
-                P.QuantizationParametersStart(b)
-                P.QuantizationParametersAddScale(b, scales)
-                P.QuantizationParametersAddZeroPoint(b, zps)
-                P.QuantizationParametersAddQuantizedDimension(b, axis)
-                quant = P.QuantizationParametersEnd(b)
+                quant_module = importlib.import_module("tflite.QuantizationParameters")
+                scales = _vector(
+                    b, quant_module.QuantizationParametersStartScaleVector, list(scale), "float32"
+                )
+                zps = _vector(
+                    b,
+                    quant_module.QuantizationParametersStartZeroPointVector,
+                    list(zero_point),
+                    "int64",
+                )
+                quant_module.QuantizationParametersStart(b)
+                quant_module.QuantizationParametersAddScale(b, scales)
+                quant_module.QuantizationParametersAddZeroPoint(b, zps)
+                quant_module.QuantizationParametersAddQuantizedDimension(b, axis)
+                quant = quant_module.QuantizationParametersEnd(b)
             tflite.TensorStart(b)
             tflite.TensorAddShape(b, shape_offset)
             tflite.TensorAddType(b, getattr(TensorType, type))
@@ -158,19 +175,19 @@ class ModelBuilder:
                 tflite.OperatorAddBuiltinOptions(b, options_offset)
             op_offsets.append(tflite.OperatorEnd(b))
 
-        S = importlib.import_module("tflite.SubGraph")
-        tensors = _vector(b, S.SubGraphStartTensorsVector, tensor_offsets, "uoffset")
-        ops = _vector(b, S.SubGraphStartOperatorsVector, op_offsets, "uoffset")
-        ins = _vector(b, S.SubGraphStartInputsVector, graph.inputs, "int32")
-        outs = _vector(b, S.SubGraphStartOutputsVector, graph.outputs, "int32")
+        graph_module = importlib.import_module("tflite.SubGraph")
+        tensors = _vector(b, graph_module.SubGraphStartTensorsVector, tensor_offsets, "uoffset")
+        ops = _vector(b, graph_module.SubGraphStartOperatorsVector, op_offsets, "uoffset")
+        ins = _vector(b, graph_module.SubGraphStartInputsVector, graph.inputs, "int32")
+        outs = _vector(b, graph_module.SubGraphStartOutputsVector, graph.outputs, "int32")
         name = b.CreateString(graph.name)
-        S.SubGraphStart(b)
-        S.SubGraphAddTensors(b, tensors)
-        S.SubGraphAddOperators(b, ops)
-        S.SubGraphAddInputs(b, ins)
-        S.SubGraphAddOutputs(b, outs)
-        S.SubGraphAddName(b, name)
-        return S.SubGraphEnd(b)
+        graph_module.SubGraphStart(b)
+        graph_module.SubGraphAddTensors(b, tensors)
+        graph_module.SubGraphAddOperators(b, ops)
+        graph_module.SubGraphAddInputs(b, ins)
+        graph_module.SubGraphAddOutputs(b, outs)
+        graph_module.SubGraphAddName(b, name)
+        return graph_module.SubGraphEnd(b)
 
     @staticmethod
     def _options(b, options, fields):

@@ -8,7 +8,6 @@ clamps now and then.
 """
 
 import numpy as np
-
 from tflite_build import ModelBuilder
 
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
@@ -62,11 +61,23 @@ def conv_2d(rng):
     so = sx * float(sw.max()) * np.sqrt(k[0] * k[1] * cin) * float(rng.uniform(20, 90))
     y = g.tensor((b, oh, ow, cout), scale=so, zero_point=_zp(rng))
     act = _act(rng)
-    g.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", Padding=p, StrideW=s[1], StrideH=s[0],
-         DilationWFactor=d[1], DilationHFactor=d[0], FusedActivationFunction=act)
+    g.op(
+        "CONV_2D",
+        [x, wt, bt],
+        [y],
+        "Conv2DOptions",
+        Padding=p,
+        StrideW=s[1],
+        StrideH=s[0],
+        DilationWFactor=d[1],
+        DilationHFactor=d[0],
+        FusedActivationFunction=act,
+    )
     g.inputs, g.outputs = [x], [y]
-    label = (f"CONV_2D {'SAME' if p == SAME else 'VALID'} k{k[0]}x{k[1]} s{s[0]}x{s[1]} "
-             f"d{d[0]}x{d[1]} {ACTIVATIONS[act]} {'per-channel' if per_channel else 'per-tensor'}")
+    label = (
+        f"CONV_2D {'SAME' if p == SAME else 'VALID'} k{k[0]}x{k[1]} s{s[0]}x{s[1]} "
+        f"d{d[0]}x{d[1]} {ACTIVATIONS[act]} {'per-channel' if per_channel else 'per-tensor'}"
+    )
     return m.build(), [(b, h, w, cin)], label
 
 
@@ -85,12 +96,24 @@ def depthwise_conv_2d(rng):
     so = sx * float(sw.max()) * np.sqrt(k[0] * k[1]) * float(rng.uniform(20, 90))
     y = g.tensor((b, oh, ow, c * mult), scale=so, zero_point=_zp(rng))
     act = _act(rng)
-    g.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", Padding=p,
-         StrideW=s[1], StrideH=s[0], DepthMultiplier=mult, DilationWFactor=d[1],
-         DilationHFactor=d[0], FusedActivationFunction=act)
+    g.op(
+        "DEPTHWISE_CONV_2D",
+        [x, wt, bt],
+        [y],
+        "DepthwiseConv2DOptions",
+        Padding=p,
+        StrideW=s[1],
+        StrideH=s[0],
+        DepthMultiplier=mult,
+        DilationWFactor=d[1],
+        DilationHFactor=d[0],
+        FusedActivationFunction=act,
+    )
     g.inputs, g.outputs = [x], [y]
-    label = (f"DEPTHWISE_CONV_2D {'SAME' if p == SAME else 'VALID'} c{c} m{mult} "
-             f"k{k[0]}x{k[1]} s{s[0]}x{s[1]} d{d[0]}x{d[1]} {ACTIVATIONS[act]}")
+    label = (
+        f"DEPTHWISE_CONV_2D {'SAME' if p == SAME else 'VALID'} c{c} m{mult} "
+        f"k{k[0]}x{k[1]} s{s[0]}x{s[1]} d{d[0]}x{d[1]} {ACTIVATIONS[act]}"
+    )
     return m.build(), [(b, h, w, c)], label
 
 
@@ -106,15 +129,18 @@ def fully_connected(rng):
     inputs = [x, wt]
     with_bias = bool(rng.integers(0, 2))
     if with_bias:
-        inputs.append(g.tensor((n,), "INT32", scale=sx * sw, zero_point=0,
-                               data=rng.integers(-3000, 3000, n)))
+        inputs.append(
+            g.tensor((n,), "INT32", scale=sx * sw, zero_point=0, data=rng.integers(-3000, 3000, n))
+        )
     so = sx * float(sw.max()) * np.sqrt(k) * float(rng.uniform(20, 90))
     y = g.tensor((rows, n), scale=so, zero_point=_zp(rng))
     act = _act(rng)
     g.op("FULLY_CONNECTED", inputs, [y], "FullyConnectedOptions", FusedActivationFunction=act)
     g.inputs, g.outputs = [x], [y]
-    label = (f"FULLY_CONNECTED {rows}x{k}x{n} {ACTIVATIONS[act]} "
-             f"{'per-channel' if per_channel else 'per-tensor'}{' bias' * with_bias}")
+    label = (
+        f"FULLY_CONNECTED {rows}x{k}x{n} {ACTIVATIONS[act]} "
+        f"{'per-channel' if per_channel else 'per-tensor'}{' bias' * with_bias}"
+    )
     return m.build(), [(rows, k)], label
 
 
@@ -134,11 +160,23 @@ def _pool(rng, opcode):
     zp = g.tensors[x][3][0]
     y = g.tensor((b, oh, ow, c), scale=sx, zero_point=int(zp))
     act = _act(rng)
-    g.op(opcode, [x], [y], "Pool2DOptions", Padding=p, StrideW=s[1], StrideH=s[0],
-         FilterWidth=f[1], FilterHeight=f[0], FusedActivationFunction=act)
+    g.op(
+        opcode,
+        [x],
+        [y],
+        "Pool2DOptions",
+        Padding=p,
+        StrideW=s[1],
+        StrideH=s[0],
+        FilterWidth=f[1],
+        FilterHeight=f[0],
+        FusedActivationFunction=act,
+    )
     g.inputs, g.outputs = [x], [y]
-    label = (f"{opcode} {'SAME' if p == SAME else 'VALID'} f{f[0]}x{f[1]} s{s[0]}x{s[1]} "
-             f"c{c} {ACTIVATIONS[act]}")
+    label = (
+        f"{opcode} {'SAME' if p == SAME else 'VALID'} f{f[0]}x{f[1]} s{s[0]}x{s[1]} "
+        f"c{c} {ACTIVATIONS[act]}"
+    )
     return m.build(), [(b, h, w, c)], label
 
 
@@ -171,8 +209,14 @@ def concatenation(rng):
     out[axis] = sum(s[axis] for s in shapes)
     y = g.tensor(out, scale=scale, zero_point=zp)
     negative = bool(rng.integers(0, 2))
-    g.op("CONCATENATION", parts, [y], "ConcatenationOptions",
-         Axis=axis - len(shape) if negative else axis, FusedActivationFunction=0)
+    g.op(
+        "CONCATENATION",
+        parts,
+        [y],
+        "ConcatenationOptions",
+        Axis=axis - len(shape) if negative else axis,
+        FusedActivationFunction=0,
+    )
     g.inputs, g.outputs = parts, [y]
     return m.build(), shapes, f"CONCATENATION axis {axis} of {len(shape)}-D, {len(parts)} inputs"
 
@@ -224,8 +268,15 @@ def strided_slice(rng):
         return strided_slice(rng)
     y = g.tensor(out, scale=scale, zero_point=zp)
     consts = [g.tensor((len(shape),), "INT32", data=v) for v in (begin, end, strides)]
-    g.op("STRIDED_SLICE", [x, *consts], [y], "StridedSliceOptions", BeginMask=begin_mask,
-         EndMask=end_mask, ShrinkAxisMask=shrink)
+    g.op(
+        "STRIDED_SLICE",
+        [x, *consts],
+        [y],
+        "StridedSliceOptions",
+        BeginMask=begin_mask,
+        EndMask=end_mask,
+        ShrinkAxisMask=shrink,
+    )
     g.inputs, g.outputs = [x], [y]
     return m.build(), [shape], f"STRIDED_SLICE {len(shape)}-D strides {strides} shrink {shrink}"
 
@@ -303,8 +354,13 @@ def reshape_chain(rng):
     y = g.tensor((1, n), scale=so, zero_point=_zp(rng))
     g.op("FULLY_CONNECTED", [r, wt], [y], "FullyConnectedOptions", FusedActivationFunction=1)
     e = g.tensor((1, 1, n), scale=so, zero_point=g.tensors[y][3][0])
-    g.op("RESHAPE", [y, g.tensor((3,), "INT32", data=[1, 1, n])],
-         [e], "ReshapeOptions", NewShape=[1, 1, n])
+    g.op(
+        "RESHAPE",
+        [y, g.tensor((3,), "INT32", data=[1, 1, n])],
+        [e],
+        "ReshapeOptions",
+        NewShape=[1, 1, n],
+    )
     s = g.tensor((n,), scale=so, zero_point=g.tensors[y][3][0])
     g.op("SQUEEZE", [e], [s], "SqueezeOptions", SqueezeDims=[0, 1])
     g.inputs, g.outputs = [x], [s]
@@ -315,7 +371,7 @@ def _elementwise(rng, opcode):
     m = ModelBuilder()
     g = m.main
     shape = _shape(rng)
-    x, sx = _input(g, rng, shape, float(rng.uniform(0.01, 0.3)))
+    x, _ = _input(g, rng, shape, float(rng.uniform(0.01, 0.3)))
     inputs, shapes, options = [x], [shape], {}
     if opcode in ("LOGISTIC", "SOFTMAX"):
         y = g.tensor(shape, scale=1 / 256, zero_point=-128)
@@ -371,19 +427,49 @@ def network(rng):
     t1 = g.tensor(w1.shape, scale=0.01, zero_point=0, data=w1)
     s1 = sx * 0.01 * np.sqrt(9 * cin) * 40
     y1 = g.tensor((1, h, w, c), scale=s1, zero_point=-128)
-    g.op("CONV_2D", [x, t1], [y1], "Conv2DOptions", Padding=SAME, StrideW=1, StrideH=1,
-         DilationWFactor=1, DilationHFactor=1, FusedActivationFunction=1)
+    g.op(
+        "CONV_2D",
+        [x, t1],
+        [y1],
+        "Conv2DOptions",
+        Padding=SAME,
+        StrideW=1,
+        StrideH=1,
+        DilationWFactor=1,
+        DilationHFactor=1,
+        FusedActivationFunction=1,
+    )
     w2 = rng.integers(-127, 128, (1, 3, 3, c))
     t2 = g.tensor(w2.shape, scale=rng.uniform(0.005, 0.02, c), zero_point=0, axis=3, data=w2)
     s2 = s1 * 0.02 * 3 * 40
     oh = -(-h // 2)
     y2 = g.tensor((1, oh, oh, c), scale=s2, zero_point=_zp(rng))
-    g.op("DEPTHWISE_CONV_2D", [y1, t2], [y2], "DepthwiseConv2DOptions", Padding=SAME,
-         StrideW=2, StrideH=2, DepthMultiplier=1, DilationWFactor=1, DilationHFactor=1,
-         FusedActivationFunction=3)
+    g.op(
+        "DEPTHWISE_CONV_2D",
+        [y1, t2],
+        [y2],
+        "DepthwiseConv2DOptions",
+        Padding=SAME,
+        StrideW=2,
+        StrideH=2,
+        DepthMultiplier=1,
+        DilationWFactor=1,
+        DilationHFactor=1,
+        FusedActivationFunction=3,
+    )
     y3 = g.tensor((1, 1, 1, c), scale=s2, zero_point=g.tensors[y2][3][0])
-    g.op("AVERAGE_POOL_2D", [y2], [y3], "Pool2DOptions", Padding=VALID, StrideW=1, StrideH=1,
-         FilterWidth=oh, FilterHeight=oh, FusedActivationFunction=0)
+    g.op(
+        "AVERAGE_POOL_2D",
+        [y2],
+        [y3],
+        "Pool2DOptions",
+        Padding=VALID,
+        StrideW=1,
+        StrideH=1,
+        FilterWidth=oh,
+        FilterHeight=oh,
+        FusedActivationFunction=0,
+    )
     n = int(rng.integers(2, 11))
     w4 = rng.integers(-127, 128, (n, c))
     t4 = g.tensor(w4.shape, scale=0.01, zero_point=0, data=w4)
@@ -396,10 +482,28 @@ def network(rng):
 
 
 FAMILIES = [
-    conv_2d, conv_2d, conv_2d, depthwise_conv_2d, depthwise_conv_2d, fully_connected,
-    fully_connected, average_pool_2d, average_pool_2d, max_pool_2d, concatenation,
-    strided_slice, split, split_v, pad, reshape_chain, logistic, softmax, add, quantize,
-    dequantize, network,
+    conv_2d,
+    conv_2d,
+    conv_2d,
+    depthwise_conv_2d,
+    depthwise_conv_2d,
+    fully_connected,
+    fully_connected,
+    average_pool_2d,
+    average_pool_2d,
+    max_pool_2d,
+    concatenation,
+    strided_slice,
+    split,
+    split_v,
+    pad,
+    reshape_chain,
+    logistic,
+    softmax,
+    add,
+    quantize,
+    dequantize,
+    network,
 ]
 
 

@@ -1,0 +1,167 @@
+"""Partitioning and lowering TFLite models: units, refusals, copies, job splits (host only)."""
+
+import numpy as np
+import pytest
+from tflite_build import ModelBuilder
+from tinynpu.rtl.layouts import Conv2dCommand, CopyCommand, Opcode, unpack
+from tinynpu.runtime.tflite_file import ModelError, read_tflite
+from tinynpu.runtime.tflite_lower import _copy_commands, plan_model
+
+from tinynpu.wakeword import model_path
+
+LIMIT = 8192
+
+
+def _plan(data, array=8, limit=LIMIT):
+    return plan_model(read_tflite(data), array, limit)
+
+
+def _one_op(opcode, options=None, *, in_type="INT8", out_type="INT8", **fields):
+    m = ModelBuilder()
+    g = m.main
+    quant = {"scale": 0.1, "zero_point": 0}
+    x = g.tensor((1, 4, 4, 2), in_type, **({} if in_type == "FLOAT32" else quant))
+    y = g.tensor((1, 4, 4, 2), out_type, **({} if out_type == "FLOAT32" else quant))
+    g.op(opcode, [x], [y], options, **fields)
+    g.inputs, g.outputs = [x], [y]
+    return m.build()
+
+
+def _conv(*, in_type="INT8", weights_const=True, out_scale=0.5, bias=True):
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 5, 5, 3), in_type, scale=0.05, zero_point=-3)
+    w = np.ones((4, 3, 3, 3))
+    wt = g.tensor(w.shape, scale=0.01, zero_point=0, data=w if weights_const else None)
+    inputs = [x, wt]
+    if bias:
+        inputs.append(g.tensor((4,), "INT32", scale=0.0005, zero_point=0, data=[1, 2, 3, 4]))
+    y = g.tensor((1, 5, 5, 4), scale=out_scale, zero_point=7)
+    g.op(
+        "CONV_2D",
+        inputs,
+        [y],
+        "Conv2DOptions",
+        Padding=0,
+        StrideW=1,
+        StrideH=1,
+        DilationWFactor=1,
+        DilationHFactor=1,
+        FusedActivationFunction=0,
+    )
+    g.inputs, g.outputs = [x], [y]
+    return m.build()
+
+
+def test_a_streaming_model_partitions_into_one_job_and_two_cpu_ops():
+    plan = _plan(model_path("okay_nabu").read_bytes())
+    units = [op.unit for op in plan.ops]
+    assert {u: units.count(u) for u in set(units)} == {"npu": 15, "dma": 36, "cpu": 2, "none": 8}
+    assert [(s.unit, len(s.ops)) for s in plan.segments][-2:] == [("cpu", 1), ("cpu", 1)]
+    assert sum(s.unit == "npu" for s in plan.segments) == 2  # the stream exceeds one job
+    assert all(s.length <= LIMIT for s in plan.segments)
+    assert [op.opcode for op in plan.ops if op.unit == "cpu"] == ["LOGISTIC", "QUANTIZE"]
+    # Six resource variables, their initial values from the CALL_ONCE subgraph (all -128).
+    assert len(plan.variables) == 6
+    assert all(set(initial) == {0x80} for _, initial in plan.variables.values())
+
+
+def test_depthwise_runs_in_groups_of_the_array_not_at_channels_times_the_macs():
+    plan = _plan(model_path("okay_nabu").read_bytes(), array=8)
+    op = plan.ops[56]  # 64 channels, 17 taps, one output pixel
+    assert (op.opcode, op.macs) == ("DEPTHWISE_CONV_2D", 17 * 64)
+    assert op.note.startswith("8 groups of 8 channels")
+    convs = [unpack(Conv2dCommand, c) for c in op.commands if c[0] == Opcode.CONV2D.value]
+    assert [(c.in_c, c.out_c, c.kernel_h) for c in convs] == [(8, 8, 17)] * 8
+    # Each group: gather, convolution, scatter.
+    assert len(op.commands) == 8 * 3
+    small = _plan(model_path("okay_nabu").read_bytes(), array=64)
+    assert small.ops[56].note.startswith("1 group of 64") and len(small.ops[56].commands) == 1
+
+
+def test_the_stream_splits_into_jobs_at_the_device_limit():
+    data = model_path("alexa").read_bytes()
+    whole, split = _plan(data, limit=1 << 20), _plan(data, limit=1024)
+    jobs = [s for s in split.segments if s.unit == "npu"]
+    assert len(jobs) > 5 and all(s.length <= 1024 for s in jobs)
+    assert sum(s.length for s in jobs) > len(whole.stream) - 1  # more COUNTERS records
+    # An operator whose commands exceed a job is cut into parts, each with its record.
+    parts = {op.index: len(op.counters_va) for op in split.ops if op.unit != "cpu"}
+    assert max(parts.values()) > 1
+    for job in jobs:
+        assert split.stream[job.offset + job.length - 16] == Opcode.COUNTERS.value
+
+
+def test_copies_become_rows_with_pitches():
+    # A channel gather: 6 pixels of 3 channels out of 8.
+    src = (np.arange(6)[:, None] * 8 + np.arange(2, 5)).ravel()
+    dst = np.arange(18)
+    (command,) = _copy_commands(0x1000, 0x2000, src, dst)
+    copy = unpack(CopyCommand, command)
+    assert (copy.src, copy.dst, copy.row_bytes, copy.rows) == (0x1002, 0x2000, 3, 6)
+    assert (copy.src_pitch, copy.dst_pitch) == (8, 3)
+    # Contiguous on both sides: one row.
+    (command,) = _copy_commands(0, 64, np.arange(40), np.arange(40))
+    assert (unpack(CopyCommand, command).row_bytes, unpack(CopyCommand, command).rows) == (40, 1)
+    # A reversal moves byte by byte.
+    assert len(_copy_commands(0, 64, np.arange(5)[::-1], np.arange(5))) == 5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_one_op("TANH"), r"operator 0 TANH: no implementation, on the NPU or the CPU"),
+        (
+            _one_op("LOGISTIC", in_type="INT16", out_type="INT16"),
+            r"operator 0 LOGISTIC: a INT16 input is not supported",
+        ),
+        (
+            _one_op("LOGISTIC", in_type="FLOAT32", out_type="FLOAT32"),
+            r"operator 0 LOGISTIC: a FLOAT32 input is not supported",
+        ),
+        (
+            _one_op("LOGISTIC"),
+            r"operator 0 LOGISTIC: LOGISTIC needs an int8 output with zero "
+            r"point -128",
+        ),
+        (_conv(in_type="INT16"), r"operator 0 CONV_2D: the input is INT16; INT8 is supported"),
+        (_conv(weights_const=False), r"operator 0 CONV_2D: the filter is not a constant"),
+        (_conv(out_scale=1e-5), r"operator 0 CONV_2D: an output scale ratio of 50 is not below 1"),
+    ],
+    ids=[
+        "unsupported-op",
+        "int16",
+        "float",
+        "bad-zero-point",
+        "int16-conv",
+        "dynamic-weights",
+        "left-shift",
+    ],
+)
+def test_what_cannot_run_is_refused_at_load_naming_the_operator(data, message):
+    with pytest.raises(ModelError, match=message):
+        _plan(data)
+
+
+def test_a_custom_operator_is_refused_by_name():
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 4), scale=0.1, zero_point=0)
+    g.op("CUSTOM", [x], [x])
+    g.inputs, g.outputs = [x], [x]
+    with pytest.raises(ModelError, match=r"operator 0 CUSTOM:: no implementation"):
+        _plan(m.build())
+
+
+def test_the_bias_folds_the_input_zero_point_and_the_scales_become_multipliers():
+    plan = _plan(_conv())
+    (op,) = plan.ops
+    assert op.unit == "npu" and op.macs == 25 * 4 * 27
+    # TFLite multiplies the float32 scales in double: 0.05 * 0.01 / 0.5 ~ 0.001 = 0.512 * 2**-9.
+    real = float(np.float32(0.05)) * float(np.float32(0.01)) / float(np.float32(0.5))
+    multiplier = round(real * 2**40)  # frexp: real = (real * 2**9) * 2**-9, shift 9
+    assert multiplier == 1099511620
+    # Per channel (bias, multiplier, shift): the weights sum to 27, the input zero point is -3.
+    for channel, bias in enumerate([1, 2, 3, 4]):
+        record = np.array([bias + 3 * 27, multiplier, 9], np.int32).tobytes()
+        assert plan.weights.count(record) == 1, channel
