@@ -3,6 +3,7 @@
 #   make test   the test suite (unit tests, then co-simulation on Verilator)
 #   make bench  build and simulation speed figures
 #   make soak   a seeded random soak of the driver: 10,000 jobs with faults (SEED=1)
+#   make models the four microWakeWord models, 100 steps each, against TFLite Micro
 #   make docs   C header and register reference under build/docs; docs/reference pages
 #   make lint   ruff
 #   make mutate mutation run over the driver core with the pure-Python tests
@@ -16,7 +17,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: all demo test bench soak docs lint mutate clean distclean venv
+.PHONY: all demo test bench soak models docs lint mutate clean distclean venv
 
 all: test
 
@@ -40,6 +41,13 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python tests/soak/soak.py --jobs 10000 --seed $(or $(SEED),1)
+
+WAKEWORDS := alexa hey_jarvis hey_mycroft okay_nabu
+models: $(STAMP)
+	@for model in $(WAKEWORDS); do \
+		$(BIN)/tinynpu model run $$model --features --steps $(or $(STEPS),100) --compare \
+		|| exit 1; \
+	done
 
 docs: $(STAMP)
 	$(BIN)/tinynpu regs -o build/docs

@@ -9,8 +9,11 @@ Since the hardware accumulates raw products, the input zero point is folded into
 ``sum((x - zx) * w) = sum(x * w) - zx * sum(w)``. Padding reads ``zx``, which contributes
 nothing, so the fold is exact for padded convolutions too.
 
-An average pool keeps its input's scale and zero point and becomes a window sum requantized by
-``1 / size**2``; the compiler runs it as a convolution with identity weights.
+An average pool keeps its input's scale and zero point and rounds like TFLite's: the window sum
+of the raw int8 values divided by the window size, halves away from zero
+(:mod:`.pooling`). The compiler runs it as a convolution with identity weights whose output
+stage divides exactly: no bias, no zero point, the constants of
+:func:`~.pooling.average_pool_constants`.
 """
 
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import numpy as np
 
 from . import reference
 from .model import AvgPool2d, Conv2d, Dense, Flatten, ReLU
+from .pooling import average_pool_constants, tflite_average
 
 __all__ = ["QuantParams", "QuantizedModel", "QuantizedOp", "quantize"]
 
@@ -104,11 +108,12 @@ class QuantizedOp:
         if self.kind == "dense":
             return reference.gemm(x.reshape(len(x), -1), self.weights, *params, **stage)
         if self.kind == "avgpool":
-            # Independent of the identity-weight lowering: sum each window directly.
+            # Independent of the identity-weight lowering: TFLite's division of each window sum.
             b, h, w, c = x.shape
             s = self.kernel
             sums = x.astype(np.int64).reshape(b, h // s, s, w // s, s, c).sum(axis=(2, 4))
-            return reference.requantize(sums, *params, self.zero_point, self.act_min, self.act_max)
+            average = tflite_average(sums, s * s)
+            return np.clip(average, self.act_min, self.act_max).astype(np.int8)
         return reference.conv2d(
             x,
             self.weights,
@@ -192,14 +197,14 @@ def quantize(model, calibration):
         counts[kind] = counts.get(kind, 0) + 1
         name = f"{kind}{counts[kind]}"
         if isinstance(layer, AvgPool2d):
-            # The output keeps the input's quantization: sum the window, scale by 1/size².
+            # The output keeps the input's quantization: the raw window sum, divided exactly.
             s, c = layer.size, in_shape[2]
             w_q = np.zeros((s, s, c, c), dtype=np.int8)
             w_q[:, :, np.arange(c), np.arange(c)] = 1
-            multiplier, shift = reference.quantize_multiplier(1.0 / (s * s))
+            multiplier, shift = average_pool_constants(s * s)
             q_out, window = current, {"kernel": s, "stride": s}
             stage = (
-                np.full(c, -s * s * current.zero_point, dtype=np.int32),
+                np.zeros(c, dtype=np.int32),
                 np.full(c, multiplier, dtype=np.int32),
                 np.full(c, shift, dtype=np.int32),
             )
@@ -219,7 +224,8 @@ def quantize(model, calibration):
                 *stage,
                 **window,
                 input_zero_point=current.zero_point,
-                zero_point=q_out.zero_point,
+                # A pool's stage adds no zero point: the average of raw values is the raw output.
+                zero_point=0 if kind == "avgpool" else q_out.zero_point,
                 act_min=q_out.zero_point if relu else _INT8_MIN,
                 relu=relu,
             )

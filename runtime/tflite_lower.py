@@ -256,14 +256,26 @@ class _Lowering:
 
     # -- the output stage -----------------------------------------------------------------------
 
-    def stage(self, source, weights, bias, target, acc_weight_sums, activation, channels):
-        """ChannelParams and the clamp of an int8 output stage; the params' va."""
-        w_scale = weights.scale.astype(np.float64)
-        if len(w_scale) not in (1, channels):
-            raise ModelError(f"weights have {len(w_scale)} scales for {channels} channels")
-        if np.any(weights.zero_point != 0):
+    def stage(self, source, weights, bias, target, weight_sums, activation):
+        """Place the ChannelParams of an int8 output stage; ``(params_va, command fields)``.
+
+        ``weights`` is the weights tensor, or ``(scales, zero points)`` of some of its channels;
+        ``weight_sums`` (one per output channel) fold the input zero point into the bias.
+        """
+        scales, zero_points = (
+            (weights.scale, weights.zero_point) if hasattr(weights, "scale") else weights
+        )
+        channels = len(weight_sums)
+        if len(scales) not in (1, channels):
+            raise ModelError(f"weights have {len(scales)} scales for {channels} channels")
+        if np.any(zero_points != 0):
             raise ModelError("weights have a non-zero zero point")
-        real = float(source.scale[0]) * np.broadcast_to(w_scale, channels) / float(target.scale[0])
+        # TFLite's Prepare: the float32 scales multiplied in double.
+        real = (
+            float(source.scale[0])
+            * np.broadcast_to(scales.astype(np.float64), channels)
+            / float(target.scale[0])
+        )
         if np.any(real >= 1):
             raise ModelError(
                 f"an output scale ratio of {real.max():.3g} is not below 1 (the NPU's output "
@@ -271,15 +283,12 @@ class _Lowering:
             )
         multiplier, shift = quantize_multiplier(real)
         bias = np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)
-        folded = bias - int(source.zero_point[0]) * acc_weight_sums.astype(np.int64)
-        folded = ((folded + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        folded = bias - int(source.zero_point[0]) * weight_sums.astype(np.int64)
+        folded = ((folded + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # the int32 accumulator's wrap
         params = commands.channel_params(folded, multiplier, shift)
         lo, hi = activation_range(activation, target)
-        return self.place_weights(params), {
-            "zero_point": int(target.zero_point[0]),
-            "act_min": lo,
-            "act_max": hi,
-        }
+        fields = {"zero_point": int(target.zero_point[0]), "act_min": lo, "act_max": hi}
+        return self.place_weights(params), fields
 
     def bias(self, op, position, channels):
         if len(op.inputs) <= position or op.inputs[position] < 0:
@@ -292,139 +301,125 @@ class _Lowering:
 
     # -- NPU operators --------------------------------------------------------------------------
 
-    def conv_2d(self, op):
-        source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
-        weights = self.tensor(op.inputs[1], op, "the filter")
-        self.quantized(weights, "the filter", per_channel=True)
-        target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
-        w = self.constant(op.inputs[1], "the filter")  # (out_c, kh, kw, in_c)
-        o = op.options
-        c, oc = source.shape[3], target.shape[3]
-        if w.shape[3] != c or w.shape[0] != oc:
-            raise ModelError(f"filter {w.shape} does not match input {source.shape}")
-        hwio = _dilate(w.transpose(1, 2, 3, 0), o["DilationHFactor"], o["DilationWFactor"])
-        return self.convolution(
-            op, source, weights, target, hwio, self.bias(op, 2, oc), o, w.shape[1] * w.shape[2] * c
-        )
-
-    def convolution(
-        self,
-        op,
-        source,
-        weights,
-        target,
-        hwio,
-        bias,
-        o,
-        taps,
-        *,
-        src=None,
-        dst=None,
-        in_c=None,
-        stage=None,
-    ):
-        b, h, wd, c = source.shape
-        in_c = c if in_c is None else in_c
-        _, oh, ow, _ = target.shape
+    def conv(self, src, dst, in_shape, out_shape, hwio, options, input_zero_point, stage):
+        """One CONV2D of NHWC ``in_shape`` at ``src`` into ``out_shape`` at ``dst``."""
+        b, h, w, c = in_shape
+        _, oh, ow, _ = out_shape
         kh, kw, _, oc = hwio.shape
-        sh, sw = o["StrideH"], o["StrideW"]
-        if o["Padding"] == 0:  # SAME
-            pads = (_same_padding(h, oh, sh, kh), _same_padding(wd, ow, sw, kw))
-        else:
-            pads = (0, 0)
+        sh, sw = options["StrideH"], options["StrideW"]
+        valid = options["Padding"] == 1
         expect = [
-            (size - k) // s + 1 if o["Padding"] else -(-size // s)
-            for size, k, s in ((h, kh, sh), (wd, kw, sw))
+            (size - k) // s + 1 if valid else -(-size // s)
+            for size, k, s in ((h, kh, sh), (w, kw, sw))
         ]
         if [oh, ow] != expect:
-            raise ModelError(f"output {oh}x{ow} does not follow from the window ({expect})")
-        weights_va = self.place_weights(np.ascontiguousarray(hwio).tobytes())
-        if stage is None:
-            params_va, stage = self.stage(
-                source,
-                weights,
-                bias,
-                target,
-                hwio.astype(np.int64).sum(axis=(0, 1, 2)),
-                o["FusedActivationFunction"],
-                oc,
-            )
-        else:
-            params_va, stage = stage
-        command = commands.conv2d(
-            self.va(op.inputs[0]) if src is None else src,
-            weights_va,
-            self.va(op.outputs[0]) if dst is None else dst,
+            raise ModelError(f"output {oh}x{ow} does not follow from the window {expect}")
+        pads = (0, 0) if valid else (_same_padding(h, oh, sh, kh), _same_padding(w, ow, sw, kw))
+        params_va, fields = stage
+        return commands.conv2d(
+            src,
+            self.place_weights(np.ascontiguousarray(hwio).tobytes()),
+            dst,
             params_va,
-            shape=(b, h, wd, in_c),
+            shape=(b, h, w, c),
             out_c=oc,
             kernel=(kh, kw),
             stride=(sh, sw),
             padding=pads,
             out_hw=(oh, ow),
-            input_zero_point=int(source.zero_point[0]),
-            **stage,
+            input_zero_point=input_zero_point,
+            **fields,
         )
-        return [command], b * oh * ow * oc * taps
 
-    def grouped(self, op, source, target, weight_of, stage_of, mult, o, taps, note):
-        """A per-channel operator as convolutions over groups of the array's size."""
-        b, h, wd, c = source.shape
+    def _operands(self, op, what):
+        source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
+        weights = self.tensor(op.inputs[1], op, what)
+        self.quantized(weights, what, per_channel=True)
+        target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
+        return source, weights, self.constant(op.inputs[1], what), target
+
+    def conv_2d(self, op):
+        source, weights, w, target = self._operands(op, "the filter")  # w: (out_c, kh, kw, in_c)
+        o = op.options
+        c, oc = source.shape[3], target.shape[3]
+        if w.shape[3] != c or w.shape[0] != oc:
+            raise ModelError(f"filter {w.shape} does not match input {source.shape}")
+        hwio = _dilate(w.transpose(1, 2, 3, 0), o["DilationHFactor"], o["DilationWFactor"])
+        stage = self.stage(
+            source,
+            weights,
+            self.bias(op, 2, oc),
+            target,
+            hwio.astype(np.int64).sum(axis=(0, 1, 2)),
+            o["FusedActivationFunction"],
+        )
+        command = self.conv(
+            self.va(op.inputs[0]),
+            self.va(op.outputs[0]),
+            source.shape,
+            target.shape,
+            hwio,
+            o,
+            int(source.zero_point[0]),
+            stage,
+        )
+        return [command], target.size * w[0].size
+
+    def grouped(self, op, source, target, weight_of, stage_of, mult, options, taps, note):
+        """A per-channel operator as CONV2Ds over channel groups of the array's size.
+
+        ``weight_of(channels)`` gives a group's HWIO weights, ``stage_of(channels, hwio)`` its
+        output stage; each input channel has ``mult`` outputs.
+        """
+        b, h, w, c = source.shape
         _, oh, ow, oc = target.shape
         group = min(self.array_size, c)
         groups = range(0, c, group)
-        out, macs = [], 0
         many = len(groups) > 1
-        gather = self.scratch(b * h * wd * group) if many else None
+        # With several groups, each group's channels are gathered into a packed tensor and its
+        # outputs scattered back: the CONV2D reads and writes whole pixels.
+        gather = self.scratch(b * h * w * group) if many else None
         result = self.scratch(b * oh * ow * group * mult) if many else None
         src_va, dst_va = self.va(op.inputs[0]), self.va(op.outputs[0])
+        out = []
         for start in groups:
             size = min(group, c - start)
             channels = np.arange(start, start + size)
-            hwio = weight_of(channels)
             if many:
-                pixels = np.arange(b * h * wd)
+                pixels = np.arange(b * h * w)[:, None]
                 out += _copy_commands(
                     src_va,
                     gather,
-                    (pixels[:, None] * c + channels).ravel(),
-                    (pixels[:, None] * size + np.arange(size)).ravel(),
+                    (pixels * c + channels).ravel(),
+                    (pixels * size + np.arange(size)).ravel(),
                 )
-            part_target = _Shaped(target, (b, oh, ow, size * mult))
-            part_source = _Shaped(source, (b, h, wd, c))
-            cmds, _ = self.convolution(
-                op,
-                part_source,
-                None,
-                part_target,
-                hwio,
-                None,
-                o,
-                taps,
-                src=gather if many else src_va,
-                dst=result if many else dst_va,
-                in_c=size,
-                stage=stage_of(channels, hwio),
+            hwio = weight_of(channels)
+            out.append(
+                self.conv(
+                    gather if many else src_va,
+                    result if many else dst_va,
+                    (b, h, w, size),
+                    (b, oh, ow, size * mult),
+                    hwio,
+                    options,
+                    int(source.zero_point[0]),
+                    stage_of(channels, hwio),
+                )
             )
-            out += cmds
             if many:
-                pixels = np.arange(b * oh * ow)
-                outs = np.arange(start * mult, (start + size) * mult)
+                pixels = np.arange(b * oh * ow)[:, None]
+                outputs = np.arange(start * mult, (start + size) * mult)
                 out += _copy_commands(
                     result,
                     dst_va,
-                    (pixels[:, None] * size * mult + np.arange(size * mult)).ravel(),
-                    (pixels[:, None] * oc + outs).ravel(),
+                    (pixels * size * mult + np.arange(size * mult)).ravel(),
+                    (pixels * oc + outputs).ravel(),
                 )
-        macs = b * oh * ow * oc * taps
-        return out, macs, f"{len(groups)} group{'s' * many} of {group} channels, {note}"
+        note = f"{len(groups)} group{'s' * many} of {group} channels, {note}"
+        return out, target.size * taps, note
 
     def depthwise_conv_2d(self, op):
-        source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
-        weights = self.tensor(op.inputs[1], op, "the filter")
-        self.quantized(weights, "the filter", per_channel=True)
-        target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
-        w = self.constant(op.inputs[1], "the filter")  # (1, kh, kw, out_c)
+        source, weights, w, target = self._operands(op, "the filter")  # w: (1, kh, kw, out_c)
         o = op.options
         c, oc = source.shape[3], target.shape[3]
         if w.shape[0] != 1 or w.shape[3] != oc or oc % c:
@@ -432,40 +427,30 @@ class _Lowering:
         mult = oc // c
         bias = self.bias(op, 2, oc)
         dw = _dilate(w[0], o["DilationHFactor"], o["DilationWFactor"])  # (kh, kw, out_c)
-        kh, kw = dw.shape[:2]
         scales = np.broadcast_to(weights.scale, oc)
 
         def weight_of(channels):
             size = len(channels)
-            hwio = np.zeros((kh, kw, size, size * mult), np.int8)
+            hwio = np.zeros((*dw.shape[:2], size, size * mult), np.int8)
             for i, channel in enumerate(channels):
                 for m in range(mult):
                     hwio[:, :, i, i * mult + m] = dw[:, :, channel * mult + m]
             return hwio
 
         def stage_of(channels, hwio):
-            outs = np.arange(channels[0] * mult, (channels[-1] + 1) * mult)
-            part = _Quant(weights, scales[outs])
+            outputs = np.arange(channels[0] * mult, (channels[-1] + 1) * mult)
             return self.stage(
                 source,
-                part,
-                None if bias is None else bias[outs],
+                (scales[outputs], np.zeros(len(outputs))),
+                None if bias is None else bias[outputs],
                 target,
                 hwio.astype(np.int64).sum(axis=(0, 1, 2)),
                 o["FusedActivationFunction"],
-                len(outs),
             )
 
+        taps = w.shape[1] * w.shape[2]
         return self.grouped(
-            op,
-            source,
-            target,
-            weight_of,
-            stage_of,
-            mult,
-            o,
-            w.shape[1] * w.shape[2],
-            "block-diagonal weights",
+            op, source, target, weight_of, stage_of, mult, o, taps, "block-diagonal weights"
         )
 
     def average_pool_2d(self, op):
@@ -475,14 +460,11 @@ class _Lowering:
             raise ModelError("the output's quantization differs from the input's")
         sh, sw, fh, fw, _, _, oh, ow = pool_geometry(op, source.shape)
         covered = [(oh - 1) * sh + fh - source.shape[1], (ow - 1) * sw + fw - source.shape[2]]
-        if max(covered) > 0:
-            return None  # padded windows have varying counts: the CPU kernel
         constants = average_pool_constants(fh * fw)
-        if constants is None:
-            return None
+        if max(covered) > 0 or constants is None:
+            return None  # windows over padding have varying counts: the CPU kernel
         multiplier, shift = constants
         lo, hi = activation_range(op.options["FusedActivationFunction"], target)
-        o = {"StrideH": sh, "StrideW": sw, "Padding": op.options["Padding"]}
 
         def weight_of(channels):
             size = len(channels)
@@ -491,48 +473,35 @@ class _Lowering:
             return hwio
 
         def stage_of(channels, hwio):
+            # No bias, no zero point: the average of the raw values is the raw output.
             size = len(channels)
             params = commands.channel_params([0] * size, [multiplier] * size, [shift] * size)
             return self.place_weights(params), {"zero_point": 0, "act_min": lo, "act_max": hi}
 
-        return self.grouped(
-            op,
-            source,
-            target,
-            weight_of,
-            stage_of,
-            1,
-            o,
-            fh * fw,
-            f"ones, output stage {multiplier} >> {shift}",
-        )
+        options = {"StrideH": sh, "StrideW": sw, "Padding": op.options["Padding"]}
+        note = f"ones, output stage {multiplier} >> {shift}"
+        return self.grouped(op, source, target, weight_of, stage_of, 1, options, fh * fw, note)
 
     def fully_connected(self, op):
-        source = self.quantized(self.tensor(op.inputs[0], op, "the input"), "the input")
-        weights = self.tensor(op.inputs[1], op, "the weights")
-        self.quantized(weights, "the weights", per_channel=True)
-        target = self.quantized(self.tensor(op.outputs[0], op, "the output"), "the output")
+        source, weights, w, target = self._operands(op, "the weights")  # w: (n, k)
         if op.options.get("WeightsFormat", 0) != 0:
             raise ModelError("shuffled weights are not supported")
-        w = self.constant(op.inputs[1], "the weights")  # (n, k)
         n, k = w.shape
         if source.size % k:
             raise ModelError(f"input of {source.size} values is not rows of {k}")
         m = source.size // k
-        bias = self.bias(op, 2, n)
         b_matrix = np.ascontiguousarray(w.T)
         weights_va = self.place_weights(b_matrix.tobytes())
-        params_va, stage = self.stage(
+        params_va, fields = self.stage(
             source,
             weights,
-            bias,
+            self.bias(op, 2, n),
             target,
             b_matrix.astype(np.int64).sum(axis=0),
             op.options["FusedActivationFunction"],
-            n,
         )
         command = commands.gemm(
-            self.va(op.inputs[0]), weights_va, self.va(op.outputs[0]), params_va, m, k, n, **stage
+            self.va(op.inputs[0]), weights_va, self.va(op.outputs[0]), params_va, m, k, n, **fields
         )
         return [command], m * k * n
 
@@ -765,22 +734,6 @@ class _Lowering:
             _, _, fh, fw, *_ = pool_geometry(op, inputs[0].shape)
             macs = outputs[0].size * fh * fw
         return LoweredOp(op.index, op.opcode, "cpu", macs)
-
-
-class _Shaped:
-    """A tensor seen with another shape (a channel group of it)."""
-
-    def __init__(self, tensor, shape):
-        self.scale, self.zero_point, self.shape = tensor.scale, tensor.zero_point, shape
-        self.type, self.dtype = tensor.type, tensor.dtype
-
-
-class _Quant:
-    """The weights' quantization restricted to some channels."""
-
-    def __init__(self, tensor, scale):
-        self.scale = np.asarray(scale)
-        self.zero_point = np.zeros(len(self.scale), np.int64)
 
 
 def _variable_name(op):

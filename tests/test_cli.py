@@ -192,7 +192,7 @@ def test_parser_imports_no_heavy_module():
         "import sys, tinynpu.cli\n"
         "parser = tinynpu.cli.build_parser()\n"
         "parser.format_help()\n"
-        "for name in ('verilog', 'regs', 'docs', 'demo', 'run', 'bench'):\n"
+        "for name in ('verilog', 'regs', 'docs', 'demo', 'run', 'bench', 'model'):\n"
         "    try:\n"
         "        parser.parse_args([name, '--help'])\n"
         "    except SystemExit:\n"
@@ -404,3 +404,99 @@ def test_explicit_output_is_kept(outputs, monkeypatch, tmp_path):
     main(["regs", "-o", "there"])
     assert docs == [((Path("here"),), {})]
     assert regs == [((Path("there"),), {})]
+
+
+def test_model_table_follows_the_wakeword_models():
+    from tinynpu.wakeword import MODELS
+
+    assert ", ".join(MODELS) == cli._WAKEWORDS
+
+
+def test_model_info_prints_the_partition(capsys):
+    main(["model", "info", "okay_nabu", "--array", "4"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "okay_nabu: 80,824 bytes, 2 subgraphs, 61 operators; inputs INT8[1x3x40]; "
+        "outputs UINT8[1x1]"
+    )
+    rows = {int(line.split()[0]): line.split() for line in lines[2:-1]}
+    assert rows[14][:4] == ["14", "CONV_2D", "npu", "12800"]
+    assert rows[56][:4] == ["56", "DEPTHWISE_CONV_2D", "npu", "1088"]
+    assert " ".join(rows[56][5:]) == "16 groups of 4 channels, block-diagonal weights"
+    assert rows[59][:3] == ["59", "LOGISTIC", "cpu"] and rows[7][2:] == [
+        "none",
+        "1x3x1x40",
+        "aliases",
+        "its",
+        "input",
+    ]
+    assert lines[-1].startswith("  15 on the array (36,480 MACs), 36 DMA copies, 2 on the CPU")
+
+
+def _model_file(tmp_path, opcode):
+    sys.path.insert(0, str(CHECKOUT / "tests" / "runtime"))
+    from tflite_build import ModelBuilder
+
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 1, 3, 40), scale=0.1, zero_point=0)
+    y = g.tensor((1, 1, 3, 40), scale=1 / 256, zero_point=-128)
+    g.op(opcode, [x], [y])
+    g.inputs, g.outputs = [x], [y]
+    path = tmp_path / f"{opcode.lower()}.tflite"
+    path.write_bytes(m.build())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["model", "info", "nothing.tflite"], "nothing.tflite: no such file (or a microWakeWord"),
+        (["model", "info", "TANH"], "operator 0 TANH: no implementation, on the NPU or the CPU"),
+        (["model", "run", "TANH"], "operator 0 TANH: no implementation, on the NPU or the CPU"),
+        (["model", "info", "TRUNCATED"], "corrupt or truncated TFLite file"),
+        (
+            ["model", "run", "LOGISTIC", "--features"],
+            "--features makes microWakeWord inputs, INT8[1, 3, 40]; the model takes INT8[1x1x3x40]",
+        ),
+    ],
+    ids=["missing", "info-unsupported", "run-unsupported", "truncated", "features"],
+)
+def test_model_refusals_are_errors_naming_the_cause(tmp_path, capsys, argv, message):
+    argv = list(argv)
+    if argv[2] in ("TANH", "LOGISTIC"):
+        argv[2] = str(_model_file(tmp_path, argv[2]))
+    elif argv[2] == "TRUNCATED":
+        path = tmp_path / "cut.tflite"
+        path.write_bytes(_model_file(tmp_path, "LOGISTIC").read_bytes()[:200])
+        argv[2] = str(path)
+    assert _exit_code(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("tinynpu: error: ") and message in err
+
+
+def test_model_run_passes_its_options(monkeypatch):
+    import tinynpu.model_cmd
+
+    calls = _record(monkeypatch, tinynpu.model_cmd, "model_run", result=True)
+    main(["model", "run", "alexa", "--steps", "3", "--features", "--compare", "--array", "4"])
+    main(["model", "run", "x.tflite", "--input", "x.npy", "--seed", "5"])
+    assert calls == [
+        (
+            (NpuConfig(array_size=4), "alexa"),
+            {"steps": 3, "input_file": None, "features": True, "compare": True, "seed": 0},
+        ),
+        (
+            (NpuConfig(), "x.tflite"),
+            {
+                "steps": 1,
+                "input_file": Path("x.npy"),
+                "features": False,
+                "compare": False,
+                "seed": 5,
+            },
+        ),
+    ]
+    _record(monkeypatch, tinynpu.model_cmd, "model_run", result=False)
+    assert _exit_code(["model", "run", "alexa"]) == 1

@@ -229,6 +229,7 @@ def _cmd_model(args):
             args.file,
             steps=args.steps,
             input_file=args.input,
+            features=args.features,
             compare=args.compare,
             seed=args.seed,
         )
@@ -348,11 +349,17 @@ def build_parser():
         "run", help="invoke it step by step; report each operator's cycles and traffic"
     )
     run_model.add_argument("file", help=f"a .tflite file, or a microWakeWord model: {_WAKEWORDS}")
-    run_model.add_argument(
+    given = run_model.add_mutually_exclusive_group()
+    given.add_argument(
         "--input", type=Path, help=".npy of one input, or of one per step (default: random)"
     )
+    given.add_argument(
+        "--features",
+        action="store_true",
+        help="microWakeWord inputs: the audio features of a seeded synthetic signal",
+    )
     run_model.add_argument("--steps", type=_positive, default=1, help="invocations (default 1)")
-    run_model.add_argument("--seed", type=int, default=0, help="seed of random inputs")
+    run_model.add_argument("--seed", type=int, default=0, help="seed of the inputs")
     run_model.add_argument(
         "--compare", action="store_true", help="check every tensor against TFLite Micro"
     )

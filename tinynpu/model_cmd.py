@@ -69,9 +69,19 @@ def model_info(config, source, out=print):
     return plan
 
 
-def _inputs(model, steps, input_file, seed):
+def _inputs(model, steps, input_file, seed, features=False):
     graph = model.main
     tensors = [graph.tensors[i] for i in graph.inputs]
+    if features:
+        if [(t.type, t.shape) for t in tensors] != [("INT8", wakeword.INPUT_SHAPE)]:
+            raise ValueError(
+                f"--features makes microWakeWord inputs, INT8{list(wakeword.INPUT_SHAPE)}; "
+                f"the model takes {', '.join(t.describe() for t in tensors)}"
+            )
+        source = tensors[0]
+        return wakeword.feature_steps(
+            steps, float(source.scale[0]), int(source.zero_point[0]), seed
+        )
     if input_file is not None:
         array = np.load(input_file)
         if len(tensors) != 1:
@@ -121,12 +131,14 @@ def run_models(config, entries, directory):
     return results["models"], results["clock_ns"], wall
 
 
-def model_run(config, source, *, steps=1, input_file=None, compare=False, seed=0, out=print):
+def model_run(
+    config, source, *, steps=1, input_file=None, features=False, compare=False, seed=0, out=print
+):
     """``tinynpu model run``: print the per-operator report; true unless a tensor differs."""
     name, data = load_model(source)
     model = read_tflite(data)
     plan_model(model, config.array_size, max_stream=1 << 30)  # refuse before simulating
-    inputs = _inputs(model, steps, input_file, seed)
+    inputs = _inputs(model, steps, input_file, seed, features)
     entry = {"name": name, "data": data, "steps": inputs, "tensors": compare}
     directory = config_dir(config) / f"model-{name}"
     (result,), clock_ns, wall = run_models(config, [entry], directory)

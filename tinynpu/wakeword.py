@@ -15,6 +15,8 @@ __all__ = ["MODELS", "feature_steps", "model_path"]
 MODELS = ("alexa", "hey_jarvis", "hey_mycroft", "okay_nabu")
 SAMPLE_RATE = 16_000
 FRAMES_PER_STEP = 3
+#: Each step's input: three frames of 40 features.
+INPUT_SHAPE = (1, FRAMES_PER_STEP, 40)
 
 
 def model_path(name):
@@ -54,5 +56,5 @@ def feature_steps(steps, scale, zero_point, seed=0):
     for step in range(steps):
         window = np.concatenate(frames[step * FRAMES_PER_STEP : (step + 1) * FRAMES_PER_STEP], 1)
         quantized = np.round(window / scale + zero_point)
-        out.append([np.clip(quantized, -128, 127).astype(np.int8).reshape(1, FRAMES_PER_STEP, -1)])
+        out.append([np.clip(quantized, -128, 127).astype(np.int8).reshape(INPUT_SHAPE)])
     return out

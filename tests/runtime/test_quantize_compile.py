@@ -218,14 +218,13 @@ def test_quantize_avgpool(size, channels):
     np.testing.assert_array_equal(pool.weights, identity)
     z_in = q.input.zero_point
     assert z_in == -128
-    np.testing.assert_array_equal(pool.bias, [size * size * 128] * channels)
-    multiplier, shift = reference.quantize_multiplier(1 / (size * size))
-    if size == 2:
-        assert (multiplier, shift) == (1 << 30, 1)  # 0.25 = 0.5 * 2**-1
+    # TFLite's pool divides the raw window sum: no bias fold, no zero point in the stage.
+    np.testing.assert_array_equal(pool.bias, [0] * channels)
+    multiplier, shift = {2: (2**31 - 1, 2), 3: (238609293, 0)}[size]
     np.testing.assert_array_equal(pool.multiplier, [multiplier] * channels)
     np.testing.assert_array_equal(pool.shift, [shift] * channels)
     # Out quantization is in quantization: the dense layer folds the same zero point and scale.
-    assert pool.input_zero_point == pool.zero_point == z_in
+    assert pool.input_zero_point == z_in and pool.zero_point == 0
     assert (pool.act_min, pool.act_max, pool.relu) == (-128, 127, False)
     assert dense.input_zero_point == z_in
     w_scales = np.abs(model.layers[2].weights).max(axis=0) / 127
@@ -263,6 +262,11 @@ def test_avgpool_reference_equals_its_convolution_lowering():
         np.testing.assert_array_equal(got, expected)
     # A constant image averages to itself.
     np.testing.assert_array_equal(op.reference(np.full((1, 6, 6, 4), 17, np.int8)), 17)
+    # TFLite's rounding, not a requantization by 1/4: sums of 2, -2, 6 and -6 give 1, -1, 2, -2
+    # (halves away from zero).
+    x = np.zeros((1, 6, 6, 4), np.int8)
+    x[0, 0, 0] = [2, -2, 6, -6]
+    np.testing.assert_array_equal(op.reference(x)[0, 0, 0], [1, -1, 2, -2])
 
 
 def test_input_quantization_covers_negative_calibration_values():
