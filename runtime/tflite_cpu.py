@@ -195,6 +195,35 @@ def _add(op, graph, a, b):
     return [np.clip(out, lo, hi).astype(np.int8)]
 
 
+def _relu(op, graph, x):
+    source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    lo, hi = activation_range(1, target)
+    multiplier, shift = quantize_multiplier(float(source.scale[0]) / float(target.scale[0]))
+    value = x.astype(np.int64) - int(source.zero_point[0])
+    out = fixedpoint.multiply_by_quantized_multiplier(value, multiplier, shift)
+    return [np.clip(out + int(target.zero_point[0]), lo, hi).astype(np.int8)]
+
+
+def _relu6(op, graph, x):
+    # TFLite Micro clamps in the input's quantization and does not rescale (its Relu6Prepare).
+    source = graph.tensors[op.inputs[0]]
+    zero_point = int(source.zero_point[0])
+    six = int(round_half_away(np.float32(6.0) / np.float32(source.scale[0]))) + zero_point
+    return [np.clip(x, zero_point, min(six, 127)).astype(np.int8)]
+
+
+def _mul(op, graph, a, b):
+    t1, t2, target = (graph.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    real = float(t1.scale[0]) * float(t2.scale[0]) / float(target.scale[0])
+    multiplier, shift = quantize_multiplier(real)
+    product = (a.astype(np.int64) - int(t1.zero_point[0])) * (
+        b.astype(np.int64) - int(t2.zero_point[0])
+    )
+    out = fixedpoint.multiply_by_quantized_multiplier(product, multiplier, shift)
+    lo, hi = activation_range(op.options["FusedActivationFunction"], target)
+    return [np.clip(out + int(target.zero_point[0]), lo, hi).astype(np.int8)]
+
+
 def _quantize(op, graph, x):
     source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     lo, hi = _int_range(target.dtype)
@@ -222,6 +251,9 @@ KERNELS = {
     "LOGISTIC": (_logistic, {"INT8"}, {"INT8"}),
     "SOFTMAX": (_softmax, {"INT8"}, {"INT8"}),
     "ADD": (_add, {"INT8"}, {"INT8"}),
+    "MUL": (_mul, {"INT8"}, {"INT8"}),
+    "RELU": (_relu, {"INT8"}, {"INT8"}),
+    "RELU6": (_relu6, {"INT8"}, {"INT8"}),
     "QUANTIZE": (_quantize, {"INT8", "UINT8", "FLOAT32"}, {"INT8", "UINT8"}),
     "DEQUANTIZE": (_dequantize, {"INT8", "UINT8"}, {"FLOAT32"}),
 }

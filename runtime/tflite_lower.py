@@ -6,12 +6,12 @@ This is what a delegate does at load time. Every operator of the main subgraph b
 unit          operators                                                              as
 ============  =====================================================================  ===========
 ``npu``       CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D (VALID)   CONV2D, GEMM
-``dma``       CONCATENATION, STRIDED_SLICE, SPLIT, SPLIT_V, PAD, PADV2,              COPY, FILL
-              READ_VARIABLE, ASSIGN_VARIABLE
+``dma``       CONCATENATION, STRIDED_SLICE, SPLIT, SPLIT_V, PAD, PADV2, TRANSPOSE,   COPY, FILL
+              PACK, UNPACK, READ_VARIABLE, ASSIGN_VARIABLE
 ``none``      RESHAPE, SQUEEZE, EXPAND_DIMS (the output aliases the input),          nothing
               VAR_HANDLE, CALL_ONCE (the variables live in device memory)
-``cpu``       LOGISTIC, SOFTMAX, ADD, MAX_POOL_2D, QUANTIZE, DEQUANTIZE,             numpy
-              AVERAGE_POOL_2D with padding
+``cpu``       LOGISTIC, SOFTMAX, ADD, MUL, RELU, RELU6, MAX_POOL_2D, QUANTIZE,       numpy
+              DEQUANTIZE, AVERAGE_POOL_2D with padding
 ============  =====================================================================  ===========
 
 Anything else, and any tensor the NPU path cannot hold (float outside QUANTIZE and DEQUANTIZE,
@@ -44,7 +44,6 @@ from .tflite_file import ModelError
 __all__ = ["LoweredOp", "Plan", "Segment", "plan_model"]
 
 _ALIASES = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
-_HANDLES = {"VAR_HANDLE", "CALL_ONCE"}
 
 
 @dataclass
@@ -625,6 +624,35 @@ class _Lowering:
             op.inputs[0], op.outputs[0], np.arange(source.size), placed, itemsize
         )
 
+    def transpose(self, op):
+        itemsize = self._same_quantization(op, [op.inputs[0], op.outputs[0]])
+        source = self.graph.tensors[op.inputs[0]]
+        perm = [int(p) for p in self.constant(op.inputs[1], "the permutation").reshape(-1)]
+        picked = np.arange(source.size).reshape(source.shape).transpose(perm)
+        return self.move(op.inputs[0], op.outputs[0], picked, np.arange(picked.size), itemsize)
+
+    def pack(self, op):
+        itemsize = self._same_quantization(op, [*op.inputs, op.outputs[0]])
+        target = self.graph.tensors[op.outputs[0]]
+        axis = op.options["Axis"] % len(target.shape)
+        every = np.arange(target.size).reshape(target.shape)
+        cmds = []
+        for i, index in enumerate(op.inputs):
+            part = every[(slice(None),) * axis + (i,)]
+            cmds += self.move(index, op.outputs[0], np.arange(part.size), part, itemsize)
+        return cmds
+
+    def unpack(self, op):
+        itemsize = self._same_quantization(op, [op.inputs[0], *op.outputs])
+        source = self.graph.tensors[op.inputs[0]]
+        axis = op.options["Axis"] % len(source.shape)
+        every = np.arange(source.size).reshape(source.shape)
+        cmds = []
+        for i, index in enumerate(op.outputs):
+            part = every[(slice(None),) * axis + (i,)]
+            cmds += self.move(op.inputs[0], index, part, np.arange(part.size), itemsize)
+        return cmds
+
     def read_variable(self, op):
         name = self.resources.get(op.inputs[0])
         target = self.graph.tensors[op.outputs[0]]
@@ -705,6 +733,9 @@ class _Lowering:
             "SPLIT_V": self.split_v,
             "PAD": self.pad,
             "PADV2": self.pad,
+            "TRANSPOSE": self.transpose,
+            "PACK": self.pack,
+            "UNPACK": self.unpack,
             "READ_VARIABLE": self.read_variable,
             "ASSIGN_VARIABLE": self.assign_variable,
         }
@@ -817,25 +848,3 @@ def plan_model(model, array_size, max_stream):
         ops=ops,
         segments=segments,
     )
-
-
-#: How every operator type runs, for docs and ``tinynpu model info``.
-UNITS = {
-    **dict.fromkeys(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"), "npu"),
-    **dict.fromkeys(
-        (
-            "CONCATENATION",
-            "STRIDED_SLICE",
-            "SPLIT",
-            "SPLIT_V",
-            "PAD",
-            "PADV2",
-            "READ_VARIABLE",
-            "ASSIGN_VARIABLE",
-        ),
-        "dma",
-    ),
-    **dict.fromkeys((*_ALIASES, *_HANDLES), "none"),
-    **dict.fromkeys(KERNELS, "cpu"),
-    "AVERAGE_POOL_2D": "npu",
-}

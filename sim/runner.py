@@ -184,8 +184,20 @@ def _results(path: Path, module):
     return results
 
 
+#: ``wall_limit`` default: the per-test limit of :func:`case_wall_limit`.
+TEST_LIMIT = "test"
+
+
 def run_cocotb_cases(
-    module, config: NpuConfig, cases=None, *, test_dir, python_path=(), log_file=None, env=None
+    module,
+    config: NpuConfig,
+    cases=None,
+    *,
+    test_dir,
+    python_path=(),
+    log_file=None,
+    env=None,
+    wall_limit=TEST_LIMIT,
 ):
     """Run cocotb tests of ``module`` on ``config`` in one simulation; report each.
 
@@ -209,6 +221,11 @@ def run_cocotb_cases(
         Send the simulator's output there instead of to the terminal.
     env : dict, optional
         Extra environment variables for the simulation.
+    wall_limit : float, None or TEST_LIMIT
+        Wall-clock seconds one cocotb test may run before the simulation is stopped (only with
+        ``log_file``, which the watch reads); ``None`` for no limit. By default the limit of a
+        test, :func:`case_wall_limit`: a program that runs for minutes by design (the demo
+        on the whole split, a model for a hundred steps) passes ``None``.
 
     Returns
     -------
@@ -229,7 +246,8 @@ def run_cocotb_cases(
     results.unlink(missing_ok=True)
     for kept in start_failures(log_file) if log_file is not None else ():
         kept.unlink()
-    limit = case_wall_limit() if log_file is not None else None
+    limit = case_wall_limit() if wall_limit == TEST_LIMIT else wall_limit
+    limit = limit if log_file is not None else None
     names = None if cases is None else "|".join(re.escape(c) for c in cases)
     for attempt in range(START_ATTEMPTS):
         runner = _WatchedRunner(limit=limit, waves=waves, python_path=[str(p) for p in python_path])
@@ -308,7 +326,15 @@ def case_log(log: Path, module, case):
 
 
 def run_cocotb(
-    module, config: NpuConfig, *, test_dir, testcase=None, python_path=(), log_file=None, env=None
+    module,
+    config: NpuConfig,
+    *,
+    test_dir,
+    testcase=None,
+    python_path=(),
+    log_file=None,
+    env=None,
+    wall_limit=TEST_LIMIT,
 ):
     """Run the cocotb tests of ``module`` on ``config`` in ``test_dir``.
 
@@ -328,6 +354,8 @@ def run_cocotb(
         Send the simulator's output there instead of to the terminal.
     env : dict, optional
         Extra environment variables for the simulation.
+    wall_limit : float, None or TEST_LIMIT
+        As in :func:`run_cocotb_cases`.
 
     Returns
     -------
@@ -347,12 +375,13 @@ def run_cocotb(
         python_path=python_path,
         log_file=log_file,
         env=env,
+        wall_limit=wall_limit,
     )
     if not results:
         raise SimulationError(f"{module}: no cocotb test matched {testcase!r}")
-    if failed := [r.name for r in results.values() if not r.passed]:
+    if failed := [r for r in results.values() if not r.passed]:
+        reasons = "; ".join(f"{r.name}: {r.message}" if r.message else r.name for r in failed)
         raise SimulationError(
-            f"{module}: {len(failed)} of {len(results)} tests failed ({', '.join(failed)}), "
-            f"see {test_dir}"
+            f"{module}: {len(failed)} of {len(results)} tests failed ({reasons}), see {test_dir}"
         )
     return len(results)

@@ -53,6 +53,9 @@ def run_program(config, script, *, args=(), trace=False, directory=None, poll=No
                 test_dir=directory,
                 log_file=directory / "sim.log",
                 env=env,
+                # A program runs as long as it needs: run_tb bounds its simulated time, and the
+                # demo on the whole split or a model's hundred steps take minutes of wall time.
+                wall_limit=None,
             )
         except Exception as error:  # reported by the caller's thread
             failure.append(error)

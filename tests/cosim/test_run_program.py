@@ -51,3 +51,17 @@ def test_failing_program_still_writes_its_trace(request):
     assert any(line.endswith("uapi  CONTEXT_CREATE = 0 {handle=1}") for line in trace)
     disable = f"mmio W {HOST.aspace0_control.offset:#06x}  aspace0_control = 0x00000000"
     assert any(disable in line for line in trace)
+
+
+@pytest.mark.cosim
+def test_a_program_may_run_past_the_wall_clock_limit_of_a_test(request, tmp_path, monkeypatch):
+    # The per-test limit catches hung tests; a program (the demo on the whole split, a model's
+    # hundred steps) runs as long as it needs.
+    monkeypatch.setenv("TINYNPU_CASE_WALL_S", "1")
+    program = tmp_path / "slow.py"
+    program.write_text(
+        "import time\n\n\nasync def main(system, args):\n    time.sleep(3)\n    print('done')\n"
+    )
+    directory = config_dir(NpuConfig()) / "tests" / request.node.name
+    run_program(NpuConfig(), program, directory=directory)
+    assert (directory / "stdout.txt").read_text() == "done\n"

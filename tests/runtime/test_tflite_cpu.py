@@ -84,6 +84,41 @@ def test_add_with_broadcast(scales, activation):
     _check(data, [a, b])
 
 
+@pytest.mark.parametrize("activation", [0, 1, 3])
+@pytest.mark.parametrize(
+    "scales",
+    [(0.1, 3, 0.05, -4, 0.2, 1), (0.02, -128, 0.03, 5, 0.0004, -3), (0.5, 0, 0.5, 0, 0.9, 0)],
+)
+def test_mul_with_broadcast(scales, activation):
+    s1, z1, s2, z2, so, zo = scales
+    a = np.repeat(EVERY_INT8.reshape(1, 256, 1), 3, axis=2)
+    b = np.array([[[-128, 1, 127]]], np.int8)
+    data = _single(
+        "MUL",
+        [(1, 256, 3), (1, 1, 3)],
+        (1, 256, 3),
+        quant=[q(s1, z1), q(s2, z2), q(so, zo)],
+        options="MulOptions",
+        FusedActivationFunction=activation,
+    )
+    _check(data, [a, b])
+
+
+@pytest.mark.parametrize("opcode", ["RELU", "RELU6"])
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        (q(0.1, 3), q(0.05, -2)),
+        (q(0.05, -128), q(0.05, -128)),
+        (q(0.02, 10), q(0.1, -100)),
+        (q(0.3, 0), q(0.01, 5)),
+    ],
+)
+def test_standalone_relus(opcode, source, target):
+    data = _single(opcode, [(1, 256)], (1, 256), quant=[source, target])
+    _check(data, [EVERY_INT8])
+
+
 @pytest.mark.parametrize("opcode", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
 @pytest.mark.parametrize(
     ("padding", "stride", "size"),

@@ -338,6 +338,47 @@ def pad(rng):
     return m.build(), [shape], f"PAD {len(shape)}-D {paddings.tolist()}"
 
 
+def transpose(rng):
+    m = ModelBuilder()
+    g = m.main
+    shape = _shape(rng, int(rng.integers(2, 5)))
+    perm = [int(p) for p in rng.permutation(len(shape))]
+    scale, zp = float(rng.uniform(0.01, 0.1)), _zp(rng)
+    x = g.tensor(shape, scale=scale, zero_point=zp)
+    y = g.tensor([shape[p] for p in perm], scale=scale, zero_point=zp)
+    g.op("TRANSPOSE", [x, g.tensor((len(perm),), "INT32", data=perm)], [y], "TransposeOptions")
+    g.inputs, g.outputs = [x], [y]
+    return m.build(), [shape], f"TRANSPOSE {perm}"
+
+
+def pack(rng):
+    m = ModelBuilder()
+    g = m.main
+    shape = _shape(rng, int(rng.integers(1, 4)))
+    count, axis = int(rng.integers(1, 4)), int(rng.integers(0, len(shape) + 1))
+    scale, zp = float(rng.uniform(0.01, 0.1)), _zp(rng)
+    parts = [g.tensor(shape, scale=scale, zero_point=zp) for _ in range(count)]
+    out = [*shape[:axis], count, *shape[axis:]]
+    y = g.tensor(out, scale=scale, zero_point=zp)
+    g.op("PACK", parts, [y], "PackOptions", ValuesCount=count, Axis=axis)
+    g.inputs, g.outputs = parts, [y]
+    return m.build(), [shape] * count, f"PACK {count} on axis {axis}"
+
+
+def unpack(rng):
+    m = ModelBuilder()
+    g = m.main
+    shape = _shape(rng, int(rng.integers(2, 5)))
+    axis = int(rng.integers(0, len(shape)))
+    scale, zp = float(rng.uniform(0.01, 0.1)), _zp(rng)
+    x = g.tensor(shape, scale=scale, zero_point=zp)
+    part = [s for i, s in enumerate(shape) if i != axis]
+    outs = [g.tensor(part, scale=scale, zero_point=zp) for _ in range(shape[axis])]
+    g.op("UNPACK", [x], outs, "UnpackOptions", Num=shape[axis], Axis=axis)
+    g.inputs, g.outputs = [x], outs
+    return m.build(), [shape], f"UNPACK axis {axis} of {len(shape)}-D"
+
+
 def reshape_chain(rng):
     """RESHAPE and SQUEEZE between two FULLY_CONNECTED: aliases inside one job."""
     m = ModelBuilder()
@@ -373,17 +414,22 @@ def _elementwise(rng, opcode):
     shape = _shape(rng)
     x, _ = _input(g, rng, shape, float(rng.uniform(0.01, 0.3)))
     inputs, shapes, options = [x], [shape], {}
-    if opcode in ("LOGISTIC", "SOFTMAX"):
+    if opcode in ("RELU", "RELU6"):
+        y = g.tensor(shape, scale=float(rng.uniform(0.01, 0.3)), zero_point=_zp(rng))
+    elif opcode in ("LOGISTIC", "SOFTMAX"):
         y = g.tensor(shape, scale=1 / 256, zero_point=-128)
         if opcode == "SOFTMAX":
             options = {"options": "SoftmaxOptions", "Beta": float(rng.choice([1.0, 0.5, 2.0]))}
-    elif opcode == "ADD":
+    elif opcode in ("ADD", "MUL"):
         other = tuple(1 if rng.random() < 0.3 else s for s in shape)
         x2, _ = _input(g, rng, other)
         inputs.append(x2)
         shapes.append(other)
         y = g.tensor(shape, scale=float(rng.uniform(0.05, 0.3)), zero_point=_zp(rng))
-        options = {"options": "AddOptions", "FusedActivationFunction": int(rng.integers(0, 4))}
+        options = {
+            "options": "AddOptions" if opcode == "ADD" else "MulOptions",
+            "FusedActivationFunction": int(rng.integers(0, 4)),
+        }
     elif opcode == "QUANTIZE":
         kind = str(rng.choice(["INT8", "UINT8"]))
         zp = _zp(rng) + (128 if kind == "UINT8" else 0)
@@ -406,6 +452,14 @@ def softmax(rng):
 
 def add(rng):
     return _elementwise(rng, "ADD")
+
+
+def mul(rng):
+    return _elementwise(rng, "MUL")
+
+
+def relu(rng):
+    return _elementwise(rng, str(rng.choice(["RELU", "RELU6"])))
 
 
 def quantize(rng):
@@ -497,10 +551,15 @@ FAMILIES = [
     split,
     split_v,
     pad,
+    transpose,
+    pack,
+    unpack,
     reshape_chain,
     logistic,
     softmax,
     add,
+    mul,
+    relu,
     quantize,
     dequantize,
     network,
