@@ -64,41 +64,27 @@ def test_softmax(beta, scale):
     _check(data, [rng.integers(-128, 128, (16, 10), dtype=np.int8)])
 
 
-@pytest.mark.parametrize("activation", [0, 1, 2, 3])
-@pytest.mark.parametrize(
-    "scales",
-    [(0.1, 3, 0.05, -4, 0.2, 1), (0.02, -128, 0.03, 5, 0.04, -3), (0.5, 0, 0.5, 0, 0.9, 0)],
-)
-def test_add_with_broadcast(scales, activation):
-    s1, z1, s2, z2, so, zo = scales
-    a = np.repeat(EVERY_INT8.reshape(1, 256, 1), 3, axis=2)
-    b = np.array([[[-128, 0, 127]]], np.int8)
-    data = _single(
-        "ADD",
-        [(1, 256, 3), (1, 1, 3)],
-        (1, 256, 3),
-        quant=[q(s1, z1), q(s2, z2), q(so, zo)],
-        options="AddOptions",
-        FusedActivationFunction=activation,
-    )
-    _check(data, [a, b])
-
-
+@pytest.mark.parametrize("opcode", ["ADD", "MUL"])
 @pytest.mark.parametrize("activation", [0, 1, 3])
 @pytest.mark.parametrize(
     "scales",
-    [(0.1, 3, 0.05, -4, 0.2, 1), (0.02, -128, 0.03, 5, 0.0004, -3), (0.5, 0, 0.5, 0, 0.9, 0)],
+    [
+        (0.1, 3, 0.05, -4, 0.2, 1),
+        (0.02, -128, 0.03, 5, 0.04, -3),
+        (0.5, 0, 0.5, 0, 0.9, 0),
+        (0.02, -128, 0.03, 5, 0.0004, -3),
+    ],
 )
-def test_mul_with_broadcast(scales, activation):
+def test_add_and_mul_with_broadcast(opcode, scales, activation):
     s1, z1, s2, z2, so, zo = scales
-    a = np.repeat(EVERY_INT8.reshape(1, 256, 1), 3, axis=2)
-    b = np.array([[[-128, 1, 127]]], np.int8)
+    a = np.repeat(EVERY_INT8.reshape(1, 256, 1), 4, axis=2)
+    b = np.array([[[-128, 0, 1, 127]]], np.int8)
     data = _single(
-        "MUL",
-        [(1, 256, 3), (1, 1, 3)],
-        (1, 256, 3),
+        opcode,
+        [(1, 256, 4), (1, 1, 4)],
+        (1, 256, 4),
         quant=[q(s1, z1), q(s2, z2), q(so, zo)],
-        options="MulOptions",
+        options=f"{opcode.title()}Options",
         FusedActivationFunction=activation,
     )
     _check(data, [a, b])
