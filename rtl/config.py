@@ -117,6 +117,15 @@ class NpuConfig:
                     f"not {getattr(self, name)!r}"
                 )
 
+    @classmethod
+    def smallest(cls):
+        """The smallest configuration: every parameter at the lower bound of its range.
+
+        Its Verilog takes a few seconds and its Verilator build the least time, for tests of
+        the toolchain rather than of the design's capacity.
+        """
+        return cls(**{name: allowed.lo for name, (allowed, _) in PARAMETERS.items()})
+
     def as_dict(self):
         """Return the parameters as a plain dictionary, in declaration order."""
         return dataclasses.asdict(self)

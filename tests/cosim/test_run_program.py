@@ -60,7 +60,7 @@ def test_a_program_may_run_past_the_wall_clock_limit_of_a_test(request, tmp_path
     monkeypatch.setenv("TINYNPU_CASE_WALL_S", "1")
     program = tmp_path / "slow.py"
     program.write_text(
-        "import time\n\n\nasync def main(system, args):\n    time.sleep(3)\n    print('done')\n"
+        "import time\n\n\nasync def main(system, args):\n    time.sleep(2)\n    print('done')\n"
     )
     directory = config_dir(NpuConfig()) / "tests" / request.node.name
     run_program(NpuConfig(), program, directory=directory)

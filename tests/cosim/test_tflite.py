@@ -26,7 +26,7 @@ from tflite_models import generate
 CONFIG = NpuConfig()
 #: Generated models per simulation; two simulations (they run in parallel under xdist).
 PER_RUN = 110
-WAKEWORD_STEPS = 3
+WAKEWORD_STEPS = 2
 
 
 def _directory(request):

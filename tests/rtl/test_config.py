@@ -206,3 +206,22 @@ def test_digest_changes_with_each_parameter(name):
     changed = dataclasses.replace(default, **{name: other})
     assert changed.digest() != default.digest()
     assert changed.slug != default.slug
+
+
+def test_the_smallest_configuration_holds_every_parameter_at_its_lower_bound():
+    smallest = NpuConfig.smallest()
+    assert smallest == NpuConfig(
+        array_size=2,
+        mem_data_width=32,
+        addr_spaces=1,
+        tlb_entries=2,
+        spad_in_bytes=1024,
+        spad_wt_bytes=2048,
+        spad_acc_bytes=1024,
+        queue_depth=2,
+    )
+    # One step below any of them is refused (the next power of two down, where they are such).
+    for name, (allowed, _) in PARAMETERS.items():
+        value = getattr(smallest, name)
+        with pytest.raises(ValueError):
+            dataclasses.replace(smallest, **{name: value // 2 if allowed.pow2 else value - 1})

@@ -165,3 +165,14 @@ def test_the_bias_folds_the_input_zero_point_and_the_scales_become_multipliers()
     for channel, bias in enumerate([1, 2, 3, 4]):
         record = np.array([bias + 3 * 27, multiplier, 9], np.int32).tobytes()
         assert plan.weights.count(record) == 1, channel
+
+
+def test_a_float_model_is_refused_at_its_first_operator():
+    # TFLite Micro's own example model, float32 throughout.
+    from importlib import resources
+
+    path = resources.files("tflite_micro") / "python" / "tflite_micro" / "sine_float.tflite"
+    with pytest.raises(
+        ModelError, match=r"^operator 0 FULLY_CONNECTED: the input is FLOAT32; INT8 is supported$"
+    ):
+        _plan(path.read_bytes())

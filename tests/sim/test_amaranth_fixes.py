@@ -12,19 +12,11 @@ from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop
 from tinynpu.sim import amaranth_fixes
 from tinynpu.sim.amaranth_fixes import comb_cycle_fix_applies, faster_comb_cycle_check
-from tinynpu.sim.build import TOP_NAME, emit_rtlil, emit_verilog
+from tinynpu.sim.build import TOP_NAME, elaborate, emit_rtlil
 
-#: The smallest configuration: Verilog in a few seconds.
-SMALL = NpuConfig(
-    array_size=2,
-    mem_data_width=32,
-    addr_spaces=1,
-    tlb_entries=2,
-    spad_in_bytes=1024,
-    spad_wt_bytes=2048,
-    spad_acc_bytes=1024,
-    queue_depth=2,
-)
+#: Verilog in a few seconds; tests/test_cli.py and tests/cosim/test_waves.py use it too, and the
+#: build cache emits it once for all.
+SMALL = NpuConfig.smallest()
 
 needs_fix = pytest.mark.skipif(
     not comb_cycle_fix_applies(), reason="the installed Amaranth keeps its own check"
@@ -168,7 +160,7 @@ def test_emitted_netlist_unchanged(monkeypatch):
 
 
 def test_registers_reset_and_enable_in_their_clocked_blocks():
-    text = emit_verilog(SMALL)
+    text = elaborate(SMALL).read_text()  # the Verilog the simulator compiles
     assert f"module {TOP_NAME}(" in text
     # No combinational logic reads the reset: each use opens a register's clocked block.
     assert not re.search(r"\brst\b *\?", text)
