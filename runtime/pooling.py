@@ -16,7 +16,10 @@ import numpy as np
 
 from .reference import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 
-__all__ = ["average_pool_constants", "tflite_average"]
+__all__ = ["MAX_COUNT", "average_pool_constants", "tflite_average"]
+
+#: The largest window whose constants are searched (every sum is checked: 255 x 4096 of them).
+MAX_COUNT = 4096
 
 
 def tflite_average(total, count):
@@ -35,8 +38,11 @@ def _exact(multiplier, shift, sums, want):
 def average_pool_constants(count):
     """``(multiplier, shift)`` whose output stage divides every int8 window sum like TFLite.
 
-    Returns ``None`` when no pair is exact for a window of ``count`` values.
+    Returns ``None`` when no pair is exact for a window of ``count`` values, or when the window
+    is larger than :data:`MAX_COUNT` (not searched).
     """
+    if count > MAX_COUNT:
+        return None
     sums = np.arange(-128 * count, 127 * count + 1, dtype=np.int64)
     want = tflite_average(sums, count)
     if count & (count - 1) == 0:

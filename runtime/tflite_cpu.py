@@ -105,7 +105,8 @@ def _pool(op, graph, x, reduce):
     values = windows.reshape(b, oh, ow, fh * fw, c).astype(np.int64)
     valid = np.broadcast_to(valid, (oh, ow, fh, fw)).reshape(1, oh, ow, fh * fw, 1)
     out = reduce(values, valid)
-    lo, hi = activation_range(op.options["FusedActivationFunction"], graph.tensors[op.outputs[0]])
+    activation = op.options.get("FusedActivationFunction", 0)
+    lo, hi = activation_range(activation, graph.tensors[op.outputs[0]])
     return np.clip(out, lo, hi)
 
 
@@ -134,8 +135,12 @@ def _logistic(op, graph, x):
     integer_bits = 4
     real = float(source.scale[0]) * (1 << (31 - integer_bits))
     q, left_shift = math.frexp(real)
+    if left_shift < 0:
+        # TFLite's input radius then overflows its int (undefined behaviour in the reference
+        # kernel, whose results are not a logistic): refused rather than matched.
+        raise ModelError(f"an input scale of {source.scale[0]:.3g} (below 2**-28) is not supported")
     multiplier = int(round_half_away(q * (1 << 31)))
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / 2.0**left_shift)
     value = x.astype(np.int64) - int(source.zero_point[0])
     inside = np.clip(value, -radius + 1, radius - 1)  # the clamped branch ignores it
     q4 = fixedpoint.multiply_by_quantized_multiplier(inside, multiplier, left_shift)
@@ -149,13 +154,15 @@ def _softmax(op, graph, x):
     source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     if target.type != "INT8" or int(target.zero_point[0]) != -128:
         raise ModelError("SOFTMAX needs an int8 output with zero point -128")
+    if abs(float(target.scale[0]) * 256 - 1) > 1e-6:
+        raise ModelError(f"SOFTMAX needs an output scale of 1/256, not {target.scale[0]}")
     integer_bits, accumulation_bits = 5, 12
     real = min(
         float(op.options["Beta"]) * float(source.scale[0]) * (1 << (31 - integer_bits)),
         (1 << 31) - 1.0,
     )
     multiplier, left_shift = quantize_multiplier(real)
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / 2.0**left_shift)
     diff_min = -radius
     rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
     diff = rows - rows.max(axis=1, keepdims=True)
@@ -172,7 +179,11 @@ def _softmax(op, graph, x):
     product = fixedpoint.mul(scale[:, None], exps)
     out = np.empty_like(rows)
     for i, shift in enumerate(bits_over_unit):
-        out[i] = rounding_divide_by_pot(product[i], int(shift) + 31 - 8)
+        shift = int(shift) + 31 - 8
+        if shift <= 31:
+            out[i] = rounding_divide_by_pot(product[i], shift)
+        else:  # 512 or more classes: below half of the lowest step, every probability is 0
+            out[i] = 0
     out = np.where(used, np.clip(out - 128, -128, 127), -128)
     return [out.reshape(x.shape).astype(np.int8)]
 
@@ -191,7 +202,7 @@ def _add(op, graph, a, b):
     total = fixedpoint.multiply_by_quantized_multiplier(v1, m1, s1)
     total = total + fixedpoint.multiply_by_quantized_multiplier(v2, m2, s2)
     out = fixedpoint.multiply_by_quantized_multiplier(total, mo, so) + int(target.zero_point[0])
-    lo, hi = activation_range(op.options["FusedActivationFunction"], target)
+    lo, hi = activation_range(op.options.get("FusedActivationFunction", 0), target)
     return [np.clip(out, lo, hi).astype(np.int8)]
 
 
@@ -220,7 +231,7 @@ def _mul(op, graph, a, b):
         b.astype(np.int64) - int(t2.zero_point[0])
     )
     out = fixedpoint.multiply_by_quantized_multiplier(product, multiplier, shift)
-    lo, hi = activation_range(op.options["FusedActivationFunction"], target)
+    lo, hi = activation_range(op.options.get("FusedActivationFunction", 0), target)
     return [np.clip(out + int(target.zero_point[0]), lo, hi).astype(np.int8)]
 
 

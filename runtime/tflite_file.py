@@ -184,6 +184,13 @@ def _options(op):
     return fields
 
 
+def _operator_options(op, index):
+    try:
+        return _options(op)
+    except ModelError as error:
+        raise ModelError(f"operator {index}: {error}") from None
+
+
 def _tensor(model, graph, index):
     t = graph.Tensors(index)
     type_name = _TYPE_NAMES.get(t.Type(), f"TYPE_{t.Type()}")
@@ -233,9 +240,9 @@ def _subgraph(model, index):
     tensors = [_tensor(model, graph, i) for i in range(graph.TensorsLength())]
     count = len(tensors)
 
-    def indices(values, what):
+    def indices(values, what, optional=True):
         values = tuple(int(v) for v in values)
-        bad = [v for v in values if not -1 <= v < count]
+        bad = [v for v in values if not (-1 if optional else 0) <= v < count]
         if bad:
             raise ModelError(f"{what} names tensor {bad[0]} of {count}")
         return values
@@ -251,15 +258,19 @@ def _subgraph(model, index):
                 opcode=_opcode(model, op.OpcodeIndex()),
                 inputs=indices(op.InputsAsNumpy() if op.InputsLength() else (), f"operator {i}"),
                 outputs=indices(op.OutputsAsNumpy() if op.OutputsLength() else (), f"operator {i}"),
-                options=_options(op),
+                options=_operator_options(op, i),
             )
         )
     return Subgraph(
         name=(graph.Name() or b"").decode(errors="replace"),
         tensors=tensors,
         operators=operators,
-        inputs=indices(graph.InputsAsNumpy() if graph.InputsLength() else (), "the inputs"),
-        outputs=indices(graph.OutputsAsNumpy() if graph.OutputsLength() else (), "the outputs"),
+        inputs=indices(
+            graph.InputsAsNumpy() if graph.InputsLength() else (), "the inputs", optional=False
+        ),
+        outputs=indices(
+            graph.OutputsAsNumpy() if graph.OutputsLength() else (), "the outputs", optional=False
+        ),
     )
 
 
@@ -285,7 +296,16 @@ def read_tflite(data):
         return TfliteModel(subgraphs, description, model.Version())
     except ModelError:
         raise
-    except (IndexError, struct.error, ValueError, TypeError, OverflowError, MemoryError) as error:
+    except (
+        IndexError,
+        KeyError,
+        AttributeError,
+        struct.error,
+        ValueError,
+        TypeError,
+        OverflowError,
+        MemoryError,
+    ) as error:
         # The FlatBuffer accessors follow offsets without bounds checks: a truncated or
         # corrupted file surfaces as one of these wherever an offset leads outside it.
         raise ModelError(f"corrupt or truncated TFLite file: {error}") from None

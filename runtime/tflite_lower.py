@@ -44,6 +44,8 @@ from .tflite_file import ModelError
 __all__ = ["LoweredOp", "Plan", "Segment", "plan_model"]
 
 _ALIASES = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+#: The largest tensor the runtime plans (each has its own place in device memory).
+MAX_TENSOR_BYTES = 64 << 20
 
 
 @dataclass
@@ -275,12 +277,18 @@ class _Lowering:
             * np.broadcast_to(scales.astype(np.float64), channels)
             / float(target.scale[0])
         )
+        if not np.all(real >= 0) or float(target.scale[0]) <= 0:
+            raise ModelError("a scale is negative or zero where it divides")
         if np.any(real >= 1):
             raise ModelError(
                 f"an output scale ratio of {real.max():.3g} is not below 1 (the NPU's output "
                 "stage only shifts right)"
             )
-        multiplier, shift = quantize_multiplier(real)
+        # A zero weight scale makes every output its zero point, as TFLite's multiplier 0 does.
+        nonzero = np.where(real > 0, real, 0.5)
+        multiplier, shift = quantize_multiplier(nonzero)
+        multiplier = np.where(real > 0, multiplier, 0)
+        shift = np.where(real > 0, shift, 0)
         bias = np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)
         folded = bias - int(source.zero_point[0]) * weight_sums.astype(np.int64)
         folded = ((folded + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # the int32 accumulator's wrap
@@ -350,7 +358,7 @@ class _Lowering:
             self.bias(op, 2, oc),
             target,
             hwio.astype(np.int64).sum(axis=(0, 1, 2)),
-            o["FusedActivationFunction"],
+            o.get("FusedActivationFunction", 0),
         )
         command = self.conv(
             self.va(op.inputs[0]),
@@ -444,7 +452,7 @@ class _Lowering:
                 None if bias is None else bias[outputs],
                 target,
                 hwio.astype(np.int64).sum(axis=(0, 1, 2)),
-                o["FusedActivationFunction"],
+                o.get("FusedActivationFunction", 0),
             )
 
         taps = w.shape[1] * w.shape[2]
@@ -463,7 +471,7 @@ class _Lowering:
         if max(covered) > 0 or constants is None:
             return None  # windows over padding have varying counts: the CPU kernel
         multiplier, shift = constants
-        lo, hi = activation_range(op.options["FusedActivationFunction"], target)
+        lo, hi = activation_range(op.options.get("FusedActivationFunction", 0), target)
 
         def weight_of(channels):
             size = len(channels)
@@ -497,7 +505,7 @@ class _Lowering:
             self.bias(op, 2, n),
             target,
             b_matrix.astype(np.int64).sum(axis=0),
-            op.options["FusedActivationFunction"],
+            op.options.get("FusedActivationFunction", 0),
         )
         command = commands.gemm(
             self.va(op.inputs[0]), weights_va, self.va(op.outputs[0]), params_va, m, k, n, **fields
@@ -548,30 +556,39 @@ class _Lowering:
     def strided_slice(self, op):
         itemsize = self._same_quantization(op, [op.inputs[0], op.outputs[0]])
         source, target = self.graph.tensors[op.inputs[0]], self.graph.tensors[op.outputs[0]]
-        begin, end, strides = (self.constant(i, "the slice bounds") for i in op.inputs[1:4])
+        begin, end, strides = (
+            self.constant(i, "the slice bounds").reshape(-1) for i in op.inputs[1:4]
+        )
         o = op.options
-        if o.get("EllipsisMask") or o.get("NewAxisMask"):
-            raise ModelError("ellipsis and new-axis masks are not supported")
-        slices = []
+        if o.get("EllipsisMask") or o.get("NewAxisMask") or o.get("Offset"):
+            raise ModelError("ellipsis and new-axis masks and offset bounds are not supported")
+        if not len(begin) == len(end) == len(strides) == len(source.shape):
+            raise ModelError(f"the bounds do not have one value per axis of {source.shape}")
+        if not np.all(strides):
+            raise ModelError("a stride is 0")
+        slices, shrunk = [], []
         for axis in range(len(source.shape)):
             bit = 1 << axis
             start, stop, step = int(begin[axis]), int(end[axis]), int(strides[axis])
-            if o.get("Offset"):
-                stop = start + stop
-            if o["ShrinkAxisMask"] & bit:
+            if o.get("ShrinkAxisMask", 0) & bit:
+                start = 0 if o.get("BeginMask", 0) & bit else start
                 start = start + source.shape[axis] if start < 0 else start
+                if not 0 <= start < source.shape[axis]:
+                    raise ModelError(f"shrunk axis {axis} index {start} is out of range")
                 slices.append(slice(start, start + 1, 1))
+                shrunk.append(axis)
                 continue
             slices.append(
                 slice(
-                    None if o["BeginMask"] & bit else start,
-                    None if o["EndMask"] & bit else stop,
+                    None if o.get("BeginMask", 0) & bit else start,
+                    None if o.get("EndMask", 0) & bit else stop,
                     step,
                 )
             )
         picked = np.arange(source.size).reshape(source.shape)[tuple(slices)]
-        if picked.size != target.size:
-            raise ModelError(f"the slice has {picked.size} values, the output {target.size}")
+        shape = tuple(n for axis, n in enumerate(picked.shape) if axis not in shrunk)
+        if shape != tuple(target.shape) and not (shape == () and target.size == 1):
+            raise ModelError(f"the slice is {list(shape)}, the output {list(target.shape)}")
         return self.move(op.inputs[0], op.outputs[0], picked, np.arange(picked.size), itemsize)
 
     def _split(self, op, source_index, sizes, axis):
@@ -628,6 +645,8 @@ class _Lowering:
         itemsize = self._same_quantization(op, [op.inputs[0], op.outputs[0]])
         source = self.graph.tensors[op.inputs[0]]
         perm = [int(p) for p in self.constant(op.inputs[1], "the permutation").reshape(-1)]
+        if sorted(perm) != list(range(len(source.shape))):
+            raise ModelError(f"{perm} is not a permutation of {len(source.shape)} axes")
         picked = np.arange(source.size).reshape(source.shape).transpose(perm)
         return self.move(op.inputs[0], op.outputs[0], picked, np.arange(picked.size), itemsize)
 
@@ -713,6 +732,12 @@ class _Lowering:
             return LoweredOp(op.index, name, "none", note="variables set at load and reset")
         if name in _ALIASES:
             self._same_quantization(op, [op.inputs[0], op.outputs[0]])
+            source, target = self.graph.tensors[op.inputs[0]], self.graph.tensors[op.outputs[0]]
+            if source.size != target.size:
+                raise ModelError(f"{source.describe()} does not reshape to {target.describe()}")
+            if source.data is not None:  # a constant reshaped is a constant
+                target.data = source.data.reshape(target.shape)
+                return LoweredOp(op.index, name, "none", note="a constant")
             self.tensor_va[op.outputs[0]] = self.va(op.inputs[0])
             return LoweredOp(op.index, name, "none", note="aliases its input")
         compute = {
@@ -801,11 +826,24 @@ def plan_model(model, array_size, max_stream):
             raise ModelError(f"model input or output {index} is {tensor.type}")
         lowering.va(index)
     ops = []
+    for tensor in graph.tensors:
+        if tensor.dtype is not None and tensor.nbytes > MAX_TENSOR_BYTES:
+            raise ModelError(
+                f"tensor {tensor.index} {tensor.describe()} holds {tensor.nbytes:,} bytes, "
+                f"above the runtime's {MAX_TENSOR_BYTES:,}"
+            )
     for op in graph.operators:
         try:
             ops.append(lowering.lower(op))
         except ModelError as error:
             raise ModelError(f"operator {op.index} {op.opcode}: {error}") from None
+        except (KeyError, IndexError, ValueError, TypeError, OverflowError, ZeroDivisionError) as e:
+            # An operator with too few inputs, a missing option, a value no field holds: the
+            # file is malformed for this operator, or asks for what the NPU cannot encode.
+            raise ModelError(
+                f"operator {op.index} {op.opcode}: malformed or not supported "
+                f"({type(e).__name__}: {e})"
+            ) from None
     stream, segments, job = bytearray(), [], None
     record = nbytes(JobCounters)
     for lowered in ops:

@@ -176,3 +176,78 @@ def test_a_float_model_is_refused_at_its_first_operator():
         ModelError, match=r"^operator 0 FULLY_CONNECTED: the input is FLOAT32; INT8 is supported$"
     ):
         _plan(path.read_bytes())
+
+
+def _malformed(kind):
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((4, 6), scale=0.05, zero_point=0)
+    if kind == "conv-one-input":
+        y = g.tensor((1, 4, 6, 2), scale=0.5, zero_point=0)
+        g.op("CONV_2D", [x], [y], "Conv2DOptions", Padding=1, StrideW=1, StrideH=1)
+    elif kind == "short-bounds" or kind == "zero-stride":
+        y = g.tensor((2, 6), scale=0.05, zero_point=0)
+        bounds = ([0], [2], [1]) if kind == "short-bounds" else ([0, 0], [2, 6], [1, 0])
+        consts = [g.tensor((len(v),), "INT32", data=v) for v in bounds]
+        g.op("STRIDED_SLICE", [x, *consts], [y], "StridedSliceOptions")
+    elif kind == "split-axis":
+        y = g.tensor((4, 6), scale=0.05, zero_point=0)
+        g.op(
+            "SPLIT", [g.tensor((), "INT32", data=np.int32(3)), x], [y], "SplitOptions", NumSplits=1
+        )
+    elif kind == "huge":
+        x = g.tensor((65536, 65536), scale=0.05, zero_point=0)
+        y = g.tensor((65536, 65536), scale=1 / 256, zero_point=-128)
+        g.op("LOGISTIC", [x], [y])
+    elif kind == "tiny-logistic-scale":
+        x = g.tensor((1, 8), scale=1e-10, zero_point=0)
+        y = g.tensor((1, 8), scale=1 / 256, zero_point=-128)
+        g.op("LOGISTIC", [x], [y])
+    g.inputs, g.outputs = [x], [y]
+    return m.build()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("conv-one-input", r"^operator 0 CONV_2D: malformed or not supported \(IndexError"),
+        ("short-bounds", r"^operator 0 STRIDED_SLICE: the bounds do not have one value per axis"),
+        ("zero-stride", r"^operator 0 STRIDED_SLICE: a stride is 0$"),
+        ("split-axis", r"^operator 0 SPLIT: malformed or not supported \(IndexError"),
+        ("huge", r"^tensor 1 INT8\[65536x65536\] holds 4,294,967,296 bytes, above the runtime's"),
+        (
+            "tiny-logistic-scale",
+            r"^operator 0 LOGISTIC: an input scale of 1e-10 \(below 2\*\*-28\)",
+        ),
+    ],
+)
+def test_malformed_operators_are_model_errors_naming_the_operator(kind, message):
+    with pytest.raises(ModelError, match=message):
+        _plan(_malformed(kind))
+
+
+def test_a_model_output_must_name_a_tensor():
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 8), scale=0.05, zero_point=0)
+    y = g.tensor((1, 8), scale=1 / 256, zero_point=-128)
+    g.op("LOGISTIC", [x], [y])
+    g.inputs, g.outputs = [x], [y, -1]
+    with pytest.raises(ModelError, match=r"^the outputs names tensor -1 of 2$"):
+        read_tflite(m.build())
+
+
+def test_a_fuzzed_model_reads_and_plans_or_is_refused_with_a_model_error():
+    data = model_path("okay_nabu").read_bytes()
+    rng = np.random.default_rng(9)
+    outcomes = {"planned": 0, "refused": 0}
+    for _ in range(100):
+        mutated = bytearray(data)
+        for position in rng.integers(8, 6000, size=3):
+            mutated[position] = int(rng.integers(0, 256))
+        try:
+            _plan(bytes(mutated))
+            outcomes["planned"] += 1
+        except ModelError:
+            outcomes["refused"] += 1
+    assert outcomes["planned"] and outcomes["refused"]

@@ -575,3 +575,85 @@ def generate(seed, count):
         inputs = [rng.integers(-128, 128, shape).astype(np.int8) for shape in shapes]
         models.append((label, data, inputs))
     return models
+
+
+def edge_cases(seed):
+    """Fixed models at the corners the random families rarely reach: ``generate``'s format."""
+    rng = np.random.default_rng(seed)
+    models = []
+
+    # A shrunk axis whose begin is masked reads index 0, whatever begin says.
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((4, 5), scale=0.05, zero_point=3)
+    y = g.tensor((5,), scale=0.05, zero_point=3)
+    bounds = [g.tensor((2,), "INT32", data=v) for v in ([2, 0], [3, 5], [1, 1])]
+    g.op("STRIDED_SLICE", [x, *bounds], [y], "StridedSliceOptions", BeginMask=1, ShrinkAxisMask=1)
+    g.inputs, g.outputs = [x], [y]
+    models.append(("STRIDED_SLICE shrink with begin mask", m.build(), [(4, 5)]))
+
+    # A constant reshaped feeds the CPU (ADD) and the DMA (CONCATENATION).
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((2, 3), scale=0.05, zero_point=1)
+    c = g.tensor((6,), scale=0.05, zero_point=1, data=rng.integers(-128, 128, 6))
+    r = g.tensor((2, 3), scale=0.05, zero_point=1)
+    g.op(
+        "RESHAPE", [c, g.tensor((2,), "INT32", data=[2, 3])], [r], "ReshapeOptions", NewShape=[2, 3]
+    )
+    s = g.tensor((2, 3), scale=0.1, zero_point=-2)
+    g.op("ADD", [x, r], [s], "AddOptions", FusedActivationFunction=0)
+    j = g.tensor((4, 3), scale=0.05, zero_point=1)
+    g.op("CONCATENATION", [x, r], [j], "ConcatenationOptions", Axis=0)
+    g.inputs, g.outputs = [x], [s, j]
+    models.append(("RESHAPE of a constant into ADD and CONCATENATION", m.build(), [(2, 3)]))
+
+    # Operators written without their options table take the schema's defaults.
+    for opcode in ("ADD", "MUL"):
+        m = ModelBuilder()
+        g = m.main
+        a, b = (g.tensor((2, 3), scale=0.05, zero_point=1) for _ in range(2))
+        y = g.tensor((2, 3), scale=0.5, zero_point=1)
+        g.op(opcode, [a, b], [y])
+        g.inputs, g.outputs = [a, b], [y]
+        models.append((f"{opcode} without options", m.build(), [(2, 3), (2, 3)]))
+
+    # A zero per-channel weight scale: that channel's outputs are its zero point.
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 4, 4, 3), scale=0.05, zero_point=0)
+    w = g.tensor(
+        (2, 3, 3, 3),
+        scale=[0.01, 0.0],
+        zero_point=0,
+        axis=0,
+        data=rng.integers(-127, 128, (2, 3, 3, 3)),
+    )
+    y = g.tensor((1, 4, 4, 2), scale=0.1, zero_point=-5)
+    g.op(
+        "CONV_2D",
+        [x, w],
+        [y],
+        "Conv2DOptions",
+        Padding=SAME,
+        StrideW=1,
+        StrideH=1,
+        DilationWFactor=1,
+        DilationHFactor=1,
+        FusedActivationFunction=0,
+    )
+    g.inputs, g.outputs = [x], [y]
+    models.append(("CONV_2D with a zero weight scale", m.build(), [(1, 4, 4, 3)]))
+
+    # Softmax over a thousand classes (the rounding shift of a probability passes 31).
+    m = ModelBuilder()
+    g = m.main
+    x = g.tensor((1, 1000), scale=0.1, zero_point=0)
+    y = g.tensor((1, 1000), scale=1 / 256, zero_point=-128)
+    g.op("SOFTMAX", [x], [y], "SoftmaxOptions", Beta=1.0)
+    g.inputs, g.outputs = [x], [y]
+    models.append(("SOFTMAX of 1000 classes", m.build(), [(1, 1000)]))
+    return [
+        (label, data, [rng.integers(-128, 128, shape).astype(np.int8) for shape in shapes])
+        for label, data, shapes in models
+    ]
