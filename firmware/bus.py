@@ -20,6 +20,10 @@ class CpBus(Protocol):
         """Load the 32-bit word at byte ``offset`` of the CP window."""
         ...
 
+    async def read_many(self, offsets: list[int]) -> list[int]:
+        """Load the 32-bit words at byte ``offsets``, in order: as many :meth:`read` calls."""
+        ...
+
     async def write(self, offset: int, value: int) -> None:
         """Store a 32-bit word at byte ``offset`` of the CP window."""
         ...

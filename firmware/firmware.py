@@ -43,6 +43,11 @@ __all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
 VERSION = (2, 2, 0)
 COMPLETION_BYTES = nbytes(Completion)
 _ENTRY_WORDS = nbytes(RingEntry) // 4
+#: The registers read for each ring entry: its words, then its index.
+_ENTRY_OFFSETS = [
+    *(getattr(CP, f"entry_w{i}").offset for i in range(_ENTRY_WORDS)),
+    CP.entry_index.offset,
+]
 #: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
 _SCRATCH_BYTES = 64
 
@@ -163,8 +168,7 @@ class Firmware:
             # The entry bit is re-raised while the FIFO holds an entry, so this cannot miss one.
             if not await self._wait_for("entry"):
                 return None, None
-        words = [await self.regs.read(f"entry_w{i}") for i in range(_ENTRY_WORDS)]
-        index = await self.regs.read("entry_index")
+        *words, index = await self.bus.read_many(_ENTRY_OFFSETS)
         await self.regs.write("entry_pop", pop=1)
         raw = b"".join(word.to_bytes(4, "little") for word in words)
         return raw, index
@@ -183,7 +187,8 @@ class Firmware:
         await dma_result(self, asid)
 
     async def _sram_read(self, offset, length):
-        words = [await self.bus.read(self.sram_base + offset + i) for i in range(0, length, 4)]
+        start = self.sram_base + offset
+        words = await self.bus.read_many(range(start, start + length, 4))
         return b"".join(word.to_bytes(4, "little") for word in words)
 
     async def _sram_write(self, offset, data):

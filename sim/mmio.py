@@ -1,4 +1,4 @@
-"""32-bit register accesses to an AXI4-Lite port of the NPU: the host's, or the CP's."""
+"""32-bit register accesses to the host's AXI4-Lite port of the NPU (the CP's: ``cp_port``)."""
 
 from cocotb.triggers import Lock, RisingEdge
 from cocotb.utils import get_sim_time

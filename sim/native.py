@@ -1,7 +1,8 @@
 """The simulator executable's own C++ entry points (``csrc/``), typed for :mod:`ctypes`.
 
-The Verilated model links the host memory of ``csrc/`` and exports its symbols (``-rdynamic``);
-cocotb runs this Python inside that executable, so the harness calls them directly.
+The Verilated model links the host memory and the access queue of ``csrc/`` and exports their
+symbols (``-rdynamic``); cocotb runs this Python inside that executable, so the harness calls them
+directly.
 """
 
 import ctypes
@@ -21,6 +22,16 @@ _PROTOTYPES = {
     ),
     "tinynpu_host_memory_clear_rules": ([], None),
     "tinynpu_host_memory_stats": ([ctypes.POINTER(_u64), _int], _int),
+    "tinynpu_lite_push": ([_int, _int, _u32, _u32, _u32, _u32, _int], _u32),
+    "tinynpu_lite_notify": ([_int, _u32], _int),
+    "tinynpu_lite_withdraw": ([_int, _u32], None),
+    "tinynpu_lite_clear": ([_int], None),
+    "tinynpu_lite_logging": ([_int, _int], None),
+    "tinynpu_lite_values": ([_int, _u32, _int, ctypes.POINTER(_u32)], _int),
+    "tinynpu_lite_collect": (
+        [_int, ctypes.POINTER(_u32), ctypes.POINTER(ctypes.c_double), _int],
+        _int,
+    ),
 }
 
 

@@ -1,10 +1,12 @@
 """The simulated SoC's top level: the NPU with host memory on its ``mem`` port, in Verilog.
 
 The model Verilator builds is ``tinynpu_soc``: the NPU (``tinynpu_top``), the host memory of
-``hdl/host_memory.sv`` on its ``mem`` port and an AXI4-Lite manager of ``hdl/lite_master.sv`` on
-each of its register ports (``host`` and ``cp``), joined inside the simulator, so memory beats
-and bus handshakes cost no Python. The SoC's ports are the NPU's clock, reset, interrupts and
-activity, and each manager's request ports (``host__rd_seq``, ``cp__wr_data``...).
+``hdl/host_memory.sv`` on its ``mem`` port, an AXI4-Lite manager of ``hdl/lite_master.sv`` on its
+``host`` register port and one of ``hdl/lite_queue.sv`` on its ``cp`` port, joined inside the
+simulator, so memory beats and bus handshakes cost no Python. The SoC's ports are the NPU's clock,
+reset, interrupts and activity, the host manager's request ports (``host__rd_seq``,
+``host__wr_data``...) and the CP manager's completion ports (``cp__done``, ``cp__data``...); the
+CP's accesses reach its manager through the queue's C++ (``csrc/lite_queue.cpp``).
 """
 
 from amaranth.hdl import Shape
@@ -12,7 +14,15 @@ from amaranth.lib import wiring
 from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import MEM_ADDR_WIDTH, MEM_ID_WIDTH, npu_signature
 
-__all__ = ["LITE_PORTS", "LITE_TAG_WIDTH", "MEMORY_PORT", "SOC_NAME", "soc_ports", "soc_verilog"]
+__all__ = [
+    "LITE_PORTS",
+    "LITE_TAG_WIDTH",
+    "MEMORY_PORT",
+    "QUEUED_PORTS",
+    "SOC_NAME",
+    "soc_ports",
+    "soc_verilog",
+]
 
 #: Verilog module name of the simulated SoC.
 SOC_NAME = "tinynpu_soc"
@@ -22,6 +32,10 @@ MEMORY_PORT = "mem"
 
 #: The NPU's AXI4-Lite register ports, each served by a manager inside the SoC.
 LITE_PORTS = ("host", "cp")
+
+#: The register ports whose manager takes its accesses from a queue (``hdl/lite_queue.sv``), with
+#: the index of each one's queue in ``csrc/lite_queue.cpp``: a processor's stores cost no wake.
+QUEUED_PORTS = {"cp": 0}
 
 #: The AXI4-Lite signals of a manager (``hdl/lite_master.sv``), all joined to the NPU port's.
 _LITE_SIGNALS = (
@@ -59,7 +73,12 @@ def _served(name):
 
 
 def _lite_requests(bus, address_width):
-    """``(name, flow, width)`` of the request ports of ``bus``'s manager."""
+    """``(name, flow, width)`` of the harness's ports of ``bus``'s manager."""
+    if bus in QUEUED_PORTS:
+        return [
+            *((f"{bus}__done", wiring.Out, 1), (f"{bus}__tag", wiring.Out, 32)),
+            *((f"{bus}__data", wiring.Out, 32), (f"{bus}__resp", wiring.Out, 2)),
+        ]
     tag = LITE_TAG_WIDTH
     return [
         *((f"{bus}__rd_seq", wiring.In, tag), (f"{bus}__rd_addr", wiring.In, address_width)),
@@ -81,7 +100,7 @@ def _address_width(config, bus):
 def soc_ports(config: NpuConfig):
     """The SoC's ports, ``[(name, flow, width)]``.
 
-    The NPU's ports not served inside the SoC, then the managers' request ports.
+    The NPU's ports not served inside the SoC, then the managers' ports for the harness.
     """
     ports = [port for port in _npu_ports(config) if not _served(port[0])]
     for bus in LITE_PORTS:
@@ -124,10 +143,12 @@ def soc_verilog(config: NpuConfig):
     lines.append("  );")
     for bus in LITE_PORTS:
         lines.append("")
-        lines.append(
-            f"  tinynpu_lite_master #(.ADDR_W({_address_width(config, bus)}), "
-            f".TAG_W({LITE_TAG_WIDTH})) {bus}_master ("
-        )
+        width = _address_width(config, bus)
+        if bus in QUEUED_PORTS:
+            module = f"tinynpu_lite_queue #(.ADDR_W({width}), .PORT({QUEUED_PORTS[bus]}))"
+        else:
+            module = f"tinynpu_lite_master #(.ADDR_W({width}), .TAG_W({LITE_TAG_WIDTH}))"
+        lines.append(f"  {module} {bus}_master (")
         lines.append("      .clk(clk),")
         requests = [name for name, _, _ in _lite_requests(bus, 0)]
         lines += [f"      .{name.partition('__')[2]}({name})," for name in requests]

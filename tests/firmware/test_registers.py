@@ -18,6 +18,9 @@ class FakeBus:
         self.accesses.append(("read", offset))
         return self.registers.get(offset, 0)
 
+    async def read_many(self, offsets: list[int]) -> list[int]:
+        return [await self.read(offset) for offset in offsets]
+
     async def write(self, offset: int, value: int) -> None:
         self.accesses.append(("write", offset, value))
         self.registers[offset] = value

@@ -155,14 +155,24 @@ def test_emitted_netlist_unchanged(monkeypatch):
     monkeypatch.setattr(amaranth_fixes, "check_comb_cycles", lambda n: runs.append(check(n)))
     text = emit_rtlil(SMALL)
     assert runs == [None]
-    assert text == rtlil.convert(NpuTop(SMALL), name=TOP_NAME, emit_src=False)
+    amaranths = rtlil.convert(NpuTop(SMALL), name=TOP_NAME, emit_src=False)
+    # Less the initial contents of the memories that start at zero (tinynpu.sim.zero_init),
+    # which are all of this design's memories; without them, later cells take lower numbers.
+    inits = re.findall(r"\n  cell \$meminit_v2 .*?\n  end\n", amaranths, flags=re.DOTALL)
+    assert len(inits) == amaranths.count("$meminit_v2") == 12
+    assert all(re.search(r"connect \\DATA \d+'0+\n", init) for init in inits)
+    for init in inits:
+        amaranths = amaranths.replace(init, "", 1)
+    assert "$meminit" not in text
+    assert _numbered_in_order(text) == _numbered_in_order(amaranths)
     assert f"module \\{TOP_NAME}\n" in text
 
 
-def test_registers_reset_and_enable_in_their_clocked_blocks():
-    text = elaborate(SMALL).read_text()  # the Verilog the simulator compiles
-    assert f"module {TOP_NAME}(" in text
-    # No combinational logic reads the reset: each use opens a register's clocked block.
-    assert not re.search(r"\brst\b *\?", text)
-    blocks = re.findall(r"always @\(posedge clk\)\n\s+if \(rst\) ", text)
-    assert len(blocks) == text.count("if (rst)") == 289
+def _numbered_in_order(text):
+    """``text`` with the numbered names of its cells and processes renumbered in order.
+
+    Those names (``cell $memwr_v2 $135``, ``process $144``) are referred to nowhere else.
+    """
+    count = iter(range(1 << 30))
+    pattern = r"(?m)^(  cell \S+ |  process )\$\d+$"
+    return re.sub(pattern, lambda m: f"{m[1]}${next(count)}", text)

@@ -9,7 +9,7 @@ from tinynpu.sim.soc_top import soc_ports, soc_verilog
 CONFIG = NpuConfig(array_size=4, mem_data_width=128)
 
 
-#: The request ports of the SoC's AXI4-Lite managers, one on each register port of the NPU.
+#: The request ports of the host's AXI4-Lite manager (hdl/lite_master.sv).
 REQUESTS = {
     "rd_seq": (wiring.In, 8),
     "rd_addr": (wiring.In, 16),
@@ -28,8 +28,16 @@ REQUESTS = {
     "wr_resp": (wiring.Out, 2),
 }
 
+#: The completion ports of the CP's manager (hdl/lite_queue.sv); its requests come through C++.
+COMPLETIONS = {
+    "done": (wiring.Out, 1),
+    "tag": (wiring.Out, 32),
+    "data": (wiring.Out, 32),
+    "resp": (wiring.Out, 2),
+}
 
-def test_the_soc_exposes_the_npu_less_its_buses_and_the_managers_requests():
+
+def test_the_soc_exposes_the_npu_less_its_buses_and_the_managers_ports():
     ports = {name: (flow, width) for name, flow, width in soc_ports(CONFIG)}
     assert ports == {
         "clk": (wiring.In, 1),
@@ -37,7 +45,9 @@ def test_the_soc_exposes_the_npu_less_its_buses_and_the_managers_requests():
         "irq": (wiring.Out, 1),
         "cp_irq": (wiring.Out, 1),
         "activity": (wiring.Out, 4),
-    } | {f"{bus}__{name}": port for bus in ("host", "cp") for name, port in REQUESTS.items()}
+    } | {f"host__{name}": port for name, port in REQUESTS.items()} | {
+        f"cp__{name}": port for name, port in COMPLETIONS.items()
+    }
 
 
 def test_the_soc_joins_the_npu_to_its_memory():
@@ -51,9 +61,11 @@ def test_the_soc_joins_the_npu_to_its_memory():
 
 def test_the_soc_joins_a_manager_to_each_register_port():
     text = soc_verilog(CONFIG)
-    for bus in ("host", "cp"):
-        assert f"  tinynpu_lite_master #(.ADDR_W(16), .TAG_W(8)) {bus}_master (" in text
-        assert f"      .rd_seq({bus}__rd_seq)," in text and f"      .araddr({bus}__araddr)," in text
+    assert "  tinynpu_lite_master #(.ADDR_W(16), .TAG_W(8)) host_master (" in text
+    assert "      .rd_seq(host__rd_seq)," in text and "      .araddr(host__araddr)," in text
+    assert "  tinynpu_lite_queue #(.ADDR_W(16), .PORT(0)) cp_master (" in text
+    assert "      .done(cp__done)," in text and "      .araddr(cp__araddr)," in text
+    assert text.count("_master (") == 2
     assert "      .bready(cp__bready)\n  );\nendmodule\n" in text
 
 

@@ -1,0 +1,182 @@
+// The queue of a processor model's register accesses, for the manager of sim/hdl/lite_queue.sv.
+//
+// The Python harness pushes loads and stores (tinynpu_lite_push, through ctypes) at any time, as
+// many as it likes; the manager takes them one at a time, in order, at the rising edges it is free
+// (tinynpu_lite_pop, through DPI) and reports each completion (tinynpu_lite_complete). A store
+// costs the harness no wake: it only asks to be told of the accesses it waits for, a load's data
+// or the last store before the processor sleeps (the notify flag, tinynpu_lite_notify). When a
+// trace is kept, each completion is logged (time, direction, address, value, response) for the
+// harness to collect at its next wake. The data of the latest loads stay readable, so a run of
+// loads costs the harness one wake, at the last (tinynpu_lite_values).
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "Vtop__Dpi.h"  // the prototypes Verilator derived from the shell's imports
+
+namespace {
+
+constexpr int kPorts = 2;
+constexpr uint32_t kKept = 1024;  // the latest loads whose data stays readable (tinynpu_lite_values)
+
+struct Access {
+    uint32_t seq;
+    int write;
+    uint32_t addr, data, strb, delay;
+    bool notify;
+};
+
+struct Completion {  // as the harness reads it: five words and a time
+    uint32_t seq, write, addr, value, resp;
+    double time_ns;
+};
+
+struct Port {
+    std::deque<Access> queue;
+    Access current{};  // taken by the manager, not yet complete
+    bool busy = false;
+    bool withdrawn = false;  // the current access was given up before it was driven
+    uint32_t next_seq = 1;
+    bool logging = false;
+    std::vector<Completion> log;
+    uint32_t values[kKept] = {};  // a load's data, at its sequence number modulo kKept
+};
+
+Port ports[kPorts];
+
+Port* port_at(int index) { return index >= 0 && index < kPorts ? &ports[index] : nullptr; }
+
+}  // namespace
+
+extern "C" {
+
+// --- the harness's side (ctypes) ----------------------------------------------------------------
+
+// Queue an access; return its sequence number (never 0), or 0 for a port that does not exist.
+uint32_t tinynpu_lite_push(int index, int write, uint32_t addr, uint32_t data, uint32_t strb,
+                           uint32_t delay, int notify) {
+    Port* port = port_at(index);
+    if (port == nullptr) return 0;
+    uint32_t seq = port->next_seq++;
+    if (port->next_seq == 0) port->next_seq = 1;
+    port->queue.push_back({seq, write, addr, data, strb, delay, notify != 0});
+    return seq;
+}
+
+// Ask to be told (`done`) when access `seq` completes; 1 if it already has (or was withdrawn).
+int tinynpu_lite_notify(int index, uint32_t seq) {
+    Port* port = port_at(index);
+    if (port == nullptr) return 1;
+    if (port->busy && port->current.seq == seq) {
+        port->current.notify = true;
+        return 0;
+    }
+    for (Access& access : port->queue) {
+        if (access.seq == seq) {
+            access.notify = true;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+// Give up access `seq`: dropped if still queued, or if taken but not yet driven.
+void tinynpu_lite_withdraw(int index, uint32_t seq) {
+    Port* port = port_at(index);
+    if (port == nullptr) return;
+    if (port->busy && port->current.seq == seq) {
+        port->withdrawn = true;
+        return;
+    }
+    for (auto it = port->queue.begin(); it != port->queue.end(); ++it) {
+        if (it->seq == seq) {
+            port->queue.erase(it);
+            return;
+        }
+    }
+}
+
+// Drop every access not yet driven (a processor reset discards its store buffer).
+void tinynpu_lite_clear(int index) {
+    Port* port = port_at(index);
+    if (port == nullptr) return;
+    port->queue.clear();
+    if (port->busy) port->withdrawn = true;
+}
+
+// Log completions (or stop, and forget what was logged).
+void tinynpu_lite_logging(int index, int on) {
+    if (Port* port = port_at(index)) {
+        port->logging = on != 0;
+        port->log.clear();
+    }
+}
+
+// Move up to `max` logged completions to `words` (five each) and `times`; return how many.
+int tinynpu_lite_collect(int index, uint32_t* words, double* times, int max) {
+    Port* port = port_at(index);
+    if (port == nullptr) return 0;
+    int n = 0;
+    for (; n < max && n < static_cast<int>(port->log.size()); ++n) {
+        const Completion& c = port->log[n];
+        uint32_t* out = words + 5 * n;
+        out[0] = c.seq, out[1] = c.write, out[2] = c.addr, out[3] = c.value, out[4] = c.resp;
+        times[n] = c.time_ns;
+    }
+    port->log.erase(port->log.begin(), port->log.begin() + n);
+    return n;
+}
+
+// The data of the `n` loads from sequence number `first` on, completed and among the latest kKept
+// (`n` <= kKept), to `out`; 0 if `n` is out of range.
+int tinynpu_lite_values(int index, uint32_t first, int n, uint32_t* out) {
+    Port* port = port_at(index);
+    if (port == nullptr || n < 0 || static_cast<uint32_t>(n) > kKept) return 0;
+    for (int i = 0; i < n; ++i) out[i] = port->values[(first + i) % kKept];
+    return 1;
+}
+
+// --- the manager's side (DPI) -------------------------------------------------------------------
+
+int tinynpu_lite_pop(int index, int* seq, int* write, int* addr, int* data, int* strb,
+                     int* delay) {
+    Port* port = port_at(index);
+    if (port == nullptr || port->queue.empty()) return 0;
+    port->current = port->queue.front();
+    port->queue.pop_front();
+    port->busy = true;
+    port->withdrawn = false;
+    *seq = static_cast<int>(port->current.seq);
+    *write = port->current.write;
+    *addr = static_cast<int>(port->current.addr);
+    *data = static_cast<int>(port->current.data);
+    *strb = static_cast<int>(port->current.strb);
+    *delay = static_cast<int>(port->current.delay);
+    return 1;
+}
+
+int tinynpu_lite_withdrawn(int index) {
+    Port* port = port_at(index);
+    if (port == nullptr || !port->withdrawn) return 0;
+    port->busy = port->withdrawn = false;
+    return 1;
+}
+
+// The current access completed with `value` (a load's data) and `resp`; 1 to raise `done`.
+int tinynpu_lite_complete(int index, int value, int resp, double time_ns) {
+    Port* port = port_at(index);
+    if (port == nullptr) return 0;
+    const Access& access = port->current;
+    port->busy = false;
+    if (!access.write) port->values[access.seq % kKept] = static_cast<uint32_t>(value);
+    if (port->logging) {
+        uint32_t read = static_cast<uint32_t>(value);
+        port->log.push_back({access.seq, static_cast<uint32_t>(access.write), access.addr,
+                             access.write ? access.data : read, static_cast<uint32_t>(resp),
+                             time_ns});
+    }
+    return access.notify ? 1 : 0;
+}
+
+}  // extern "C"
