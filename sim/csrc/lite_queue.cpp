@@ -15,6 +15,8 @@
 
 #include "Vtop__Dpi.h"  // the prototypes Verilator derived from the shell's imports
 
+double sc_time_stamp();  // the simulation's time, from the executable's main loop (cocotb's)
+
 namespace {
 
 constexpr int kPorts = 2;
@@ -25,6 +27,7 @@ struct Access {
     int write;
     uint32_t addr, data, strb, delay;
     bool notify;
+    double queued_at;  // simulation time of the push
 };
 
 struct Completion {  // as the harness reads it: five words and a time
@@ -60,7 +63,7 @@ uint32_t tinynpu_lite_push(int index, int write, uint32_t addr, uint32_t data, u
     if (port == nullptr) return 0;
     uint32_t seq = port->next_seq++;
     if (port->next_seq == 0) port->next_seq = 1;
-    port->queue.push_back({seq, write, addr, data, strb, delay, notify != 0});
+    port->queue.push_back({seq, write, addr, data, strb, delay, notify != 0, sc_time_stamp()});
     return seq;
 }
 
@@ -143,6 +146,10 @@ int tinynpu_lite_pop(int index, int* seq, int* write, int* addr, int* data, int*
                      int* delay) {
     Port* port = port_at(index);
     if (port == nullptr || port->queue.empty()) return 0;
+    // An access asked for in this time step waits for the next edge, as a request written to the
+    // ports of lite_master.sv would: the harness may run before an edge's evaluation (woken by
+    // the clock's rise) or after it (woken by an output), and either way the edge is past for it.
+    if (port->queue.front().queued_at >= sc_time_stamp()) return 0;
     port->current = port->queue.front();
     port->queue.pop_front();
     port->busy = true;

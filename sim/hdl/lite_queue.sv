@@ -3,11 +3,11 @@
 // The harness puts accesses in the queue of `csrc/lite_queue.cpp` (its `tinynpu_lite_push`) at
 // any time, as many as it likes: a processor's stores retire into a store buffer and its loads
 // wait for their data. The manager takes one access at a time. At the first rising edge it is
-// free it takes the next (`tinynpu_lite_pop`); `delay` rising edges pass, counted from that one,
-// before the edge that drives it (the processor computing before the access). It then drives the
-// address (and data), holds each valid until its handshake, keeps RREADY and BREADY high and, at
-// the edge that takes the response, tells the queue (`tinynpu_lite_complete`). It is free again
-// from the next edge. For accesses asked for one after another this is exactly the timing of
+// free, after the time step the access was queued in, it takes the next (`tinynpu_lite_pop`);
+// `delay` rising edges pass, counted from that one, before the edge that drives it (the processor
+// computing before the access). It then drives the address (and data), holds each valid until
+// its handshake, keeps RREADY and BREADY high and, at the edge that takes the response, tells the
+// queue (`tinynpu_lite_complete`). It is free again from the next edge. For accesses asked for one after another this is exactly the timing of
 // `lite_master.sv`: 3 cycles a read, back to back, against the NPU's front ends.
 //
 // `done` rises at the edge that completes an access the harness asked to be told of (a load, or

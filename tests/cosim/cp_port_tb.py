@@ -94,10 +94,13 @@ async def a_discarded_store_never_reaches_the_bus(dut):
 async def a_load_given_up_before_its_edge_is_withdrawn(dut):
     """A load cancelled during its delay never goes out; the next load is not delayed by it."""
     soc, port, sram = await booted(dut)
+    _, load = await costs(soc, port, sram)
     await _posted(port, sram, 0x5555_5555)
     await ClockCycles(dut.clk, 5)
-    # Asked for just after waking at an edge (not at an access's end), a load takes this long.
+    # Asked for on waking at an edge (before that edge's evaluation), a load waits for the next
+    # edge, as it does when asked for at an access's end (after the evaluation).
     after_an_edge, _ = await timed(soc, port.read(sram))
+    assert after_an_edge == load
     reading = cocotb.start_soon(port.read(sram, delay=50))
     await ClockCycles(dut.clk, 3)
     reading.cancel()
