@@ -52,9 +52,7 @@ class CpPort:
         self._index = QUEUED_PORTS[prefix]
         self._native = native.model()
         self._done = getattr(dut, f"{prefix}__done")
-        self._tag = getattr(dut, f"{prefix}__tag")
-        self._data = getattr(dut, f"{prefix}__data")
-        self._resp = getattr(dut, f"{prefix}__resp")
+        self._told = (ctypes.c_uint32 * 3)()  # what the manager's tag, data and resp show
         self.window = window
         self.trace = trace
         self.last_resp = 0
@@ -90,7 +88,7 @@ class CpPort:
         self._check(offset)
         seq = self._push(False, offset, 0, delay, True)
         await self._completion(seq)
-        value, self.last_resp = int(self._data.value), int(self._resp.value)
+        _, value, self.last_resp = self._told
         self._collect()
         return value
 
@@ -110,7 +108,7 @@ class CpPort:
             for i, offset in enumerate(offsets)
         ]
         await self._completion(seqs[-1])
-        self.last_resp = int(self._resp.value)
+        self.last_resp = self._told[2]
         values = (ctypes.c_uint32 * len(offsets))()
         self._native.tinynpu_lite_values(self._index, seqs[0], len(offsets), values)
         self._collect()
@@ -131,7 +129,8 @@ class CpPort:
         try:
             while True:
                 await RisingEdge(self._done)
-                if int(self._tag.value) == seq:
+                self._native.tinynpu_lite_told(self._index, self._told)
+                if self._told[0] == seq:
                     done = True
                     return
         finally:

@@ -28,6 +28,7 @@ _PROTOTYPES = {
     "tinynpu_lite_clear": ([_int], None),
     "tinynpu_lite_logging": ([_int, _int], None),
     "tinynpu_lite_values": ([_int, _u32, _int, ctypes.POINTER(_u32)], _int),
+    "tinynpu_lite_told": ([_int, ctypes.POINTER(_u32)], None),
     "tinynpu_lite_collect": (
         [_int, ctypes.POINTER(_u32), ctypes.POINTER(ctypes.c_double), _int],
         _int,

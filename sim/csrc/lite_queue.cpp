@@ -9,6 +9,7 @@
 // harness to collect at its next wake. The data of the latest loads stay readable, so a run of
 // loads costs the harness one wake, at the last (tinynpu_lite_values).
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <vector>
@@ -44,6 +45,7 @@ struct Port {
     bool logging = false;
     std::vector<Completion> log;
     uint32_t values[kKept] = {};  // a load's data, at its sequence number modulo kKept
+    uint32_t told[3] = {};  // the latest access `done` told of: sequence number, data, response
 };
 
 Port ports[kPorts];
@@ -140,6 +142,12 @@ int tinynpu_lite_values(int index, uint32_t first, int n, uint32_t* out) {
     return 1;
 }
 
+// The latest access `done` told of, to `out`: its sequence number, data (a load's) and response;
+// what the manager's `tag`, `data` and `resp` show, without a read of the simulator's signals.
+void tinynpu_lite_told(int index, uint32_t* out) {
+    if (Port* port = port_at(index)) std::copy(port->told, port->told + 3, out);
+}
+
 // --- the manager's side (DPI) -------------------------------------------------------------------
 
 int tinynpu_lite_pop(int index, int* seq, int* write, int* addr, int* data, int* strb,
@@ -183,7 +191,10 @@ int tinynpu_lite_complete(int index, int value, int resp, double time_ns) {
                              access.write ? access.data : read, static_cast<uint32_t>(resp),
                              time_ns});
     }
-    return access.notify ? 1 : 0;
+    if (!access.notify) return 0;
+    port->told[0] = access.seq, port->told[1] = static_cast<uint32_t>(value);
+    port->told[2] = static_cast<uint32_t>(resp);
+    return 1;
 }
 
 }  // extern "C"

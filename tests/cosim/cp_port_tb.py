@@ -56,6 +56,7 @@ async def stores_are_posted_and_land_in_order(dut):
     assert (soc.cycles, get_sim_time("ns")) == (start, now)
     values = await port.read_many(range(sram, sram + 4 * WORDS, 4))
     assert values == [0xA000 + i for i in range(WORDS)]
+    assert (int(dut.cp__data.value), int(dut.cp__resp.value)) == (values[-1], 0)  # as the queue
     assert soc.cycles - start == 2 * WORDS * store + WORDS * load
 
 
