@@ -28,11 +28,17 @@ class CpBus(Protocol):
         """Store a 32-bit word at byte ``offset`` of the CP window."""
         ...
 
-    async def wait_irq(self) -> None:
+    async def wait_irq(self, *, stoppable: bool = True) -> None:
         """Sleep until ``cp_irq`` is high (at once if it already is).
 
-        May return early (a stop request wakes the core): callers check why they woke.
+        If ``stoppable``, may return early (a stop request wakes the core): callers check why
+        they woke. The firmware sleeps stoppable only while it waits for work; within a job it
+        finishes what it started.
         """
+        ...
+
+    async def wait_irq_and_read(self, offset: int) -> int:
+        """``wait_irq(stoppable=False)``, then ``read(offset)``: the core reading why it woke."""
         ...
 
     async def execute(self, instructions: int) -> None:

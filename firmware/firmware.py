@@ -48,6 +48,7 @@ _ENTRY_OFFSETS = [
     *(getattr(CP, f"entry_w{i}").offset for i in range(_ENTRY_WORDS)),
     CP.entry_index.offset,
 ]
+_RAW_STATUS = CP.cp_int_raw_status
 #: The end of the SRAM holds the outgoing completion record and the WRITE_VALUE staging word.
 _SCRATCH_BYTES = 64
 
@@ -139,8 +140,12 @@ class Firmware:
             await self.regs.write("cp_int_mask", **{source: 1})
             self._mask = frozenset({source})
         while True:
-            await self.bus.wait_irq()
-            if (await self.regs.fields("cp_int_raw_status"))[source]:
+            if source == "entry":
+                await self.bus.wait_irq()
+                raw = await self.regs.fields("cp_int_raw_status")
+            else:
+                raw = await self._sleep_for_events()
+            if raw[source]:
                 await self.regs.write("cp_int_raw_status", **{source: 1})
                 return True
             if self._stopping and source == "entry":
@@ -153,12 +158,15 @@ class Firmware:
             await self.regs.write("cp_int_mask", **{source: 1 for source in sources})
             self._mask = mask
         while True:
-            await self.bus.wait_irq()
-            raw = await self.regs.fields("cp_int_raw_status")
+            raw = await self._sleep_for_events()
             events = {source for source in sources if raw[source]}
             if events:
                 await self.regs.write("cp_int_raw_status", **{source: 1 for source in events})
                 return events
+
+    async def _sleep_for_events(self):
+        """Sleep until the interrupt (a stop request does not wake): cp_int_raw_status's fields."""
+        return _RAW_STATUS.decode(await self.bus.wait_irq_and_read(_RAW_STATUS.offset))
 
     async def _next_entry(self):
         """The next ring entry's bytes and ring index, popped; ``(None, None)`` when stopping."""

@@ -118,16 +118,36 @@ class ControlProcessor:
         owed, self._owing = self._owing + cycles, 0
         return owed
 
-    async def wait_irq(self):
-        """Sleep until ``cp_irq`` is high, or until :meth:`stop` asks the firmware to stop.
+    async def wait_irq(self, *, stoppable=True):
+        """Sleep until ``cp_irq`` is high, or (``stoppable``) until :meth:`stop` asks to stop.
 
-        The stores queued complete first: the core sleeps once its store buffer is empty.
+        The stores queued complete first: the core sleeps once its store buffer is empty. A stop
+        asked for during an unstoppable sleep wakes the next stoppable one at once.
         """
         await self.mmio.drain()
         await self._settle()
+        if not stoppable:
+            if not self.dut.cp_irq.value:
+                await RisingEdge(self.dut.cp_irq)
+            return
         if not self.dut.cp_irq.value:
             await First(RisingEdge(self.dut.cp_irq), self._wake.wait())
         self._wake.clear()
+
+    async def wait_irq_and_read(self, offset):
+        """:meth:`wait_irq` (not stoppable), then :meth:`read` of ``offset``, in one wake.
+
+        With stores still under way the sleep and the load go to the queue behind them, the
+        cycles owed as the sleep's delay; otherwise the core sleeps here, as :meth:`wait_irq`.
+        """
+        if not self.mmio.pending:
+            await self.wait_irq(stoppable=False)
+            return await self.read(offset)
+        owed, self._owing = self._owing, 0
+        self.accesses += 1
+        return await self.mmio.read_after_sleep(
+            offset, sleep_delay=owed, delay=self._owed(self.cost.access_cycles)
+        )
 
     async def execute(self, instructions):
         """Charge ``instructions`` of computation.

@@ -10,6 +10,9 @@ from .trace import MmioAccess, Trace
 
 __all__ = ["CpPort"]
 
+#: Kinds of entries of the queue (``csrc/lite_queue.cpp``).
+_LOAD, _STORE, _SLEEP = 0, 1, 2
+
 #: Completions collected from the queue's log per call.
 _BATCH = 256
 
@@ -69,10 +72,8 @@ class CpPort:
         if not (offset >= 0 and offset + 4 <= self.window):
             raise ValueError(f"MMIO offset {offset:#x} is outside the {self.window:#x}-byte window")
 
-    def _push(self, write, offset, value, delay, notify):
-        seq = self._native.tinynpu_lite_push(
-            self._index, int(write), offset, value, 0xF, delay, int(notify)
-        )
+    def _push(self, kind, offset, value, delay, notify):
+        seq = self._native.tinynpu_lite_push(self._index, kind, offset, value, 0xF, delay, notify)
         self._last = seq
         return seq
 
@@ -81,12 +82,12 @@ class CpPort:
         self._check(offset)
         if not 0 <= value <= 0xFFFF_FFFF:
             raise ValueError(f"MMIO value {value!r} does not fit 32 bits")
-        self._push(True, offset, value, delay, False)
+        self._push(_STORE, offset, value, delay, False)
 
     async def read(self, offset, *, delay=0):
         """Load the 32-bit word at byte ``offset``, after the accesses queued and ``delay`` edges."""
         self._check(offset)
-        seq = self._push(False, offset, 0, delay, True)
+        seq = self._push(_LOAD, offset, 0, delay, True)
         await self._completion(seq)
         _, value, self.last_resp = self._told
         self._collect()
@@ -104,7 +105,7 @@ class CpPort:
             self._check(offset)
         last = len(offsets) - 1
         seqs = [
-            self._push(False, offset, 0, between if i else delay, i == last)
+            self._push(_LOAD, offset, 0, between if i else delay, i == last)
             for i, offset in enumerate(offsets)
         ]
         await self._completion(seqs[-1])
@@ -113,6 +114,30 @@ class CpPort:
         self._native.tinynpu_lite_values(self._index, seqs[0], len(offsets), values)
         self._collect()
         return list(values)
+
+    @property
+    def pending(self):
+        """Whether an access queued is not yet complete."""
+        return bool(self._native.tinynpu_lite_pending(self._index))
+
+    async def read_after_sleep(self, offset, *, sleep_delay=0, delay=0):
+        """Sleep until the interrupt, then load the word at byte ``offset``: one wake.
+
+        The sleep starts once the accesses queued have completed and ``sleep_delay`` cycles
+        have passed (``hdl/lite_queue.sv`` says when it ends); the load is taken at the next
+        edge and goes out ``delay`` edges later. Only after an access still under way
+        (:attr:`pending`): otherwise the sleep would start now, which the processor model sees
+        to itself.
+        """
+        self._check(offset)
+        if not self.pending:
+            raise RuntimeError("a queued sleep starts at the end of an access: none is under way")
+        self._push(_SLEEP, 0, 0, sleep_delay, False)
+        seq = self._push(_LOAD, offset, 0, delay, True)
+        await self._completion(seq)
+        _, value, self.last_resp = self._told
+        self._collect()
+        return value
 
     async def drain(self):
         """Wait until every access queued so far has completed."""

@@ -24,6 +24,7 @@ _PROTOTYPES = {
     "tinynpu_host_memory_stats": ([ctypes.POINTER(_u64), _int], _int),
     "tinynpu_lite_push": ([_int, _int, _u32, _u32, _u32, _u32, _int], _u32),
     "tinynpu_lite_notify": ([_int, _u32], _int),
+    "tinynpu_lite_pending": ([_int], _int),
     "tinynpu_lite_withdraw": ([_int, _u32], None),
     "tinynpu_lite_clear": ([_int], None),
     "tinynpu_lite_logging": ([_int, _int], None),

@@ -150,6 +150,8 @@ def soc_verilog(config: NpuConfig):
             module = f"tinynpu_lite_master #(.ADDR_W({width}), .TAG_W({LITE_TAG_WIDTH}))"
         lines.append(f"  {module} {bus}_master (")
         lines.append("      .clk(clk),")
+        if bus in QUEUED_PORTS:
+            lines.append(f"      .irq({bus}_irq),")
         requests = [name for name, _, _ in _lite_requests(bus, 0)]
         lines += [f"      .{name.partition('__')[2]}({name})," for name in requests]
         lines += [f"      .{signal}({bus}__{signal})," for signal in _LITE_SIGNALS]

@@ -5,7 +5,7 @@
 // (tinynpu_lite_pop, through DPI) and reports each completion (tinynpu_lite_complete). A store
 // costs the harness no wake: it only asks to be told of the accesses it waits for, a load's data
 // or the last store before the processor sleeps (the notify flag, tinynpu_lite_notify). When a
-// trace is kept, each completion is logged (time, direction, address, value, response) for the
+// trace is kept, each access's completion is logged (time, direction, address, value, response) for the
 // harness to collect at its next wake. The data of the latest loads stay readable, so a run of
 // loads costs the harness one wake, at the last (tinynpu_lite_values).
 
@@ -21,11 +21,12 @@ double sc_time_stamp();  // the simulation's time, from the executable's main lo
 namespace {
 
 constexpr int kPorts = 2;
+constexpr int kSleep = 2;  // an entry's kind: 0 a load, 1 a store, 2 a sleep until the interrupt
 constexpr uint32_t kKept = 1024;  // the latest loads whose data stays readable (tinynpu_lite_values)
 
 struct Access {
     uint32_t seq;
-    int write;
+    int kind;
     uint32_t addr, data, strb, delay;
     bool notify;
     double queued_at;  // simulation time of the push
@@ -59,14 +60,20 @@ extern "C" {
 // --- the harness's side (ctypes) ----------------------------------------------------------------
 
 // Queue an access; return its sequence number (never 0), or 0 for a port that does not exist.
-uint32_t tinynpu_lite_push(int index, int write, uint32_t addr, uint32_t data, uint32_t strb,
+uint32_t tinynpu_lite_push(int index, int kind, uint32_t addr, uint32_t data, uint32_t strb,
                            uint32_t delay, int notify) {
     Port* port = port_at(index);
     if (port == nullptr) return 0;
     uint32_t seq = port->next_seq++;
     if (port->next_seq == 0) port->next_seq = 1;
-    port->queue.push_back({seq, write, addr, data, strb, delay, notify != 0, sc_time_stamp()});
+    port->queue.push_back({seq, kind, addr, data, strb, delay, notify != 0, sc_time_stamp()});
     return seq;
+}
+
+// Whether an entry is queued or under way (not yet complete).
+int tinynpu_lite_pending(int index) {
+    Port* port = port_at(index);
+    return port != nullptr && (port->busy || !port->queue.empty());
 }
 
 // Ask to be told (`done`) when access `seq` completes; 1 if it already has (or was withdrawn).
@@ -150,7 +157,7 @@ void tinynpu_lite_told(int index, uint32_t* out) {
 
 // --- the manager's side (DPI) -------------------------------------------------------------------
 
-int tinynpu_lite_pop(int index, int* seq, int* write, int* addr, int* data, int* strb,
+int tinynpu_lite_pop(int index, int* seq, int* kind, int* addr, int* data, int* strb,
                      int* delay) {
     Port* port = port_at(index);
     if (port == nullptr || port->queue.empty()) return 0;
@@ -163,7 +170,7 @@ int tinynpu_lite_pop(int index, int* seq, int* write, int* addr, int* data, int*
     port->busy = true;
     port->withdrawn = false;
     *seq = static_cast<int>(port->current.seq);
-    *write = port->current.write;
+    *kind = port->current.kind;
     *addr = static_cast<int>(port->current.addr);
     *data = static_cast<int>(port->current.data);
     *strb = static_cast<int>(port->current.strb);
@@ -178,18 +185,20 @@ int tinynpu_lite_withdrawn(int index) {
     return 1;
 }
 
-// The current access completed with `value` (a load's data) and `resp`; 1 to raise `done`.
+// The current entry completed with `value` (a load's data) and `resp`; 1 to raise `done` (never
+// for a sleep, which is not logged either).
 int tinynpu_lite_complete(int index, int value, int resp, double time_ns) {
     Port* port = port_at(index);
     if (port == nullptr) return 0;
     const Access& access = port->current;
     port->busy = false;
-    if (!access.write) port->values[access.seq % kKept] = static_cast<uint32_t>(value);
+    if (access.kind == kSleep) return 0;
+    bool write = access.kind == 1;
+    if (!write) port->values[access.seq % kKept] = static_cast<uint32_t>(value);
     if (port->logging) {
         uint32_t read = static_cast<uint32_t>(value);
-        port->log.push_back({access.seq, static_cast<uint32_t>(access.write), access.addr,
-                             access.write ? access.data : read, static_cast<uint32_t>(resp),
-                             time_ns});
+        port->log.push_back({access.seq, static_cast<uint32_t>(write), access.addr,
+                             write ? access.data : read, static_cast<uint32_t>(resp), time_ns});
     }
     if (!access.notify) return 0;
     port->told[0] = access.seq, port->told[1] = static_cast<uint32_t>(value);

@@ -3,8 +3,13 @@
 import cocotb
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
+from tinynpu.firmware.bus import Registers
+from tinynpu.firmware.compute import start_dma
+from tinynpu.firmware.tiling import Dma
+from tinynpu.rtl.layouts import DmaKind
 from tinynpu.rtl.regmap import CP
 from tinynpu.rtl.top import CP_ADDR_WIDTH
+from tinynpu.sim.cp import ControlProcessor
 from tinynpu.sim.cp_port import CpPort
 from tinynpu.sim.soc import Soc
 from tinynpu.sim.trace import MmioAccess, Trace
@@ -130,3 +135,60 @@ async def the_trace_has_every_access_at_its_completion(dut):
         MmioAccess(end, False, sram + 4, 8),
     ]
     assert end == start + 9 * period
+
+
+class _Core:
+    """What start_dma needs of the firmware: the CP's registers."""
+
+    def __init__(self, cp):
+        self.regs = Registers(cp)
+
+
+async def _sleep_and_read(cp, core, rows, owed, queued):
+    """Start a FILL of ``rows`` rows, compute ``owed`` cycles, sleep until dma_done, read why.
+
+    ``queued``: the sleep and the load go to the queue behind the DMA's stores; otherwise the
+    core first waits for its stores, then sleeps and loads as the processor model does.
+    Returns the raw status read.
+    """
+    await start_dma(core, Dma(DmaKind.FILL_LOCAL, dst=0x100, row_bytes=8, rows=rows), None)
+    await cp.execute(owed)
+    offset = CP.cp_int_raw_status.offset
+    if queued:
+        assert cp.mmio.pending
+        raw = await cp.wait_irq_and_read(offset)
+    else:
+        await cp.mmio.drain()
+        assert not cp.mmio.pending
+        raw = await cp.wait_irq_and_read(offset)  # the processor model's own sleep
+    return raw
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def a_sleep_in_the_queue_ends_where_the_processor_model_would(dut):
+    """Sleep and load from the queue, against drain, delay, sleep and load in the model: the same
+    cycle, the same value, for the interrupt raised before, at and after the delay's end."""
+    soc = Soc(dut)
+    await soc.start()
+    cp = ControlProcessor(dut, lambda bus: None, clock_ns=soc.clock_ns)
+    core = _Core(cp)
+    await core.regs.write("cp_int_mask", dma_done=1)
+    raw_status = CP.cp_int_raw_status
+    extra = {}  # (rows, owed): cycles beyond the delay, the same either way
+    for rows in range(1, 7):
+        for owed in (0, 1, 2, 3, 4, 6, 9, 14, 40):
+            ends = []
+            for queued in (False, True):
+                await core.regs.write("cp_int_raw_status", dma_done=1)  # cleared
+                await cp.read(raw_status.offset)  # start at the end of an access
+                core.regs.forget()  # both runs store every register
+                start = soc.cycles
+                raw = await _sleep_and_read(cp, core, rows, owed, queued)
+                ends.append((raw_status.decode(raw)["dma_done"], soc.cycles - start))
+            assert ends[0] == ends[1], (rows, owed, ends)
+            assert ends[0][0] == 1
+            extra[rows, owed] = ends[0][1] - owed
+    # The interrupt came long after a short delay, and before a long one ended.
+    least = min(extra.values())
+    assert all(extra[rows, 40] == least for rows in range(1, 7))
+    assert all(extra[rows, 0] > least for rows in range(1, 7))

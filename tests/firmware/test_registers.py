@@ -25,7 +25,10 @@ class FakeBus:
         self.accesses.append(("write", offset, value))
         self.registers[offset] = value
 
-    async def wait_irq(self) -> None:
+    async def wait_irq(self, *, stoppable: bool = True) -> None:
+        raise AssertionError("Registers must not wait for the interrupt")
+
+    async def wait_irq_and_read(self, offset: int) -> int:
         raise AssertionError("Registers must not wait for the interrupt")
 
     async def execute(self, instructions: int) -> None:
