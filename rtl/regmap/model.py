@@ -167,9 +167,12 @@ class Register:
         ValueError
             If a value does not fit its field.
         """
-        return functools.reduce(
-            lambda acc, item: acc | self.field(item[0]).put(item[1]), values.items(), 0
-        )
+        fields = _index(self, "fields", "name")
+        value = 0
+        for name, field_value in values.items():
+            field = fields.get(name)
+            value |= (field or self.field(name)).put(field_value)  # field() raises, naming it
+        return value
 
     def format(self, value):
         """Describe a value of this register with field names, for traces."""
