@@ -97,6 +97,8 @@ class ControlProcessor:
     async def read_many(self, offsets):
         """Load words of the CP window one after another (as many :meth:`read`, fewer wakes)."""
         offsets = list(offsets)
+        if not offsets:
+            return []
         self.accesses += len(offsets)
         self.cycles_charged += self.cost.access_cycles * (len(offsets) - 1)
         return await self.mmio.read_many(

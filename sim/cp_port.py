@@ -16,8 +16,8 @@ _LOAD, _STORE, _SLEEP = 0, 1, 2
 #: Completions collected from the queue's log per call.
 _BATCH = 256
 
-#: Loads whose data the queue keeps (``kKept`` of ``csrc/lite_queue.cpp``): the most one
-#: :meth:`CpPort.read_many` may ask for.
+#: Loads whose data the queue keeps (``kKept`` of ``csrc/lite_queue.cpp``): the most
+#: :meth:`CpPort.read_many` queues at once.
 _KEPT = 1024
 
 
@@ -94,15 +94,21 @@ class CpPort:
         return value
 
     async def read_many(self, offsets, *, delay=0, between=0):
-        """Load the words at byte ``offsets``, in order, one after another: one wake, at the last.
+        """Load the words at byte ``offsets``, in order, one after another: one wake, at the last
+        (one per 1,024 loads).
 
         ``delay`` edges pass before the first, ``between`` before each of the others.
         """
         offsets = list(offsets)
-        if not 0 < len(offsets) <= _KEPT:
-            raise ValueError(f"{len(offsets)} loads at once; 1 to {_KEPT} are possible")
         for offset in offsets:
             self._check(offset)
+        values = []
+        for start in range(0, len(offsets), _KEPT):
+            run = offsets[start : start + _KEPT]
+            values += await self._loads(run, delay if start == 0 else between, between)
+        return values
+
+    async def _loads(self, offsets, delay, between):
         last = len(offsets) - 1
         seqs = [
             self._push(_LOAD, offset, 0, between if i else delay, i == last)

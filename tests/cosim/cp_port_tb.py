@@ -192,3 +192,19 @@ async def a_sleep_in_the_queue_ends_where_the_processor_model_would(dut):
     least = min(extra.values())
     assert all(extra[rows, 40] == least for rows in range(1, 7))
     assert all(extra[rows, 0] > least for rows in range(1, 7))
+
+
+@cocotb.test(timeout_time=1, timeout_unit="ms")
+async def a_long_run_of_loads_is_the_loads_one_after_another(dut):
+    """More loads than the queue keeps the data of: in runs, at the timing of single loads."""
+    soc, port, sram = await booted(dut)
+    _, load = await costs(soc, port, sram)
+    words = 1500
+    for i in range(words):
+        port.post(sram + 4 * i, i * 0x0101)
+    await port.drain()
+    start = soc.cycles
+    values = await port.read_many(range(sram, sram + 4 * words, 4), between=1)
+    assert values == [i * 0x0101 for i in range(words)]
+    assert soc.cycles - start == words * load + (words - 1)
+    assert await port.read_many([]) == []
