@@ -31,7 +31,7 @@ from tinynpu.rtl.regmap import CP
 
 from .bus import CpBus, Registers
 from .commands import HEADER_BYTES, CommandError, check_command, check_entry, decode_header
-from .compute import dma_result, run_plan, start_dma
+from .compute import DmaProgress, run_plan
 from .lowering import conv2d_plan, gemm_plan
 from .tiling import Dma
 
@@ -39,8 +39,8 @@ __all__ = ["COMPLETION_BYTES", "VERSION", "Firmware"]
 
 #: (major, minor, patch), reported in fw_version. A driver checks the major number. Major 2: job
 #: addresses are virtual; minor 1: GEMM, CONV2D and COUNTERS; minor 2: a lost completion record
-#: raises the host's bus_error.
-VERSION = (2, 2, 0)
+#: raises the host's bus_error; minor 3: DMA commands queued.
+VERSION = (2, 3, 0)
 COMPLETION_BYTES = nbytes(Completion)
 _ENTRY_WORDS = nbytes(RingEntry) // 4
 #: The registers read for each ring entry: its words, then its index.
@@ -114,6 +114,8 @@ class Firmware:
         self.stream_limit = self.scratch
         self.addr_spaces = (await self.regs.fields("mmu_info"))["addr_spaces"]
         self.matrix_queue_depth = (await self.regs.fields("mx_info"))["queue_depth"]
+        self.dma_queue_depth = (await self.regs.fields("dma_info"))["queue_depth"]
+        self.dma = await DmaProgress(self).start()
         compute = await self.regs.fields("compute_info")
         self.geometry = Geometry(
             array_size=1 << compute["array_log2"],
@@ -190,9 +192,8 @@ class Firmware:
         Raises ``PAGE_FAULT`` if a translation faulted, ``BUS_ERROR`` for any other error.
         """
         await self.bus.execute(_DMA_INSTRUCTIONS)
-        await start_dma(self, Dma(kind, **fields), asid, fetch=fetch)
-        await self._wait_for("dma_done")
-        await dma_result(self, asid)
+        await self.dma.push(Dma(kind, **fields), asid, fetch=fetch)
+        await self.dma.drain(asid)
 
     async def _sram_read(self, offset, length):
         start = self.sram_base + offset

@@ -4,22 +4,31 @@ CONV2D is a GEMM over the im2col matrix: row ``p`` is output pixel ``p`` (``batc
 in NHWC order), column ``(i * kernel_w + j) * in_c + c`` is channel ``c`` of the input pixel under
 kernel tap ``(i, j)``; ``B`` is the HWIO weight tensor and ``C`` the NHWC output. The im2col
 matrix is never built in memory: the firmware loads each block of it straight into the input
-scratchpad's row slots with 2-D DMA transfers, one per output row and run of kernel taps:
+scratchpad's row slots with 3-D DMA transfers, one per run of kernel taps and run of output rows:
 
 * along an output row, pixel ``x`` and pixel ``x + 1`` read input columns ``stride_w`` apart, so
   one transfer of ``stride_w * in_c`` source pitch fills consecutive slots;
 * taps ``(i, j)`` and ``(i, j + 1)`` of a pixel are adjacent in the input, so for the pixels
   where a whole run of ``j`` is inside the input, one transfer moves the run;
+* whole output rows ``y`` and ``y + 1`` of an image read input rows ``stride_h`` apart and fill
+  slots ``out_w`` apart, so the same transfer repeats over them as planes, for the rows whose
+  tap row ``i`` is inside the input;
 * positions outside the input are not transferred: when the convolution pads, the block is first
   filled with the input zero point (a local FILL).
 """
 
+from dataclasses import replace
+
 from tinynpu.rtl.layouts import DmaKind, OutputType
 from tinynpu.rtl.localmap import K_SLOT
 
+from .commands import MAX_ROWS
 from .tiling import Dma, Gemm, plan_gemm
 
 __all__ = ["conv2d_plan", "gemm_plan"]
+
+#: Plane pitches are 32-bit fields of the DMA engine.
+_PITCH_LIMIT = 1 << 32
 
 
 def _element_bytes(output_type):
@@ -111,17 +120,52 @@ class _Im2col:
                         "offset": tap * channels + c0 - k0,
                     }
                 )
-        pixel = m0
-        while pixel < m0 + rows:
+        plane_pitch = c.stride_h * c.in_w * c.in_c
+        for image, y0, y1, x0, x1, pixel in self._segments(m0, rows):
+            if y1 > y0 and plane_pitch >= _PITCH_LIMIT:  # rows one by one
+                segments = [(y, y, pixel + (y - y0) * c.out_w) for y in range(y0, y1 + 1)]
+            else:
+                segments = [(y0, y1, pixel)]
+            for first_y, last_y, first_pixel in segments:
+                for run in runs:
+                    # Output rows whose tap row i is inside the input: ya .. yb.
+                    ya = max(first_y, _ceil_div(c.pad_top - run["i"], c.stride_h))
+                    yb = min(last_y, (c.in_h - 1 + c.pad_top - run["i"]) // c.stride_h)
+                    if ya > yb:
+                        continue
+                    iy = ya * c.stride_h - c.pad_top + run["i"]
+                    row_dst = dst + (first_pixel + (ya - first_y) * c.out_w - m0 - x0) * K_SLOT
+                    for cmd in self._row(run, image, iy, x0, x1, row_dst):
+                        if yb > ya:
+                            cmd = replace(
+                                cmd,
+                                planes=yb - ya + 1,
+                                src_plane_pitch=plane_pitch,
+                                dst_plane_pitch=c.out_w * K_SLOT,
+                            )
+                        commands.append(cmd)
+        return commands
+
+    def _segments(self, m0, rows):
+        """Pixels ``m0 .. m0 + rows - 1`` as runs of output rows of one image.
+
+        Yields ``(image, y0, y1, x0, x1, pixel)``: rows ``y0 .. y1`` of ``image``, columns
+        ``x0 .. x1 - 1`` of each, the first pixel's index ``pixel``. A run of several rows holds
+        whole rows only; a block's first and last rows may be partial, each a run of its own.
+        """
+        c = self.cmd
+        pixel, end = m0, m0 + rows
+        while pixel < end:
             image, rest = divmod(pixel, c.out_h * c.out_w)
             y, x0 = divmod(rest, c.out_w)
-            x1 = min(c.out_w, x0 + m0 + rows - pixel)  # this row's pixels: x0 .. x1 - 1
-            for run in runs:
-                iy = y * c.stride_h - c.pad_top + run["i"]
-                if 0 <= iy < c.in_h:
-                    commands += self._row(run, image, iy, x0, x1, dst + (pixel - m0 - x0) * K_SLOT)
-            pixel += x1 - x0
-        return commands
+            if x0 == 0 and end - pixel >= c.out_w:  # whole rows, to the image's last
+                count = min((end - pixel) // c.out_w, c.out_h - y, MAX_ROWS)
+                yield image, y, y + count - 1, 0, c.out_w, pixel
+                pixel += count * c.out_w
+            else:
+                x1 = min(c.out_w, x0 + end - pixel)
+                yield image, y, y, x0, x1, pixel
+                pixel += x1 - x0
 
     def _row(self, run, image, iy, x0, x1, row_dst):
         """Transfers of one run of taps for output columns ``x0 .. x1 - 1`` of one row."""

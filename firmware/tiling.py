@@ -37,7 +37,7 @@ def _pow2_at_least(value):
 
 @dataclass(frozen=True)
 class Dma:
-    """One DMA engine command (virtual memory side, local other side)."""
+    """One DMA engine command (virtual memory side, local other side): ``planes`` of ``rows``."""
 
     kind: DmaKind
     src: int = 0
@@ -47,6 +47,9 @@ class Dma:
     src_pitch: int = 0
     dst_pitch: int = 0
     pattern: int = 0
+    planes: int = 1
+    src_plane_pitch: int = 0
+    dst_plane_pitch: int = 0
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ PARAMETERS = {
     "spad_wt_bytes": (_Range(2 * KiB, 256 * KiB, True, " bytes"), "weight scratchpad size"),
     "spad_acc_bytes": (_Range(1 * KiB, 1024 * KiB, True, " bytes"), "accumulator scratchpad"),
     "queue_depth": (_Range(2, 64, True), "entries of the on-chip command FIFO"),
+    "dma_queue_depth": (_Range(2, 64, False), "DMA commands queued behind the running one"),
 }
 
 
@@ -76,6 +77,8 @@ class NpuConfig:
         halves of ``N`` rows of ``max(N, bus bytes)`` int32 elements.
     queue_depth : int
         Entries of the on-chip command FIFO, a power of two from 2 to 64.
+    dma_queue_depth : int
+        DMA commands the control processor can queue behind the one running, 2 to 64.
 
     Raises
     ------
@@ -93,6 +96,7 @@ class NpuConfig:
     spad_wt_bytes: int = 32 * KiB
     spad_acc_bytes: int = 64 * KiB
     queue_depth: int = 8
+    dma_queue_depth: int = 16
 
     def __post_init__(self):
         for name, (allowed, _) in PARAMETERS.items():
@@ -137,6 +141,7 @@ class NpuConfig:
             f"n{self.array_size}-w{self.mem_data_width}-as{self.addr_spaces}"
             f"-tlb{self.tlb_entries}-in{self.spad_in_bytes // KiB}k"
             f"-wt{self.spad_wt_bytes // KiB}k-acc{self.spad_acc_bytes // KiB}k-q{self.queue_depth}"
+            f"-dq{self.dma_queue_depth}"
         )
 
     def digest(self):

@@ -1,8 +1,8 @@
 """The control processor's commands: a group of registers and a start pulse, as a stream.
 
-The firmware programs a DMA command in the ``dma_*`` registers and starts it with
-``dma_start.start``; it programs a matrix operation in the ``mx_*`` registers and queues it with
-``mx_push.push`` (``rtl/regmap/cp.rdl``). Both start fields are write-pulses: high for one cycle.
+The firmware programs a DMA command in the ``dma_*`` registers and queues it with
+``dma_push.push``; it programs a matrix operation in the ``mx_*`` registers and queues it with
+``mx_push.push`` (``rtl/regmap/cp.rdl``). Both push fields are write-pulses: high for one cycle.
 A :class:`CommandStage` turns such a pulse into a stream transfer that obeys the stream rules
 (``valid``, once raised, stays high with the payload unchanged until ``ready``), whatever the
 consumer does; the registers are bound to the command's layout by member name
@@ -14,6 +14,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .dma_command import DmaCommand
+from .dma_queue import DmaQueue
 from .matrix_unit import MatrixOp
 from .regmap.bind import bind
 
@@ -79,23 +80,34 @@ def _stage(m, cp, layout, prefix):
     return stage
 
 
-def dma_command_port(m, cp, *, busy, error):
-    """The DMA command of the ``dma_*`` registers of ``cp`` (a ``RegisterBlock``), as a stream.
+def dma_command_port(m, cp, *, depth, busy, done, error):
+    """The DMA commands of the ``dma_*`` registers of ``cp`` (a ``RegisterBlock``), queued.
 
-    ``dma_start`` starts it, unless the engine is ``busy`` or a started command still waits to
-    be taken: then the start is ignored, and ``dma_status.busy`` reads 1 in both cases.
-    ``dma_status.error`` reads ``error``, the engine's last result. Returns the stream, for the
-    engine's ``cmd``.
+    ``dma_push`` offers the programmed command to a :class:`~tinynpu.rtl.dma_queue.DmaQueue` of
+    ``depth - 1`` commands; the stage is the queue's last entry, so ``depth`` commands wait behind
+    the one running and a push is dropped while the stage holds one (``dma_status.full``).
+    ``dma_status`` and ``dma_queue`` report the queue and the engine's ``busy``; ``done`` and
+    ``error`` are the engine's. Returns the queue, whose ``o`` is the engine's ``cmd`` and whose
+    ``notify`` raises ``dma_done``.
     """
     stage = _stage(m, cp, DmaCommand, "dma_")
-    status = cp.f.dma_status
+    m.submodules.dma_queue = queue = DmaQueue(depth=depth - 1)
+    wiring.connect(m, stage.o, queue.i)
+    status, waiting = cp.f.dma_status, cp.f.dma_queue
     m.d.comb += [
-        stage.start.eq(cp.f.dma_start.start.value),
-        stage.refuse.eq(busy),
-        status.busy.value.eq(busy | stage.held),
-        status.error.value.eq(error),
+        stage.start.eq(cp.f.dma_push.push.value),
+        queue.busy.eq(busy),
+        queue.done.eq(done),
+        queue.error.eq(error),
+        queue.clear.eq(cp.f.dma_clear.clear.value),
+        status.busy.value.eq(busy | (queue.level != 0) | stage.held),
+        status.full.value.eq(stage.held),
+        status.error.value.eq(queue.halt),
+        status.completed.value.eq(queue.completed),
+        waiting.queued.value.eq(queue.level + stage.held),
+        waiting.failed.value.eq(queue.failed),
     ]
-    return stage.o
+    return queue
 
 
 def matrix_op_port(m, cp, *, level, busy, done):

@@ -1,10 +1,10 @@
-"""The DMA engine: 2-D copies between host memory and the local memories, and fills.
+"""The DMA engine: 3-D copies between host memory and the local memories, and fills.
 
 The *local port* reaches the CP-local SRAM and, in the NPU, the scratchpads and the
 post-processor (``tinynpu.rtl.localmap``); a command's local addresses are byte addresses on it.
 
-One command at a time moves ``rows`` rows of ``row_bytes`` bytes; any byte alignment of source
-and destination. The data path is a pipeline of small components::
+One command at a time moves ``planes`` planes of ``rows`` rows of ``row_bytes`` bytes; any byte
+alignment of source and destination. The data path is a pipeline of small components::
 
     source Bursts -> AR / SRAM reads -> source buffer -> Realigner -> destination buffer
         -> AW + W / SRAM writes, paced by the destination Bursts
@@ -38,13 +38,13 @@ def _is_pow2(n):
 
 
 class DmaEngine(wiring.Component):
-    """Copies and fills 2-D regions of host memory and of the CP-local SRAM.
+    """Copies and fills 3-D regions of host memory and of the CP-local SRAM.
 
-    A command is accepted when ``cmd.valid`` and ``cmd.ready`` are high at an edge (``cmd.ready``
-    is ``~busy``). The next cycle checks it: with no rows or no bytes, or a LOAD or STORE row past
+    A command is accepted when ``cmd.valid`` and ``cmd.ready`` are high at an edge (``cmd.ready`` is
+    ``~busy``). The next cycle checks it: with no planes, rows or bytes, or a LOAD or STORE row past
     the end of the SRAM (:attr:`DmaError.SRAM_RANGE`), the command completes without any traffic;
-    otherwise the data path starts the cycle after. ``done`` pulses for one cycle as ``busy``
-    falls; ``error`` then holds the result until the next command is accepted.
+    otherwise the data path starts the cycle after. ``done`` pulses for one cycle as ``busy`` falls;
+    ``error`` then holds the result until the next command is accepted.
 
     Reads are INCR bursts of full-width beats, aligned down to the beat, at most ``max_burst``
     beats, never crossing 4 KiB; an AR is issued only when the source buffer has room for its
@@ -192,12 +192,16 @@ class DmaEngine(wiring.Component):
             reader.region.pitch.eq(cmd.src_pitch),
             reader.region.row_bytes.eq(cmd.row_bytes),
             reader.region.rows.eq(Mux(fills, 0, cmd.rows)),
+            reader.region.planes.eq(Mux(fills, 0, cmd.planes)),
+            reader.region.plane_pitch.eq(cmd.src_plane_pitch),
             writer.start.eq(start),
             writer.sram.eq(to_local),
             writer.region.base.eq(cmd.dst),
             writer.region.pitch.eq(cmd.dst_pitch),
             writer.region.row_bytes.eq(cmd.row_bytes),
             writer.region.rows.eq(cmd.rows),
+            writer.region.planes.eq(cmd.planes),
+            writer.region.plane_pitch.eq(cmd.dst_plane_pitch),
             reader.translate.eq(cmd.translate),
             reader.asid.eq(cmd.asid),
             reader.access.eq(Mux(cmd.fetch, Access.FETCH, Access.READ)),
@@ -206,11 +210,18 @@ class DmaEngine(wiring.Component):
             writer.access.eq(Access.WRITE),
         ]
 
-        # The local side's last row ends furthest: the region of its first byte must hold it.
+        # The local side's last row of its last plane ends furthest: the region of its first byte
+        # must hold it.
         on_src = kind == DmaKind.STORE
         local_base = Mux(on_src, cmd.src, cmd.dst)
         local_pitch = Mux(on_src, cmd.src_pitch, cmd.dst_pitch)
-        local_end = local_base + (cmd.rows - 1)[:16] * local_pitch + cmd.row_bytes
+        local_plane_pitch = Mux(on_src, cmd.src_plane_pitch, cmd.dst_plane_pitch)
+        local_end = (
+            local_base
+            + (cmd.rows - 1)[:16] * local_pitch
+            + (cmd.planes - 1)[:16] * local_plane_pitch
+            + cmd.row_bytes
+        )
         allowed = Const(0)
         for base, size, readable, writable in self.local_regions:
             inside = (local_base >= base) & (local_end <= base + size)
@@ -247,7 +258,7 @@ class DmaEngine(wiring.Component):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If((cmd.rows == 0) | (cmd.row_bytes == 0)):
+                with m.If((cmd.planes == 0) | (cmd.rows == 0) | (cmd.row_bytes == 0)):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Elif(out_of_range):

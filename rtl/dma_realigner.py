@@ -25,7 +25,8 @@ class Realigner(wiring.Component):
     cycle.
 
     FILL rows take the pattern, replicated across the beat, as source beats with ``s = 0`` and
-    ignore ``i``. ``start`` loads the command's rows at the next edge.
+    ignore ``i``. ``start`` loads the command's rows at the next edge; the rows of each plane
+    follow the last row of the plane before.
     """
 
     def __init__(self, *, data_width):
@@ -48,7 +49,10 @@ class Realigner(wiring.Component):
         fill = (cmd.kind == DmaKind.FILL) | (cmd.kind == DmaKind.FILL_LOCAL)
         s = Signal(lg)  # source lane of this row's first byte
         d = Signal(lg)  # destination lane of this row's first byte
-        rows_left = Signal(16)
+        s_plane = Signal(lg)  # source and destination lanes of the plane's first row
+        d_plane = Signal(lg)
+        rows_left = Signal(16)  # in the current plane
+        planes_left = Signal(16)
         slot = Signal(26)  # beat slot within the row
         hold = Signal(self._dw)  # the source beat shifted in by the previous slot
 
@@ -61,21 +65,34 @@ class Realigner(wiring.Component):
         emits = slot >= e
         source = Mux(fill, cmd.pattern.replicate(nbytes // 4), self.i.payload)
         have_input = fill | ~needs_input | self.i.valid
-        step = (rows_left != 0) & have_input & (~emits | self.o.ready)
+        active = planes_left != 0
+        step = active & have_input & (~emits | self.o.ready)
         last_slot = emits & (j == nd - 1)
 
         # Strobe lanes lo <= k < hi; only the first and last beats of a row are partial.
         lo = Mux(j == 0, d, 0)
         hi = Mux(last_slot, (d + cmd.row_bytes - 1)[:lg] + 1, nbytes)
         m.d.comb += [
-            self.o.valid.eq((rows_left != 0) & have_input & emits),
+            self.o.valid.eq(active & have_input & emits),
             self.o.payload.data.eq(Cat(hold, source).bit_select(delta << 3, self._dw)),
             self.o.payload.strb.eq(Cat((lo <= k) & (k < hi) for k in range(nbytes))),
             self.i.ready.eq(step & needs_input & ~fill),
         ]
         with m.If(step):
             m.d.sync += [hold.eq(source), slot.eq(slot + 1)]
-            with m.If(last_slot):
+            with m.If(last_slot & (rows_left == 1)):
+                s_next = Mux(fill, 0, s_plane + cmd.src_plane_pitch[:lg])
+                d_next = d_plane + cmd.dst_plane_pitch[:lg]
+                m.d.sync += [
+                    slot.eq(0),
+                    rows_left.eq(cmd.rows),
+                    planes_left.eq(planes_left - 1),
+                    s.eq(s_next),
+                    s_plane.eq(s_next),
+                    d.eq(d_next),
+                    d_plane.eq(d_next),
+                ]
+            with m.Elif(last_slot):
                 m.d.sync += [
                     slot.eq(0),
                     rows_left.eq(rows_left - 1),
@@ -85,8 +102,11 @@ class Realigner(wiring.Component):
         with m.If(self.start):
             m.d.sync += [
                 s.eq(Mux(fill, 0, cmd.src[:lg])),
+                s_plane.eq(Mux(fill, 0, cmd.src[:lg])),
                 d.eq(cmd.dst[:lg]),
+                d_plane.eq(cmd.dst[:lg]),
                 rows_left.eq(cmd.rows),
+                planes_left.eq(cmd.planes),
                 slot.eq(0),
             ]
         return m

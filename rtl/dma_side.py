@@ -25,12 +25,13 @@ def _min(a, b):
 
 
 class Bursts(wiring.Component):
-    """Splits a 2-D region into bus-aligned INCR bursts.
+    """Splits a 3-D region into bus-aligned INCR bursts, row by row, plane by plane.
 
     Each row's bytes, widened to whole ``data_width`` beats, become bursts of at most
     ``max_beats`` beats that never cross a 4 KiB boundary; ``addr`` is aligned to the beat.
     ``start`` loads ``region`` at the next edge; the first burst is offered in the cycle after,
     and then one per cycle while ``bursts.ready`` is high. ``busy`` is high while bursts remain.
+    A region with no rows or no planes has none.
     """
 
     def __init__(self, *, data_width, max_beats):
@@ -51,7 +52,9 @@ class Bursts(wiring.Component):
         m = Module()
         lg, region, out = self._lg, self.region, self.bursts.payload
         row_addr = Signal(40)
-        rows_left = Signal(16)
+        plane_addr = Signal(40)  # of the current plane's first row
+        rows_left = Signal(16)  # in the current plane
+        planes_left = Signal(16)
         first = Signal()  # the next burst is the first of its row
         addr = Signal(40)  # beat-aligned address of the next burst, unless first
         left = Signal(26)  # beats left in the row, unless first
@@ -59,14 +62,24 @@ class Bursts(wiring.Component):
         row_beats = (row_addr[:lg] + region.row_bytes + (1 << lg) - 1) >> lg
         remaining = Mux(first, row_beats, left)
         to_4k = (Const(4096, 13) - out.addr[:12]) >> lg
+        more = (planes_left != 0) & (rows_left != 0)
         m.d.comb += [
-            self.busy.eq(rows_left != 0),
-            self.bursts.valid.eq(rows_left != 0),
+            self.busy.eq(more),
+            self.bursts.valid.eq(more),
             out.addr.eq(Mux(first, Cat(Const(0, lg), row_addr[lg:]), addr)),
             out.beats.eq(_min(_min(remaining, self._max_beats), to_4k)),
         ]
         with m.If(self.bursts.valid & self.bursts.ready):
-            with m.If(out.beats == remaining):
+            with m.If((out.beats == remaining) & (rows_left == 1)):
+                next_plane = plane_addr + region.plane_pitch
+                m.d.sync += [
+                    planes_left.eq(planes_left - 1),
+                    rows_left.eq(region.rows),
+                    plane_addr.eq(next_plane),
+                    row_addr.eq(next_plane),
+                    first.eq(1),
+                ]
+            with m.Elif(out.beats == remaining):
                 m.d.sync += [
                     rows_left.eq(rows_left - 1),
                     row_addr.eq(row_addr + region.pitch),
@@ -79,7 +92,13 @@ class Bursts(wiring.Component):
                     left.eq(remaining - out.beats),
                 ]
         with m.If(self.start):
-            m.d.sync += [row_addr.eq(region.base), rows_left.eq(region.rows), first.eq(1)]
+            m.d.sync += [
+                row_addr.eq(region.base),
+                plane_addr.eq(region.base),
+                rows_left.eq(region.rows),
+                planes_left.eq(region.planes),
+                first.eq(1),
+            ]
         return m
 
 

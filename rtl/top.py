@@ -194,14 +194,17 @@ class NpuTop(wiring.Component):
         wiring.connect(m, local.sram_wr, sram.write_port(granularity=8))
         wiring.connect(m, dma.xlate_rd, mmu.t[0])
         wiring.connect(m, dma.xlate_wr, mmu.t[1])
-        wiring.connect(m, dma_command_port(m, cp, busy=dma.busy, error=dma.error), dma.cmd)
+        dma_queue = dma_command_port(
+            m, cp, depth=config.dma_queue_depth, busy=dma.busy, done=dma.done, error=dma.error
+        )
+        wiring.connect(m, dma_queue.o, dma.cmd)
         matrix = _compute(m, geometry, local, cp)
 
         self._memory_port(m, fetcher, dma, mmu, matrix)
         _ring(m, host, cp, fetcher)
         _connect_mmu(m, mmu, host, cp)
         _counters(m, geometry, local, host, cp, dma, mmu, matrix)
-        _raise_interrupts(m, host, cp, fetcher, dma, mmu, matrix)
+        _raise_interrupts(m, host, cp, fetcher, dma_queue, mmu, matrix)
         m.d.comb += [
             self.irq.eq(_interrupt_line(m, host, "int_", set_by="int_set")),
             self.cp_irq.eq(_interrupt_line(m, cp, "cp_int_")),
@@ -427,7 +430,7 @@ def _connect_mmu(m, mmu, host, cp):
     ]
 
 
-def _raise_interrupts(m, host, cp, fetcher, dma, mmu, matrix):
+def _raise_interrupts(m, host, cp, fetcher, dma_queue, mmu, matrix):
     """Raise the raw interrupt status bits on their events."""
     raw, cp_raw = host.f.int_raw_status, cp.f.cp_int_raw_status
     m.d.comb += [
@@ -439,7 +442,7 @@ def _raise_interrupts(m, host, cp, fetcher, dma, mmu, matrix):
         raw.tlb_inv_done.set.eq(mmu.inv_done),
         # Level-like: re-raised while entries wait, even right after the firmware clears it.
         cp_raw.entry.set.eq(fetcher.entries.valid),
-        cp_raw.dma_done.set.eq(dma.done),
+        cp_raw.dma_done.set.eq(dma_queue.notify),
         cp_raw.matrix_done.set.eq(matrix.done),
     ]
 

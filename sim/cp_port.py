@@ -85,7 +85,7 @@ class CpPort:
         self._push(_STORE, offset, value, delay, False)
 
     async def read(self, offset, *, delay=0):
-        """Load the 32-bit word at byte ``offset``, after the accesses queued and ``delay`` edges."""
+        """Load the 32-bit word at ``offset``, after the accesses queued and ``delay`` edges."""
         self._check(offset)
         seq = self._push(_LOAD, offset, 0, delay, True)
         await self._completion(seq)
@@ -94,8 +94,7 @@ class CpPort:
         return value
 
     async def read_many(self, offsets, *, delay=0, between=0):
-        """Load the words at byte ``offsets``, in order, one after another: one wake, at the last
-        (one per 1,024 loads).
+        """Load the words at byte ``offsets``, in order: one wake, at the last (one per 1,024).
 
         ``delay`` edges pass before the first, ``between`` before each of the others.
         """
@@ -172,9 +171,7 @@ class CpPort:
         """Record the completions logged since the last call in the trace."""
         if self.trace is None:
             return
-        while n := self._native.tinynpu_lite_collect(
-            self._index, self._words, self._times, _BATCH
-        ):
+        while n := self._native.tinynpu_lite_collect(self._index, self._words, self._times, _BATCH):
             for i in range(n):
                 _, write, offset, value, _ = self._words[5 * i : 5 * i + 5]
                 self.trace.record(MmioAccess(self._times[i], bool(write), offset, value))

@@ -40,7 +40,7 @@ MANAGERS = {
 #: Named points of the firmware's loop: the CP register whose store it dies instead of making.
 CRASH_POINTS = {
     "entry_pop": "entry_pop",  # an entry read, not yet popped
-    "dma_start": "dma_start",  # a DMA command set up, not started
+    "dma_start": "dma_push",  # a DMA command set up, not queued
     "job_end": "job_end",  # the completion record written, the job not ended
     "boot": "fw_status",  # booted, not yet reporting ready (or dropping it on stop)
 }

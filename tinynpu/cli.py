@@ -73,6 +73,7 @@ _FLAGS = {
     "spad_wt_bytes": "--spad-wt",
     "spad_acc_bytes": "--spad-acc",
     "queue_depth": "--queue-depth",
+    "dma_queue_depth": "--dma-queue-depth",
 }
 
 # The demo's model names and default image count, restated because importing tinynpu.demo pulls

@@ -4,7 +4,7 @@ import cocotb
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 from tinynpu.firmware.bus import Registers
-from tinynpu.firmware.compute import start_dma
+from tinynpu.firmware.compute import push_dma
 from tinynpu.firmware.tiling import Dma
 from tinynpu.rtl.layouts import DmaKind
 from tinynpu.rtl.regmap import CP
@@ -84,7 +84,7 @@ async def delays_count_from_the_edge_the_manager_is_free(dut):
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def a_discarded_store_never_reaches_the_bus(dut):
     """Stores dropped in the queue or during their delay never land; the next store does."""
-    soc, port, sram = await booted(dut)
+    _, port, sram = await booted(dut)
     await _posted(port, sram, 0x1111_1111)
     port.post(sram, 0x2222_2222, delay=10)  # taken at the next edge, then waits
     port.post(sram + 4, 0x4444_4444)  # still queued
@@ -138,7 +138,7 @@ async def the_trace_has_every_access_at_its_completion(dut):
 
 
 class _Core:
-    """What start_dma needs of the firmware: the CP's registers."""
+    """What push_dma needs of the firmware: the CP's registers."""
 
     def __init__(self, cp):
         self.regs = Registers(cp)
@@ -151,7 +151,7 @@ async def _sleep_and_read(cp, core, rows, owed, queued):
     core first waits for its stores, then sleeps and loads as the processor model does.
     Returns the raw status read.
     """
-    await start_dma(core, Dma(DmaKind.FILL_LOCAL, dst=0x100, row_bytes=8, rows=rows), None)
+    await push_dma(core, Dma(DmaKind.FILL_LOCAL, dst=0x100, row_bytes=8, rows=rows), None)
     await cp.execute(owed)
     offset = CP.cp_int_raw_status.offset
     if queued:

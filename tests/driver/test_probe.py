@@ -23,6 +23,7 @@ CONFIG = NpuConfig(
     spad_wt_bytes=32 * KiB,
     spad_acc_bytes=128 * KiB,
     queue_depth=16,
+    dma_queue_depth=7,
 )
 
 
@@ -93,6 +94,7 @@ def _npu_registers(config=CONFIG, *, ident=None, version=(0, 1, 0)):
         HOST.cap_spad_in.offset: HOST.cap_spad_in.encode(bytes=config.spad_in_bytes),
         HOST.cap_spad_wt.offset: HOST.cap_spad_wt.encode(bytes=config.spad_wt_bytes),
         HOST.cap_spad_acc.offset: HOST.cap_spad_acc.encode(bytes=config.spad_acc_bytes),
+        HOST.cap_dma.offset: HOST.cap_dma.encode(queue_depth=config.dma_queue_depth),
     }
 
 

@@ -105,7 +105,8 @@ def test_shadow_compares_encoded_values(bus, regs):
     ("name", "fields"),
     [
         ("entry_pop", {"pop": 1}),
-        ("dma_start", {"start": 1}),
+        ("dma_push", {"push": 1}),
+        ("dma_clear", {"clear": 1}),
         ("job_end", {"job_done": 1}),
         ("job_end", {"job_error": 1}),
         ("cp_int_raw_status", {"entry": 1}),
@@ -162,7 +163,7 @@ def test_fields_decodes(bus, regs):
         (3 << version.major.lsb) | (2 << version.minor.lsb) | (1 << version.patch.lsb)
     )
     assert _run(regs.fields("dma_status"), regs.fields("fw_version")) == [
-        {"busy": 1, "error": 5},
+        {"busy": 1, "full": 0, "error": 5, "completed": 0},
         {"patch": 1, "minor": 2, "major": 3},
     ]
     assert bus.accesses == [("read", status.offset), ("read", version.offset)]
@@ -171,7 +172,7 @@ def test_fields_decodes(bus, regs):
 def test_fields_ignores_bits_outside_fields(bus, regs):
     status = CP.dma_status
     bus.registers[status.offset] = ~status.mask & 0xFFFF_FFFF
-    assert _run(regs.fields("dma_status")) == [{"busy": 0, "error": 0}]
+    assert _run(regs.fields("dma_status")) == [{"busy": 0, "full": 0, "error": 0, "completed": 0}]
 
 
 def test_bad_names_and_values_access_nothing(bus, regs):

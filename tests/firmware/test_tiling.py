@@ -118,6 +118,13 @@ def _grid(base, rows, row_len, pitch):
     return base + np.arange(rows)[:, None] * pitch + np.arange(row_len)[None, :]
 
 
+def _planes(cmd, base, side):
+    """Addresses of side ``"src"`` or ``"dst"`` of a DMA command: its planes of rows, as rows."""
+    pitch, plane_pitch = getattr(cmd, f"{side}_pitch"), getattr(cmd, f"{side}_plane_pitch")
+    planes = base + np.arange(cmd.planes)[:, None, None] * plane_pitch
+    return (planes + _grid(0, cmd.rows, cmd.row_bytes, pitch)[None]).reshape(-1, cmd.row_bytes)
+
+
 class Host:
     """Host memory with the bytes DMA may read (operands) and write (the output) marked."""
 
@@ -279,15 +286,15 @@ class Machine:
         if cmd.kind is DmaKind.LOAD:
             region, offset = _local(cmd.dst)
             assert region in (Region.INPUT, Region.WEIGHT, Region.PARAMS), what
-            src = _grid(cmd.src, cmd.rows, cmd.row_bytes, cmd.src_pitch)
-            dst = _grid(offset, cmd.rows, cmd.row_bytes, cmd.dst_pitch)
+            src = _planes(cmd, cmd.src, "src")
+            dst = _planes(cmd, offset, "dst")
             self._local_range(region, dst, what)
             self.local[region][dst] = self._host_read(src, what)
             self._begin(region, dst, what)
         elif cmd.kind is DmaKind.FILL_LOCAL:
             region, offset = _local(cmd.dst)
             assert region in (Region.INPUT, Region.WEIGHT, Region.PARAMS), what
-            dst = _grid(offset, cmd.rows, cmd.row_bytes, cmd.dst_pitch)
+            dst = _planes(cmd, offset, "dst")
             self._local_range(region, dst, what)
             pattern = np.array([(cmd.pattern >> 8 * i) & 0xFF for i in range(4)], np.uint8)
             self.local[region][dst] = pattern[np.arange(cmd.row_bytes) % 4][None, :]
@@ -296,8 +303,8 @@ class Machine:
             region, offset = _local(cmd.src)
             assert region in (Region.ACC8, Region.ACC32), what
             assert self.ppu is not None, f"{what}: no post-processor settings"
-            src = _grid(offset, cmd.rows, cmd.row_bytes, cmd.src_pitch)
-            dst = _grid(cmd.dst, cmd.rows, cmd.row_bytes, cmd.dst_pitch)
+            src = _planes(cmd, offset, "src")
+            dst = _planes(cmd, cmd.dst, "dst")
             self._local_range(region, src, what)
             assert dst.min() >= 0 and dst.max() < len(self.host.mem), what
             assert self.host.writable[dst].all(), f"{what} writes host bytes outside the output"

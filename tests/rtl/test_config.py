@@ -18,6 +18,7 @@ EXPECTED_RANGES = {
     "spad_wt_bytes": (2 * KiB, 256 * KiB, True, " bytes"),
     "spad_acc_bytes": (1 * KiB, 1024 * KiB, True, " bytes"),
     "queue_depth": (2, 64, True, ""),
+    "dma_queue_depth": (2, 64, False, ""),
 }
 
 
@@ -64,6 +65,7 @@ def test_default_config_is_valid():
         "spad_wt_bytes": 32 * KiB,
         "spad_acc_bytes": 64 * KiB,
         "queue_depth": 8,
+        "dma_queue_depth": 16,
     }
 
 
@@ -169,7 +171,7 @@ def test_scratchpads_of_exactly_two_halves_are_accepted(params):
 
 
 def test_default_slug():
-    assert NpuConfig().slug == "n8-w64-as4-tlb16-in32k-wt32k-acc64k-q8"
+    assert NpuConfig().slug == "n8-w64-as4-tlb16-in32k-wt32k-acc64k-q8-dq16"
 
 
 def test_slug_of_a_non_default_config():
@@ -182,8 +184,9 @@ def test_slug_of_a_non_default_config():
         spad_wt_bytes=8 * KiB,
         spad_acc_bytes=1024 * KiB,
         queue_depth=4,
+        dma_queue_depth=5,
     )
-    assert config.slug == "n4-w32-as2-tlb8-in4k-wt8k-acc1024k-q4"
+    assert config.slug == "n4-w32-as2-tlb8-in4k-wt8k-acc1024k-q4-dq5"
 
 
 def test_digest_is_stable():
@@ -193,7 +196,7 @@ def test_digest_is_stable():
     assert re.fullmatch(r"[0-9a-f]{64}", default.digest())
     assert default.digest() == NpuConfig().digest()
     assert default.digest() == NpuConfig(**default.as_dict()).digest()
-    assert default.digest() == "33d67bacab163fe3901b5e9231a925d07343e7a266b30920dbe3c51a3240d3ef"
+    assert default.digest() == "963b09fa9530b13103ce1b33d284e6370412fc93517ce2be6e39f1c2fe71500b"
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_RANGES))
@@ -219,6 +222,7 @@ def test_the_smallest_configuration_holds_every_parameter_at_its_lower_bound():
         spad_wt_bytes=2048,
         spad_acc_bytes=1024,
         queue_depth=2,
+        dma_queue_depth=2,
     )
     # One step below any of them is refused (the next power of two down, where they are such).
     for name, (allowed, _) in PARAMETERS.items():

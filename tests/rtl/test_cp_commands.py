@@ -1,11 +1,13 @@
 """The control processor's command registers as streams (``tinynpu.rtl.cp_commands``), and the
 binding of register groups to layouts by member name (``tinynpu.rtl.regmap.bind``).
 
-The command tests build the CP register block with the NPU's own wiring of the DMA command and of
-the matrix operation (the functions the top level calls), program the registers over AXI4-Lite
-and play the consumer of each stream: they hold ``ready`` low for many cycles, then release it,
-and check every handshake's payload against the command as a :class:`DmaCommand` or
-:class:`MatrixOp` constant, with the stream rule checked on every cycle (:class:`StreamLog`).
+The command tests build the CP register block with the NPU's own wiring of the DMA command queue
+and of the matrix operation (the functions the top level calls), program the registers over
+AXI4-Lite and play the consumer of each stream: they hold ``ready`` low for many cycles, then
+release it, and check every handshake's payload against the command as a :class:`DmaCommand` or
+:class:`MatrixOp` constant, with the stream rule checked on every cycle (:class:`StreamLog`). For
+the DMA queue the bench plays the engine: it takes a command when idle, stays busy a few cycles
+and pulses ``done`` with a scripted result.
 """
 
 import pytest
@@ -24,6 +26,8 @@ from tinynpu.rtl.top import CP_ADDR_WIDTH, MATRIX_QUEUE_DEPTH
 
 #: Cycles the consumer holds ``ready`` low.
 HOLD = 40
+#: Commands the DMA queue holds behind the running one, in these tests.
+DMA_DEPTH = 4
 
 DMA_A = {
     "kind": DmaKind.STORE,
@@ -37,6 +41,7 @@ DMA_A = {
     "translate": 1,
     "fetch": 1,
     "asid": 0xA,
+    "notify": 1,
 }
 DMA_B = {
     "kind": DmaKind.FILL_LOCAL,
@@ -50,6 +55,7 @@ DMA_B = {
     "translate": 0,
     "fetch": 0,
     "asid": 0x5,
+    "notify": 0,
 }
 OP_A = {
     "a_slot": 0x0120,
@@ -90,7 +96,9 @@ class Commands(wiring.Component):
             {
                 "dma": Out(stream.Signature(DmaCommand)),
                 "dma_busy": In(1),
+                "dma_done": In(1),
                 "dma_error": In(DmaError),
+                "dma_notify": Out(1),
                 "ops": Out(stream.Signature(MatrixOp)),
                 "level": In(range(MATRIX_QUEUE_DEPTH)),
                 "matrix_busy": In(1),
@@ -101,9 +109,12 @@ class Commands(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.regs = regs = self.regs
-        dma = dma_command_port(m, regs, busy=self.dma_busy, error=self.dma_error)
+        queue = dma_command_port(
+            m, regs, depth=DMA_DEPTH, busy=self.dma_busy, done=self.dma_done, error=self.dma_error
+        )
         ops = matrix_op_port(m, regs, level=self.level, busy=self.matrix_busy, done=self.done)
-        wiring.connect(m, dma, wiring.flipped(self.dma))
+        wiring.connect(m, queue.o, wiring.flipped(self.dma))
+        m.d.comb += self.dma_notify.eq(queue.notify)
         wiring.connect(m, ops, wiring.flipped(self.ops))
         return m
 
@@ -128,7 +139,7 @@ async def program_dma(ctx, dut, c):
     await write(ctx, dut, "dma_src_pitch", bytes=c["src_pitch"])
     await write(ctx, dut, "dma_dst_pitch", bytes=c["dst_pitch"])
     await write(ctx, dut, "dma_pattern", value=c["pattern"])
-    control = {name: c[name] for name in ("translate", "fetch", "asid")}
+    control = {name: c[name] for name in ("translate", "fetch", "asid", "notify")}
     await write(ctx, dut, "dma_control", kind=c["kind"].value, **control)
 
 
@@ -144,37 +155,178 @@ async def program_op(ctx, dut, op):
     await write(ctx, dut, "mx_n", count=op["n"])
 
 
-def test_dma_start_held_until_the_engine_takes_it():
-    """A start while ``ready`` is low is held, unchanged, and taken once when ``ready`` rises; a
-    start while one is held, or while the engine is busy, is ignored, with dma_status.busy 1."""
+class Engine:
+    """The DMA engine, as the queue sees it: ``results`` scripts the result of each command.
+
+    Idle, it raises ``ready``; a command taken keeps it busy ``cycles`` cycles, then ``done``
+    pulses for one cycle with the next result (NONE once the script is used up). While
+    ``paused`` it takes nothing.
+    """
+
+    def __init__(self, dut, results=(), cycles=3):
+        self.dut, self.results, self.cycles = dut, list(results), cycles
+        self.paused = False
+        self.notified = []  # cycles of the notify pulses, from the start of the run
+
+    async def run(self, ctx):
+        dut, cycle = self.dut, 0
+        while True:
+            ctx.set(dut.dma.ready, not self.paused)
+            *_, valid, ready, notify = await ctx.tick().sample(
+                dut.dma.valid, dut.dma.ready, dut.dma_notify
+            )
+            cycle += 1
+            if notify:
+                self.notified.append(cycle)
+            if not (valid and ready):
+                continue
+            ctx.set(dut.dma.ready, 0)
+            ctx.set(dut.dma_busy, 1)
+            await ctx.tick().repeat(self.cycles)
+            ctx.set(dut.dma_busy, 0)
+            ctx.set(dut.dma_done, 1)
+            ctx.set(dut.dma_error, self.results.pop(0) if self.results else DmaError.NONE)
+            await ctx.tick()
+            ctx.set(dut.dma_done, 0)
+            cycle += self.cycles + 1
+
+
+def numbered(index, **extra):
+    """DMA_B with ``rows`` = ``index``: commands told apart by their rows."""
+    return {**DMA_B, "rows": index, **extra}
+
+
+async def push(ctx, dut, c):
+    await program_dma(ctx, dut, c)
+    await write(ctx, dut, "dma_push", push=1)
+
+
+def test_dma_queue_holds_depth_commands_and_runs_them_in_order():
+    """With the engine stopped, DMA_DEPTH pushes wait (the last in the stage: full), the next is
+    dropped; released, the engine gets each once, in order, and completed counts them."""
     dut = Commands()
     log = StreamLog(dut.dma)
+    engine = Engine(dut)
+    engine.paused = True
 
     async def bench(ctx):
-        ctx.set(dut.dma_error, DmaError.MMU_FAULT)
-        await program_dma(ctx, dut, DMA_A)
-        assert await fields(ctx, dut, "dma_status") == {"busy": 0, "error": 6}
-        await write(ctx, dut, "dma_start", start=1)
-        await program_dma(ctx, dut, DMA_B)
-        await write(ctx, dut, "dma_start", start=1)  # while A is held: ignored
+        idle = {"busy": 0, "full": 0, "error": 0, "completed": 0}
+        assert await fields(ctx, dut, "dma_status") == idle
+        assert await fields(ctx, dut, "dma_queue") == {"queued": 0, "failed": 0}
+        for index in range(1, DMA_DEPTH + 2):  # the last one is dropped
+            await push(ctx, dut, numbered(index))
+            waiting = min(index, DMA_DEPTH)
+            assert await fields(ctx, dut, "dma_queue") == {"queued": waiting, "failed": 0}
+        full = {**idle, "busy": 1, "full": 1}
+        assert await fields(ctx, dut, "dma_status") == full
         await ctx.tick().repeat(HOLD)
         assert log.taken == []
-        assert ctx.get(dut.dma.valid)
-        assert await fields(ctx, dut, "dma_status") == {"busy": 1, "error": 6}
-        ctx.set(dut.dma.ready, 1)
-        await ctx.tick().repeat(4)
-        assert log.taken == [bits(DmaCommand, DMA_A)]
-        assert await fields(ctx, dut, "dma_status") == {"busy": 0, "error": 6}
-        await write(ctx, dut, "dma_start", start=1)  # B, taken at once
-        assert log.taken == [bits(DmaCommand, DMA_A), bits(DmaCommand, DMA_B)]
-        ctx.set(dut.dma_busy, 1)
-        await write(ctx, dut, "dma_start", start=1)  # while the engine is busy: ignored
-        assert await fields(ctx, dut, "dma_status") == {"busy": 1, "error": 6}
-        ctx.set(dut.dma_busy, 0)
-        await ctx.tick().repeat(4)
-        assert len(log.taken) == 2
+        engine.paused = False
+        await ctx.tick().repeat(DMA_DEPTH * 8)
+        assert log.taken == [bits(DmaCommand, numbered(i)) for i in range(1, DMA_DEPTH + 1)]
+        assert await fields(ctx, dut, "dma_status") == {**idle, "completed": DMA_DEPTH}
+        assert await fields(ctx, dut, "dma_queue") == {"queued": 0, "failed": 0}
+        assert engine.notified == []  # DMA_B does not ask for it
 
-    simulate(dut, bench, background=[log.watch])
+    simulate(dut, bench, background=[log.watch, engine.run])
+
+
+def test_dma_queue_notifies_for_marked_commands_only():
+    """notify pulses once after the done of each command pushed with notify, and never for the
+    others; the stage's payload goes through the queue unchanged (DMA_A sets every field)."""
+    dut = Commands()
+    log = StreamLog(dut.dma)
+    engine = Engine(dut, cycles=5)
+
+    async def bench(ctx):
+        marked = [numbered(1), {**DMA_A, "rows": 2}, numbered(3), numbered(4, notify=1)]
+        for c in marked:
+            await push(ctx, dut, c)
+        await ctx.tick().repeat(60)
+        assert log.taken == [bits(DmaCommand, c) for c in marked]
+        assert len(engine.notified) == 2
+        assert (await fields(ctx, dut, "dma_status"))["completed"] == 4
+
+    simulate(dut, bench, background=[log.watch, engine.run])
+
+
+def test_dma_error_in_the_middle_of_a_batch_halts_the_queue():
+    """The second of five commands fails: it notifies (without notify), dma_status reads the
+    error with both counted, dma_queue.failed names it, the three behind it are discarded and a
+    push while halted is dropped; dma_clear resumes, and the next push runs."""
+    dut = Commands()
+    log = StreamLog(dut.dma)
+    engine = Engine(dut, results=[DmaError.NONE, DmaError.MMU_FAULT], cycles=6)
+
+    async def bench(ctx):
+        for index in range(1, 6):
+            await push(ctx, dut, numbered(index))
+        await ctx.tick().repeat(HOLD)
+        assert log.taken == [bits(DmaCommand, numbered(i)) for i in (1, 2)]
+        assert len(engine.notified) == 1
+        halted = {"busy": 0, "full": 0, "error": DmaError.MMU_FAULT.value, "completed": 2}
+        assert await fields(ctx, dut, "dma_status") == halted
+        assert await fields(ctx, dut, "dma_queue") == {"queued": 0, "failed": 1}
+        await push(ctx, dut, numbered(6))  # halted: dropped
+        await ctx.tick().repeat(HOLD)
+        assert len(log.taken) == 2
+        assert await fields(ctx, dut, "dma_status") == halted
+        await write(ctx, dut, "dma_clear", clear=1)
+        assert await fields(ctx, dut, "dma_status") == {**halted, "error": 0}
+        await push(ctx, dut, numbered(7))
+        await ctx.tick().repeat(HOLD)
+        assert log.taken[2:] == [bits(DmaCommand, numbered(7))]
+        assert await fields(ctx, dut, "dma_status") == {**halted, "error": 0, "completed": 3}
+        assert await fields(ctx, dut, "dma_queue") == {"queued": 0, "failed": 1}
+
+    simulate(dut, bench, background=[log.watch, engine.run])
+
+
+def test_dma_push_around_a_failing_done_never_runs():
+    """A failure with nothing behind it halts the same way. A push whose pulse reaches the queue
+    at any cycle around the failing command's done (before: queued, then discarded; in the done
+    cycle: discarded with the flush; after: dropped) never reaches the engine and leaves nothing
+    queued. The sweep is checked to land a push one cycle before, in and one cycle after."""
+    offsets = set()
+    for delay in range(8, 14):
+        offsets.add(_push_at_a_failing_done(delay))
+    assert {-1, 0, 1} <= offsets, sorted(offsets)
+
+
+def _push_at_a_failing_done(delay):
+    """One run of the sweep; returns the push's cycle less the failing done's."""
+    dut = Commands()
+    log = StreamLog(dut.dma)
+    engine = Engine(dut, results=[DmaError.READ_SLVERR], cycles=30)
+    pulses = {"push": [], "done": []}
+    pulse = dut.regs.port("dma_push", "push").value
+
+    async def watch(ctx):
+        cycle = 0
+        async for *_, pushed, done in ctx.tick().sample(pulse, dut.dma_done):
+            for name, high in (("push", pushed), ("done", done)):
+                if high:
+                    pulses[name].append(cycle)
+            cycle += 1
+
+    async def bench(ctx):
+        await push(ctx, dut, numbered(1))  # taken by the engine as the write completes
+        await program_dma(ctx, dut, numbered(2))
+        await ctx.tick().repeat(delay)
+        await write(ctx, dut, "dma_push", push=1)
+        await ctx.tick().repeat(HOLD)
+        assert log.taken == [bits(DmaCommand, numbered(1))]
+        assert await fields(ctx, dut, "dma_status") == {
+            "busy": 0,
+            "full": 0,
+            "error": DmaError.READ_SLVERR.value,
+            "completed": 1,
+        }
+        assert await fields(ctx, dut, "dma_queue") == {"queued": 0, "failed": 0}
+
+    simulate(dut, bench, background=[log.watch, engine.run, watch])
+    (done,) = pulses["done"]
+    return pulses["push"][1] - done
 
 
 def test_matrix_push_held_until_the_queue_takes_it():

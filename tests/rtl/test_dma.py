@@ -31,20 +31,36 @@ COPY, LOAD, STORE, FILL = DmaKind.COPY, DmaKind.LOAD, DmaKind.STORE, DmaKind.FIL
 
 
 #: The fields of a command that the tests set; the others are zero.
-FIELDS = ("src", "dst", "row_bytes", "rows", "src_pitch", "dst_pitch", "pattern")
+FIELDS = (
+    "src",
+    "dst",
+    "row_bytes",
+    "rows",
+    "src_pitch",
+    "dst_pitch",
+    "pattern",
+    "src_plane_pitch",
+    "dst_plane_pitch",
+)
 
 
 def cmd(kind, **fields):
-    """A command as a dict of :class:`DmaCommand` fields: one row unless ``rows`` says."""
-    return {"kind": kind, **dict.fromkeys(FIELDS, 0), "rows": 1, **fields}
+    """A command as a dict of :class:`DmaCommand` fields: one row of one plane unless ``rows``
+    and ``planes`` say."""
+    return {"kind": kind, **dict.fromkeys(FIELDS, 0), "rows": 1, "planes": 1, **fields}
 
 
 # --- reference ------------------------------------------------------------------------------------
 
 
 def rows_of(c, side):
-    """``(start, length)`` of each row of side ``"src"`` or ``"dst"`` of command ``c``."""
-    return [(c[side] + r * c[f"{side}_pitch"], c["row_bytes"]) for r in range(c["rows"])]
+    """``(start, length)`` of each row of side ``"src"`` or ``"dst"`` of command ``c``, plane
+    after plane."""
+    return [
+        (c[side] + p * c[f"{side}_plane_pitch"] + r * c[f"{side}_pitch"], c["row_bytes"])
+        for p in range(c["planes"])
+        for r in range(c["rows"])
+    ]
 
 
 def split(rows, nbytes, max_burst):
@@ -63,7 +79,7 @@ def split(rows, nbytes, max_burst):
 def reference(c, mem, sram, sram_bytes):
     """Apply ``c`` to copies of ``mem`` (at BASE) and ``sram``; return them and the error."""
     mem, sram = bytearray(mem), bytearray(sram)
-    if not c["rows"] or not c["row_bytes"]:
+    if not c["planes"] or not c["rows"] or not c["row_bytes"]:
         return mem, sram, DmaError.NONE
     sram_side = {LOAD: "dst", STORE: "src"}.get(c["kind"])
     if sram_side and rows_of(c, sram_side)[-1][0] + c["row_bytes"] > sram_bytes:
@@ -156,7 +172,7 @@ def run_commands(commands, *, data_width=64, max_burst=64, sram_bytes=16384, see
             n_ar, n_aw = len(model.ar_log), len(model.aw_log)
             await ctx.tick()
             ctx.set(dma.cmd.valid, 0)
-            limit = 200 + 40 * c["rows"] * (c["row_bytes"] // nbytes + 2)
+            limit = 200 + 40 * c["planes"] * c["rows"] * (c["row_bytes"] // nbytes + 2)
             for cycles in range(1, limit):
                 _, _, done, busy, ready = await ctx.tick().sample(dma.done, dma.busy, dma.cmd.ready)
                 if done:
@@ -195,7 +211,7 @@ def check(run, commands, *, data_width=64, max_burst=64, sram_bytes=16384):
         mem, sram, error = reference(c, mem, sram, sram_bytes)
         assert res.error == error, f"command {i}: {c}"
         assert res.outstanding == (0, 0), f"command {i}"
-        moved = error == DmaError.NONE and c["rows"] and c["row_bytes"]
+        moved = error == DmaError.NONE and c["planes"] and c["rows"] and c["row_bytes"]
         reads = moved and c["kind"] in (COPY, LOAD)
         writes = moved and c["kind"] != LOAD
         assert res.ar == (split(rows_of(c, "src"), nbytes, max_burst) if reads else []), i
@@ -242,18 +258,23 @@ def random_pitch(rng, row_bytes, *, overlap):
 
 
 def random_command(rng, kind, *, sram_bytes=16384):
+    """A random command of ``kind``: 1 to 7 rows of 1 to 3 planes, within about 12 KiB."""
     rows = rng.choice([1, 1, rng.randint(2, 7)])
-    n = random_row_bytes(rng, rows)
+    planes = rng.choice([1, 1, 1, rng.randint(2, 3)])
+    n = random_row_bytes(rng, rows * planes)
     if kind in (LOAD, STORE):
-        n = min(n, sram_bytes // 2 // rows)
-    c = cmd(kind, row_bytes=n, rows=rows, pattern=rng.getrandbits(32))
+        n = min(n, sram_bytes // 2 // (rows * planes))
+    c = cmd(kind, row_bytes=n, rows=rows, planes=planes, pattern=rng.getrandbits(32))
     c["src_pitch"] = random_pitch(rng, n, overlap=True)
     c["dst_pitch"] = random_pitch(rng, n, overlap=False)
+    # Source planes may overlap (or step back); destination planes follow each other.
+    c["src_plane_pitch"] = rng.choice([0, rng.randint(1, 3 * n), (rows - 1) * c["src_pitch"] + n])
+    c["dst_plane_pitch"] = (rows - 1) * c["dst_pitch"] + n + rng.choice([0, rng.randint(1, 99)])
     c["src"] = SRC + rng.randrange(4096)
     c["dst"] = DST + rng.randrange(4096)
     # The SRAM side is an offset that keeps every row inside the SRAM.
     for side in {LOAD: ["dst"], STORE: ["src"]}.get(kind, []):
-        extent = (rows - 1) * c[f"{side}_pitch"] + n
+        extent = (planes - 1) * c[f"{side}_plane_pitch"] + (rows - 1) * c[f"{side}_pitch"] + n
         c[side] = rng.randrange(max(1, sram_bytes - extent + 1))
     return c
 
@@ -349,6 +370,87 @@ def test_load_store(data_width, seed):
     simulate_and_check(commands, data_width=data_width, seed=seed, stall=0.2, read_latency=3)
 
 
+def test_planes():
+    """3-D commands: planes that overlap or leave gaps on the source, odd plane pitches whose
+    lanes differ from the row pitch's, single-row planes, 4 KiB crossings, LOAD, STORE, FILL
+    and a command with no planes. Pitches are unsigned: planes never step back."""
+    three_d = [
+        cmd(
+            COPY,
+            src=SRC + 5,
+            dst=DST + 3,
+            row_bytes=13,
+            rows=3,
+            src_pitch=40,
+            dst_pitch=13,
+            planes=4,
+            src_plane_pitch=7,
+            dst_plane_pitch=45,
+        ),
+        cmd(
+            COPY,
+            src=SRC + 900,
+            dst=DST + 1,
+            row_bytes=70,
+            rows=1,
+            src_pitch=0,
+            dst_pitch=0,
+            planes=5,
+            src_plane_pitch=3,
+            dst_plane_pitch=71,
+        ),  # source planes overlapping
+        cmd(
+            COPY,
+            src=SRC + 4090,
+            dst=DST + 4093,
+            row_bytes=9,
+            rows=2,
+            src_pitch=4096,
+            dst_pitch=9,
+            planes=3,
+            src_plane_pitch=11,
+            dst_plane_pitch=4099,
+        ),  # across 4 KiB
+        cmd(
+            LOAD,
+            src=SRC + 2,
+            dst=3,
+            row_bytes=16,
+            rows=4,
+            src_pitch=48,
+            dst_pitch=256,
+            planes=3,
+            src_plane_pitch=480,
+            dst_plane_pitch=1029,
+        ),
+        cmd(
+            STORE,
+            src=7,
+            dst=DST + 11,
+            row_bytes=21,
+            rows=2,
+            src_pitch=30,
+            dst_pitch=23,
+            planes=3,
+            src_plane_pitch=61,
+            dst_plane_pitch=50,
+        ),
+        cmd(
+            FILL,
+            dst=DST + 0x803,
+            row_bytes=6,
+            rows=2,
+            dst_pitch=7,
+            planes=3,
+            dst_plane_pitch=17,
+            pattern=0x0102_0304,
+        ),
+        cmd(COPY, src=SRC, dst=DST, row_bytes=8, rows=2, planes=0),  # no planes: nothing
+    ]
+    for data_width in (32, 64, 128):
+        simulate_and_check(three_d, data_width=data_width, max_burst=4)
+
+
 #: (kind, sram offset, row_bytes, rows, pitch, in range)
 RANGE_CASES = [
     (LOAD, 4096 - 100, 100, 1, 0, True),
@@ -382,6 +484,20 @@ def test_sram_range(kind, offset, row_bytes, rows, pitch, ok):
     if not ok:
         assert run.results[0].error == DmaError.SRAM_RANGE
         assert run.results[0].cycles == 2  # the check cycle, then the done pulse
+
+
+@pytest.mark.parametrize(("kind", "end", "ok"), [(LOAD, 4096, True), (STORE, 4097, False)])
+def test_sram_range_counts_the_last_plane(kind, end, ok):
+    """The local side's last byte is that of the last row of the last plane."""
+    mem_side, sram_side = ("src", "dst") if kind == LOAD else ("dst", "src")
+    c = cmd(kind, row_bytes=16, rows=2, planes=3)
+    c[mem_side], c[f"{mem_side}_pitch"], c[f"{mem_side}_plane_pitch"] = SRC + 1, 16, 32
+    c[sram_side], c[f"{sram_side}_pitch"], c[f"{sram_side}_plane_pitch"] = 0, 100, 1000
+    c[sram_side] = end - (2 * 1000 + 100 + 16)
+    if kind == STORE:
+        c[mem_side] = DST + 1
+    run = simulate_and_check([c], data_width=32, sram_bytes=4096)
+    assert run.results[0].error == (DmaError.NONE if ok else DmaError.SRAM_RANGE)
 
 
 # --- 3. FILL and zero-size commands ---------------------------------------------------------------
@@ -721,8 +837,10 @@ def test_bad_parameters(params, message):
 
 
 def test_command_layout():
-    # kind, src, dst, row_bytes, rows, pitches, pattern, translate, fetch, asid
-    assert DmaCommand.as_shape().size == 3 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 1 + 1 + 4
+    # kind, src, dst, row_bytes, rows, pitches, pattern, planes, plane pitches, translate,
+    # fetch, asid, notify
+    size = 3 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 1 + 1 + 4 + 1
+    assert DmaCommand.as_shape().size == size
     assert MAX_WRITES >= 2
 
 

@@ -122,7 +122,7 @@ def test_register_mask_and_reset():
     assert HOST.ring_size.reset == 0x1
     assert HOST.cap_mmu.mask == 0x3F_7F1F
     assert HOST.scratch.mask == 0xFFFF_FFFF
-    assert HOST.version.reset == 0x0000_0300
+    assert HOST.version.reset == 0x0000_0400
     assert HOST.id.reset == 0x544E_5055
     assert HOST.int_status.reset == 0
     assert HOST.tlb_inv_command.mask == 0x7
@@ -153,9 +153,10 @@ def test_mmu_field_kinds():
 
 
 def test_cp_mmu_fields():
-    assert CP.dma_control.field_names() == ["kind", "translate", "fetch", "asid"]
-    assert CP.dma_control.mask == 0xF37
+    assert CP.dma_control.field_names() == ["kind", "translate", "fetch", "notify", "asid"]
+    assert CP.dma_control.mask == 0xF77
     assert CP.dma_control.encode(kind=1, translate=1, fetch=1, asid=0xA) == 0xA31
+    assert CP.dma_control.encode(kind=2, notify=1) == 0x42
     assert (CP.mmu_info.offset, CP.mmu_info.mask) == (0xC0, 0x1F)
     assert (CP.mmu_stopped.offset, CP.mmu_stopped.mask) == (0xC4, 0xFFFF)
     assert CP.mmu_info.addr_spaces.kind is CP.mmu_stopped.aspaces.kind is Kind.RO
@@ -240,7 +241,7 @@ def test_register_attribute_errors():
 
 def test_register_map_lookup_by_name_and_offset():
     assert HOST.name == "npu_host"
-    assert len(HOST) == len(list(HOST)) == 164
+    assert len(HOST) == len(list(HOST)) == 165
     assert HOST.at(HOST.scratch.offset) is HOST.scratch
     for reg in HOST:
         assert HOST.at(reg.offset) is reg
@@ -250,7 +251,7 @@ def test_register_map_lookup_by_name_and_offset():
 @pytest.mark.parametrize(
     "offset",
     [
-        *(0x00C, 0x02C, 0x03C, 0x050, 0x138, 0x1FC, 0x204, 0x20C, 0x228, 0x23C),
+        *(0x00C, 0x030, 0x03C, 0x050, 0x138, 0x1FC, 0x204, 0x20C, 0x228, 0x23C),
         *(0x3FC, 0x41C, 0x5DC, 0x5FC, 0x600, 0x0FFC, 0xFFFC, 0x10000),
     ],
 )
@@ -518,9 +519,9 @@ def test_capability_fields_cover_every_parameter():
     assert len(params) == len(set(params)), "a parameter is reported twice"
     constants = {"mem_addr_width", "va_width", "ring_log2_min", "ring_log2_max"}
     assert set(params) == set(PARAMETERS) | constants
-    # The firmware's view: the address spaces again, and the matrix queue's depth.
+    # The firmware's view: the DMA and matrix queues' depths, and the address spaces again.
     cp_params = [f.param for reg in CP for f in reg.fields if f.param]
-    assert cp_params == ["addr_spaces", "matrix_queue_depth"]
+    assert cp_params == ["dma_queue_depth", "addr_spaces", "matrix_queue_depth"]
 
 
 def test_capability_fields_can_hold_every_allowed_value():

@@ -12,7 +12,7 @@ from tinynpu.rtl.config import NpuConfig
 from tinynpu.rtl.top import NpuTop
 from tinynpu.sim import amaranth_fixes
 from tinynpu.sim.amaranth_fixes import comb_cycle_fix_applies, faster_comb_cycle_check
-from tinynpu.sim.build import TOP_NAME, elaborate, emit_rtlil
+from tinynpu.sim.build import TOP_NAME, emit_rtlil
 
 #: Verilog in a few seconds; tests/test_cli.py and tests/cosim/test_waves.py use it too, and the
 #: build cache emits it once for all.
