@@ -351,6 +351,34 @@ async def convolutions(dut):
     await rig.ledger.finish()
 
 
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def fault_in_the_middle_of_a_gather(dut):
+    """A CONV2D whose input runs off the mapped memory at its second row faults in the middle of
+    its first block's queued gather (after the weights, the parameters, the padding fill and the
+    taps of input row 0): FAULT / PAGE_FAULT at the first unmapped address, nothing stored; the
+    transfers queued behind the failing one never run, and the same convolution with its input
+    mapped, next, is bit-exact."""
+    soc, rig = await bring_up(dut)
+    rng = np.random.default_rng(8)
+    shape, out_c = (1, 16, 16, 8), 8
+    row = shape[2] * shape[3]
+    x = rng.integers(-128, 128, shape, dtype=np.int8)
+    wt = rng.integers(-128, 128, (3, 3, shape[3], out_c), dtype=np.int8)
+    edge = MEMORY - row  # input rows 1 and later are not mapped
+    await put(soc, edge, x[:, :1])
+    await put(soc, B, wt)
+    await soc.mem_write(P, commands.channel_params(*random_quant(rng, out_c)))
+    old = bytes([0xA5]) * (16 * 16 * out_c)
+    await soc.mem_write(C, old)
+    conv = {"shape": shape, "out_c": out_c, "kernel": (3, 3), "padding": (1, 1)}
+    result = await run(rig, commands.conv2d(edge, B, C, P, out_hw=(16, 16), **conv))
+    assert (result.status, result.error, result.offset) == (FAULT, ErrorCode.PAGE_FAULT, 0)
+    assert (result.fault.address, result.fault.access) == (MEMORY, Access.READ), result.fault
+    assert await soc.mem_read(C, len(old)) == old
+    await conv_case(soc, rig, rng, shape, out_c, (3, 3), (1, 1), (1, 1))
+    await rig.ledger.finish()
+
+
 @cocotb.test(timeout_time=1, timeout_unit="ms")
 async def job_counters(dut):
     """COUNTERS stores the job's counters: MACs, steps and DMA bytes of a known GEMM."""
