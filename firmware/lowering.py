@@ -175,13 +175,30 @@ class _Im2col:
         pieces = []  # (first tap j, taps, first x, last x)
         if inner[0] <= inner[1]:
             pieces.append((run["j0"], len(ranges), *inner))
+        # Where only some taps are inside the input: by tap, each tap's columns outside the
+        # inner ones; or by column, each column's taps inside (a contiguous run of them), equal
+        # runs of neighbouring columns merged. Whichever takes fewer transfers.
+        by_tap = []
         for index, (lo, hi) in enumerate(ranges):
             lo, hi = max(lo, x0), min(hi, x1 - 1)
             if inner[0] <= inner[1]:
                 spans = [(lo, min(hi, inner[0] - 1)), (max(lo, inner[1] + 1), hi)]
             else:
                 spans = [(lo, hi)]
-            pieces += [(run["j0"] + index, 1, a, b) for a, b in spans if a <= b]
+            by_tap += [(run["j0"] + index, 1, a, b) for a, b in spans if a <= b]
+        by_column = []
+        for x in range(x0, x1):
+            if inner[0] <= x <= inner[1]:
+                continue
+            inside = [i for i, (lo, hi) in enumerate(ranges) if lo <= x <= hi]
+            if not inside:
+                continue
+            j, taps = run["j0"] + inside[0], len(inside)
+            if by_column and by_column[-1][:2] == (j, taps) and by_column[-1][3] == x - 1:
+                by_column[-1] = (j, taps, by_column[-1][2], x)
+            else:
+                by_column.append((j, taps, x, x))
+        pieces += min(by_tap, by_column, key=len)
         commands = []
         width = run["c1"] - run["c0"]
         for j, taps, first, last in pieces:

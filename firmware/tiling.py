@@ -153,7 +153,6 @@ class _Halves:
 def plan_gemm(g: Geometry, op: Gemm) -> Plan:
     """Tile ``op`` for geometry ``g``; see the module docstring."""
     n_arr, beat = g.array_size, g.bus_bytes
-    out_bytes = 4 if op.output_type is OutputType.INT32 else 1
     slots_half = g.input_slots // 2
     wt_half = g.weight_bytes // 2
     acc_half = g.acc_elements // 2
@@ -196,13 +195,15 @@ def plan_gemm(g: Geometry, op: Gemm) -> Plan:
             log2 = row_log2(cols)
             acc = acc_turn
             acc_turn ^= 1
+            # The first block's first chunk runs strip by strip (N rows of A each) as its rows
+            # arrive, and the last block's last chunk is stored strip by strip as each is done:
+            # the array starts after one strip of A, and the last store is one strip.
+            first = index == 0 and n0 == order[0]
+            last = m0 == row_blocks[-1] and n0 == order[-1]
+            strips = _strips(rows, n_arr, first, last)
             for ci, (k0, k) in enumerate(chunks):
-                a = a_halves.find(("a", m0, k0))
-                if a is None:
-                    a = a_halves.victim()
-                    dst = local_address(Region.INPUT, a * slots_half * K_SLOT)
-                    plan.dma.append(DmaEntry(load_a(m0, rows, k0, k, dst), a_halves.last_use[a]))
-                    a_halves.key[a], a_halves.loaded_at[a] = ("a", m0, k0), len(plan.dma)
+                split_first = first and ci == 0 and len(strips) > 1
+                split_last = last and ci == len(chunks) - 1 and len(strips) > 1
                 b = b_halves.find(("b", k0, n0))
                 if b is None:
                     b = b_halves.victim()
@@ -211,35 +212,103 @@ def plan_gemm(g: Geometry, op: Gemm) -> Plan:
                     load = Dma(DmaKind.LOAD, src, dst, cols, k, op.ldb, pitch)
                     plan.dma.append(DmaEntry([load], b_halves.last_use[b]))
                     b_halves.key[b], b_halves.loaded_at[b] = ("b", k0, n0), len(plan.dma)
-                ready = max(a_halves.loaded_at[a], b_halves.loaded_at[b])
-                if ci == 0:  # the first chunk overwrites the half: its last store must be done
-                    ready = max(ready, acc_free_after[acc])
-                step = MatrixStep(
-                    a_slot=a * slots_half,
-                    b_addr=b * wt_half,
-                    b_pitch=pitch,
-                    acc_addr=acc * acc_half,
-                    acc_row_log2=log2,
-                    k=k,
-                    m=rows,
-                    n=cols,
-                    accumulate=ci > 0,
-                )
-                plan.matrix.append(MatrixEntry(step, ready))
+                a = a_halves.find(("a", m0, k0))
+                strip_ready = None
+                if a is None:
+                    a = a_halves.victim()
+                    dst = local_address(Region.INPUT, a * slots_half * K_SLOT)
+                    pieces = strips if split_first else [(0, rows)]
+                    strip_ready = []
+                    for r0, count in pieces:
+                        commands = load_a(m0 + r0, count, k0, k, dst + r0 * K_SLOT)
+                        plan.dma.append(DmaEntry(commands, a_halves.last_use[a]))
+                        strip_ready.append(len(plan.dma))
+                    a_halves.key[a], a_halves.loaded_at[a] = ("a", m0, k0), len(plan.dma)
+                split_first = split_first and strip_ready is not None
+                if split_last and pending_store is not None:
+                    plan.dma.append(pending_store)  # the block before, behind this one's loads
+                    acc_free_after[pending_store.acc] = len(plan.dma)
+                    pending_store = None
+                for s, (r0, count) in enumerate(strips if split_first or split_last else []):
+                    a_ready = strip_ready[s] if split_first else a_halves.loaded_at[a]
+                    ready = max(a_ready, b_halves.loaded_at[b])
+                    if ci == 0:
+                        ready = max(ready, acc_free_after[acc])
+                    step = MatrixStep(
+                        a_slot=a * slots_half + r0,
+                        b_addr=b * wt_half,
+                        b_pitch=pitch,
+                        acc_addr=acc * acc_half + (r0 << log2),
+                        acc_row_log2=log2,
+                        k=k,
+                        m=count,
+                        n=cols,
+                        accumulate=ci > 0,
+                    )
+                    plan.matrix.append(MatrixEntry(step, ready))
+                    if split_last:
+                        plan.dma.append(
+                            _store(g, op, plan, p_halves, m0, n0, r0, count, cols, acc, log2)
+                        )
+                if not (split_first or split_last):
+                    ready = max(a_halves.loaded_at[a], b_halves.loaded_at[b])
+                    if ci == 0:  # the first chunk overwrites the half: its last store is done
+                        ready = max(ready, acc_free_after[acc])
+                    step = MatrixStep(
+                        a_slot=a * slots_half,
+                        b_addr=b * wt_half,
+                        b_pitch=pitch,
+                        acc_addr=acc * acc_half,
+                        acc_row_log2=log2,
+                        k=k,
+                        m=rows,
+                        n=cols,
+                        accumulate=ci > 0,
+                    )
+                    plan.matrix.append(MatrixEntry(step, ready))
                 a_halves.last_use[a] = b_halves.last_use[b] = len(plan.matrix)
+            if last and len(strips) > 1:
+                continue  # stored strip by strip
             if pending_store is not None:
                 plan.dma.append(pending_store)
                 acc_free_after[pending_store.acc] = len(plan.dma)
-            pending_store = _store(
-                g, op, plan, p_halves, m0, n0, rows, cols, acc, acc_half, log2, out_bytes
-            )
+            pending_store = _store(g, op, plan, p_halves, m0, n0, 0, rows, cols, acc, log2)
     if pending_store is not None:
         plan.dma.append(pending_store)
     return plan
 
 
-def _store(g, op, plan, p_halves, m0, n0, rows, cols, acc, acc_half, log2, out_bytes):
-    """The parameter load (if needed) and the store of one block, to queue later as one entry."""
+def _strips(rows, n, first, last):
+    """``(r0, rows)`` of the strips a block's rows run (or are stored) in, at multiples of ``n``.
+
+    The first block grows them (N, N, 2N, 4N, ... rows: the first operation waits for N rows of
+    A, and each later strip's rows arrive while the one before computes); the last block shrinks
+    them (..., 2N, N, N: its last store is N rows at most); a block both first and last takes
+    strips of N.
+    """
+    tiles = -(-rows // n)
+    if not (first or last) or tiles == 1:
+        return [(0, rows)]
+    sizes = [1] * tiles if first and last else [1, 1]
+    while sum(sizes) < tiles:
+        sizes.append(sizes[-1] * 2)
+    if not first:
+        sizes.reverse()
+        sizes[0] -= sum(sizes) - tiles  # the largest strip gives up what is over
+    strips, t0 = [], 0
+    for size in sizes:
+        size = min(size, tiles - t0)
+        strips.append((t0 * n, min(size * n, rows - t0 * n)))
+        t0 += size
+        if t0 == tiles:
+            break
+    return strips
+
+
+def _store(g, op, plan, p_halves, m0, n0, r0, rows, cols, acc, log2):
+    """The parameter load (if needed) and the store of rows ``r0 ..`` of a block, as one entry."""
+    out_bytes = 4 if op.output_type is OutputType.INT32 else 1
+    acc_half = g.acc_elements // 2
     commands = []
     half = p_halves.find(n0)
     params_half = g.param_channels // 2
@@ -258,8 +327,8 @@ def _store(g, op, plan, p_halves, m0, n0, rows, cols, acc, acc_half, log2, out_b
     commands.append(
         Dma(
             DmaKind.STORE,
-            local_address(region, acc * acc_half * out_bytes),
-            op.c + m0 * op.ldc + n0 * out_bytes,
+            local_address(region, (acc * acc_half + (r0 << log2)) * out_bytes),
+            op.c + (m0 + r0) * op.ldc + n0 * out_bytes,
             cols * out_bytes,
             rows,
             (1 << log2) * out_bytes,
