@@ -41,9 +41,13 @@ async def push_dma(fw, cmd, asid, *, fetch=False, notify=True):
     await regs.write("dma_src_pitch", bytes=cmd.src_pitch)
     await regs.write("dma_dst_pitch", bytes=cmd.dst_pitch)
     await regs.write("dma_planes", count=cmd.planes)
+    await regs.write("dma_volumes", count=cmd.volumes)
     if cmd.planes > 1:
         await regs.write("dma_src_plane_pitch", bytes=cmd.src_plane_pitch)
         await regs.write("dma_dst_plane_pitch", bytes=cmd.dst_plane_pitch)
+    if cmd.volumes > 1:
+        await regs.write("dma_src_volume_pitch", bytes=cmd.src_volume_pitch)
+        await regs.write("dma_dst_volume_pitch", bytes=cmd.dst_volume_pitch)
     if cmd.kind in (DmaKind.FILL, DmaKind.FILL_LOCAL):
         await regs.write("dma_pattern", value=cmd.pattern)
     translate = asid is not None and cmd.kind is not DmaKind.FILL_LOCAL

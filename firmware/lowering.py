@@ -4,7 +4,8 @@ CONV2D is a GEMM over the im2col matrix: row ``p`` is output pixel ``p`` (``batc
 in NHWC order), column ``(i * kernel_w + j) * in_c + c`` is channel ``c`` of the input pixel under
 kernel tap ``(i, j)``; ``B`` is the HWIO weight tensor and ``C`` the NHWC output. The im2col
 matrix is never built in memory: the firmware loads each block of it straight into the input
-scratchpad's row slots with 3-D DMA transfers, one per run of kernel taps and run of output rows:
+scratchpad's row slots with DMA transfers of up to four dimensions, one per run of kernel taps
+and run of output rows (and images):
 
 * along an output row, pixel ``x`` and pixel ``x + 1`` read input columns ``stride_w`` apart, so
   one transfer of ``stride_w * in_c`` source pitch fills consecutive slots;
@@ -12,7 +13,7 @@ scratchpad's row slots with 3-D DMA transfers, one per run of kernel taps and ru
   where a whole run of ``j`` is inside the input, one transfer moves the run;
 * whole output rows ``y`` and ``y + 1`` of an image read input rows ``stride_h`` apart and fill
   slots ``out_w`` apart, so the same transfer repeats over them as planes, for the rows whose
-  tap row ``i`` is inside the input;
+  tap row ``i`` is inside the input; and whole images of a block repeat it again, as volumes;
 * positions outside the input are not transferred: when the convolution pads, the block is first
   filled with the input zero point (a local FILL).
 """
@@ -121,12 +122,19 @@ class _Im2col:
                     }
                 )
         plane_pitch = c.stride_h * c.in_w * c.in_c
-        for image, y0, y1, x0, x1, pixel in self._segments(m0, rows):
+        volume_pitch = c.in_h * c.in_w * c.in_c
+        image_slots = c.out_h * c.out_w
+        for image, images, y0, y1, x0, x1, pixel in self._segments(m0, rows):
+            pieces = [(image, images, y0, y1, pixel)]
+            if images > 1 and volume_pitch >= _PITCH_LIMIT:  # images one by one
+                pieces = [(image + i, 1, y0, y1, pixel + i * image_slots) for i in range(images)]
             if y1 > y0 and plane_pitch >= _PITCH_LIMIT:  # rows one by one
-                segments = [(y, y, pixel + (y - y0) * c.out_w) for y in range(y0, y1 + 1)]
-            else:
-                segments = [(y0, y1, pixel)]
-            for first_y, last_y, first_pixel in segments:
+                pieces = [
+                    (first, count, y, y, start + (y - y0) * c.out_w)
+                    for first, count, _, _, start in pieces
+                    for y in range(y0, y1 + 1)
+                ]
+            for first_image, count, first_y, last_y, first_pixel in pieces:
                 for run in runs:
                     # Output rows whose tap row i is inside the input: ya .. yb.
                     ya = max(first_y, _ceil_div(c.pad_top - run["i"], c.stride_h))
@@ -135,7 +143,7 @@ class _Im2col:
                         continue
                     iy = ya * c.stride_h - c.pad_top + run["i"]
                     row_dst = dst + (first_pixel + (ya - first_y) * c.out_w - m0 - x0) * K_SLOT
-                    for cmd in self._row(run, image, iy, x0, x1, row_dst):
+                    for cmd in self._row(run, first_image, iy, x0, x1, row_dst):
                         if yb > ya:
                             cmd = replace(
                                 cmd,
@@ -143,28 +151,41 @@ class _Im2col:
                                 src_plane_pitch=plane_pitch,
                                 dst_plane_pitch=c.out_w * K_SLOT,
                             )
+                        if count > 1:
+                            cmd = replace(
+                                cmd,
+                                volumes=count,
+                                src_volume_pitch=volume_pitch,
+                                dst_volume_pitch=image_slots * K_SLOT,
+                            )
                         commands.append(cmd)
         return commands
 
     def _segments(self, m0, rows):
-        """Pixels ``m0 .. m0 + rows - 1`` as runs of output rows of one image.
+        """Pixels ``m0 .. m0 + rows - 1`` as runs of output rows of one image or more.
 
-        Yields ``(image, y0, y1, x0, x1, pixel)``: rows ``y0 .. y1`` of ``image``, columns
-        ``x0 .. x1 - 1`` of each, the first pixel's index ``pixel``. A run of several rows holds
-        whole rows only; a block's first and last rows may be partial, each a run of its own.
+        Yields ``(image, images, y0, y1, x0, x1, pixel)``: rows ``y0 .. y1`` of images
+        ``image ..`` (``images`` of them), columns ``x0 .. x1 - 1`` of each row, the first
+        pixel's index ``pixel``. Several images are whole images, several rows whole rows; a
+        block's first and last rows (and images) may be partial, each a run of its own.
         """
         c = self.cmd
         pixel, end = m0, m0 + rows
+        image_pixels = c.out_h * c.out_w
         while pixel < end:
-            image, rest = divmod(pixel, c.out_h * c.out_w)
+            image, rest = divmod(pixel, image_pixels)
             y, x0 = divmod(rest, c.out_w)
-            if x0 == 0 and end - pixel >= c.out_w:  # whole rows, to the image's last
+            if rest == 0 and end - pixel >= image_pixels and c.out_h <= MAX_ROWS:
+                count = min((end - pixel) // image_pixels, MAX_ROWS)
+                yield image, count, 0, c.out_h - 1, 0, c.out_w, pixel
+                pixel += count * image_pixels
+            elif x0 == 0 and end - pixel >= c.out_w:  # whole rows, to the image's last
                 count = min((end - pixel) // c.out_w, c.out_h - y, MAX_ROWS)
-                yield image, y, y + count - 1, 0, c.out_w, pixel
+                yield image, 1, y, y + count - 1, 0, c.out_w, pixel
                 pixel += count * c.out_w
             else:
                 x1 = min(c.out_w, x0 + end - pixel)
-                yield image, y, y, x0, x1, pixel
+                yield image, 1, y, y, x0, x1, pixel
                 pixel += x1 - x0
 
     def _row(self, run, image, iy, x0, x1, row_dst):

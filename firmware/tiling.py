@@ -37,7 +37,7 @@ def _pow2_at_least(value):
 
 @dataclass(frozen=True)
 class Dma:
-    """One DMA engine command (virtual memory side, local other side): ``planes`` of ``rows``."""
+    """One DMA engine command (virtual memory side, local other side), of up to four dimensions."""
 
     kind: DmaKind
     src: int = 0
@@ -50,6 +50,9 @@ class Dma:
     planes: int = 1
     src_plane_pitch: int = 0
     dst_plane_pitch: int = 0
+    volumes: int = 1
+    src_volume_pitch: int = 0
+    dst_volume_pitch: int = 0
 
 
 @dataclass(frozen=True)

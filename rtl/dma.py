@@ -1,10 +1,11 @@
-"""The DMA engine: 3-D copies between host memory and the local memories, and fills.
+"""The DMA engine: 4-D copies between host memory and the local memories, and fills.
 
 The *local port* reaches the CP-local SRAM and, in the NPU, the scratchpads and the
 post-processor (``tinynpu.rtl.localmap``); a command's local addresses are byte addresses on it.
 
-One command at a time moves ``planes`` planes of ``rows`` rows of ``row_bytes`` bytes; any byte
-alignment of source and destination. The data path is a pipeline of small components::
+One command at a time moves ``volumes`` volumes of ``planes`` planes of ``rows`` rows of
+``row_bytes`` bytes; any byte alignment of source and destination. The data path is a pipeline of
+small components::
 
     source Bursts -> AR / SRAM reads -> source buffer -> Realigner -> destination buffer
         -> AW + W / SRAM writes, paced by the destination Bursts
@@ -38,13 +39,13 @@ def _is_pow2(n):
 
 
 class DmaEngine(wiring.Component):
-    """Copies and fills 3-D regions of host memory and of the CP-local SRAM.
+    """Copies and fills 4-D regions of host memory and of the CP-local SRAM.
 
     A command is accepted when ``cmd.valid`` and ``cmd.ready`` are high at an edge (``cmd.ready`` is
-    ``~busy``). The next cycle checks it: with no planes, rows or bytes, or a LOAD or STORE row past
-    the end of the SRAM (:attr:`DmaError.SRAM_RANGE`), the command completes without any traffic;
-    otherwise the data path starts the cycle after. ``done`` pulses for one cycle as ``busy`` falls;
-    ``error`` then holds the result until the next command is accepted.
+    ``~busy``). The next cycle checks it: with no volumes, planes, rows or bytes, or a LOAD or STORE
+    row past the end of the SRAM (:attr:`DmaError.SRAM_RANGE`), the command completes without any
+    traffic; otherwise the data path starts the cycle after. ``done`` pulses for one cycle as
+    ``busy`` falls; ``error`` then holds the result until the next command is accepted.
 
     Reads are INCR bursts of full-width beats, aligned down to the beat, at most ``max_burst``
     beats, never crossing 4 KiB; an AR is issued only when the source buffer has room for its
@@ -194,6 +195,8 @@ class DmaEngine(wiring.Component):
             reader.region.rows.eq(Mux(fills, 0, cmd.rows)),
             reader.region.planes.eq(Mux(fills, 0, cmd.planes)),
             reader.region.plane_pitch.eq(cmd.src_plane_pitch),
+            reader.region.volumes.eq(Mux(fills, 0, cmd.volumes)),
+            reader.region.volume_pitch.eq(cmd.src_volume_pitch),
             writer.start.eq(start),
             writer.sram.eq(to_local),
             writer.region.base.eq(cmd.dst),
@@ -202,6 +205,8 @@ class DmaEngine(wiring.Component):
             writer.region.rows.eq(cmd.rows),
             writer.region.planes.eq(cmd.planes),
             writer.region.plane_pitch.eq(cmd.dst_plane_pitch),
+            writer.region.volumes.eq(cmd.volumes),
+            writer.region.volume_pitch.eq(cmd.dst_volume_pitch),
             reader.translate.eq(cmd.translate),
             reader.asid.eq(cmd.asid),
             reader.access.eq(Mux(cmd.fetch, Access.FETCH, Access.READ)),
@@ -210,16 +215,18 @@ class DmaEngine(wiring.Component):
             writer.access.eq(Access.WRITE),
         ]
 
-        # The local side's last row of its last plane ends furthest: the region of its first byte
-        # must hold it.
+        # The local side's last row of its last plane of its last volume ends furthest: the region
+        # of its first byte must hold it.
         on_src = kind == DmaKind.STORE
         local_base = Mux(on_src, cmd.src, cmd.dst)
         local_pitch = Mux(on_src, cmd.src_pitch, cmd.dst_pitch)
         local_plane_pitch = Mux(on_src, cmd.src_plane_pitch, cmd.dst_plane_pitch)
+        local_volume_pitch = Mux(on_src, cmd.src_volume_pitch, cmd.dst_volume_pitch)
         local_end = (
             local_base
             + (cmd.rows - 1)[:16] * local_pitch
             + (cmd.planes - 1)[:16] * local_plane_pitch
+            + (cmd.volumes - 1)[:16] * local_volume_pitch
             + cmd.row_bytes
         )
         allowed = Const(0)
@@ -258,7 +265,8 @@ class DmaEngine(wiring.Component):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If((cmd.planes == 0) | (cmd.rows == 0) | (cmd.row_bytes == 0)):
+                empty = (cmd.volumes == 0) | (cmd.planes == 0) | (cmd.rows == 0)
+                with m.If(empty | (cmd.row_bytes == 0)):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Elif(out_of_range):

@@ -26,7 +26,8 @@ class Realigner(wiring.Component):
 
     FILL rows take the pattern, replicated across the beat, as source beats with ``s = 0`` and
     ignore ``i``. ``start`` loads the command's rows at the next edge; the rows of each plane
-    follow the last row of the plane before.
+    follow the last row of the plane before, and the planes of each volume the last plane of the
+    volume before.
     """
 
     def __init__(self, *, data_width):
@@ -51,8 +52,11 @@ class Realigner(wiring.Component):
         d = Signal(lg)  # destination lane of this row's first byte
         s_plane = Signal(lg)  # source and destination lanes of the plane's first row
         d_plane = Signal(lg)
+        s_volume = Signal(lg)  # and of the volume's
+        d_volume = Signal(lg)
         rows_left = Signal(16)  # in the current plane
-        planes_left = Signal(16)
+        planes_left = Signal(16)  # in the current volume
+        volumes_left = Signal(16)
         slot = Signal(26)  # beat slot within the row
         hold = Signal(self._dw)  # the source beat shifted in by the previous slot
 
@@ -65,7 +69,7 @@ class Realigner(wiring.Component):
         emits = slot >= e
         source = Mux(fill, cmd.pattern.replicate(nbytes // 4), self.i.payload)
         have_input = fill | ~needs_input | self.i.valid
-        active = planes_left != 0
+        active = volumes_left != 0
         step = active & have_input & (~emits | self.o.ready)
         last_slot = emits & (j == nd - 1)
 
@@ -80,7 +84,22 @@ class Realigner(wiring.Component):
         ]
         with m.If(step):
             m.d.sync += [hold.eq(source), slot.eq(slot + 1)]
-            with m.If(last_slot & (rows_left == 1)):
+            with m.If(last_slot & (rows_left == 1) & (planes_left == 1)):
+                s_next = Mux(fill, 0, s_volume + cmd.src_volume_pitch[:lg])
+                d_next = d_volume + cmd.dst_volume_pitch[:lg]
+                m.d.sync += [
+                    slot.eq(0),
+                    rows_left.eq(cmd.rows),
+                    planes_left.eq(cmd.planes),
+                    volumes_left.eq(volumes_left - 1),
+                    s.eq(s_next),
+                    s_plane.eq(s_next),
+                    s_volume.eq(s_next),
+                    d.eq(d_next),
+                    d_plane.eq(d_next),
+                    d_volume.eq(d_next),
+                ]
+            with m.Elif(last_slot & (rows_left == 1)):
                 s_next = Mux(fill, 0, s_plane + cmd.src_plane_pitch[:lg])
                 d_next = d_plane + cmd.dst_plane_pitch[:lg]
                 m.d.sync += [
@@ -103,10 +122,13 @@ class Realigner(wiring.Component):
             m.d.sync += [
                 s.eq(Mux(fill, 0, cmd.src[:lg])),
                 s_plane.eq(Mux(fill, 0, cmd.src[:lg])),
+                s_volume.eq(Mux(fill, 0, cmd.src[:lg])),
                 d.eq(cmd.dst[:lg]),
                 d_plane.eq(cmd.dst[:lg]),
+                d_volume.eq(cmd.dst[:lg]),
                 rows_left.eq(cmd.rows),
                 planes_left.eq(cmd.planes),
+                volumes_left.eq(cmd.volumes),
                 slot.eq(0),
             ]
         return m

@@ -25,13 +25,13 @@ def _min(a, b):
 
 
 class Bursts(wiring.Component):
-    """Splits a 3-D region into bus-aligned INCR bursts, row by row, plane by plane.
+    """Splits a 4-D region into bus-aligned INCR bursts: by row, plane and volume.
 
     Each row's bytes, widened to whole ``data_width`` beats, become bursts of at most
     ``max_beats`` beats that never cross a 4 KiB boundary; ``addr`` is aligned to the beat.
     ``start`` loads ``region`` at the next edge; the first burst is offered in the cycle after,
     and then one per cycle while ``bursts.ready`` is high. ``busy`` is high while bursts remain.
-    A region with no rows or no planes has none.
+    A region with no rows, planes or volumes has none.
     """
 
     def __init__(self, *, data_width, max_beats):
@@ -53,8 +53,10 @@ class Bursts(wiring.Component):
         lg, region, out = self._lg, self.region, self.bursts.payload
         row_addr = Signal(40)
         plane_addr = Signal(40)  # of the current plane's first row
+        volume_addr = Signal(40)  # of the current volume's first row
         rows_left = Signal(16)  # in the current plane
-        planes_left = Signal(16)
+        planes_left = Signal(16)  # in the current volume
+        volumes_left = Signal(16)
         first = Signal()  # the next burst is the first of its row
         addr = Signal(40)  # beat-aligned address of the next burst, unless first
         left = Signal(26)  # beats left in the row, unless first
@@ -62,7 +64,7 @@ class Bursts(wiring.Component):
         row_beats = (row_addr[:lg] + region.row_bytes + (1 << lg) - 1) >> lg
         remaining = Mux(first, row_beats, left)
         to_4k = (Const(4096, 13) - out.addr[:12]) >> lg
-        more = (planes_left != 0) & (rows_left != 0)
+        more = (volumes_left != 0) & (planes_left != 0) & (rows_left != 0)
         m.d.comb += [
             self.busy.eq(more),
             self.bursts.valid.eq(more),
@@ -70,7 +72,19 @@ class Bursts(wiring.Component):
             out.beats.eq(_min(_min(remaining, self._max_beats), to_4k)),
         ]
         with m.If(self.bursts.valid & self.bursts.ready):
-            with m.If((out.beats == remaining) & (rows_left == 1)):
+            row_done = out.beats == remaining
+            with m.If(row_done & (rows_left == 1) & (planes_left == 1)):
+                next_volume = volume_addr + region.volume_pitch
+                m.d.sync += [
+                    volumes_left.eq(volumes_left - 1),
+                    planes_left.eq(region.planes),
+                    rows_left.eq(region.rows),
+                    volume_addr.eq(next_volume),
+                    plane_addr.eq(next_volume),
+                    row_addr.eq(next_volume),
+                    first.eq(1),
+                ]
+            with m.Elif(row_done & (rows_left == 1)):
                 next_plane = plane_addr + region.plane_pitch
                 m.d.sync += [
                     planes_left.eq(planes_left - 1),
@@ -79,7 +93,7 @@ class Bursts(wiring.Component):
                     row_addr.eq(next_plane),
                     first.eq(1),
                 ]
-            with m.Elif(out.beats == remaining):
+            with m.Elif(row_done):
                 m.d.sync += [
                     rows_left.eq(rows_left - 1),
                     row_addr.eq(row_addr + region.pitch),
@@ -95,8 +109,10 @@ class Bursts(wiring.Component):
             m.d.sync += [
                 row_addr.eq(region.base),
                 plane_addr.eq(region.base),
+                volume_addr.eq(region.base),
                 rows_left.eq(region.rows),
                 planes_left.eq(region.planes),
+                volumes_left.eq(region.volumes),
                 first.eq(1),
             ]
         return m

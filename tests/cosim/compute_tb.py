@@ -332,7 +332,8 @@ async def conv_case(
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def convolutions(dut):
-    """Convolutions (padding, strides, batches, 1x1, channels across K chunks) are bit-exact."""
+    """Convolutions (padding, strides, batches, 1x1, channels across K chunks, several images in
+    a block) are bit-exact."""
     soc, rig = await bring_up(dut)
     rng = np.random.default_rng(5)
     cases = [
@@ -341,6 +342,7 @@ async def convolutions(dut):
         ((1, 4, 4, 8), 9, (1, 1), (1, 1), (0, 0), 0),
         ((1, 7, 5, 40), 5, (3, 2), (1, 2), (2, 1), -128),
         ((1, 6, 6, 2), 3, (5, 5), (1, 1), (0, 0), 0),
+        ((5, 3, 4, 6), 5, (3, 3), (1, 1), (1, 1), 9),  # whole images of a block: volumes
     ]
     for shape, out_c, kernel, stride, padding, izp in cases:
         result = await conv_case(soc, rig, rng, shape, out_c, kernel, stride, padding, izp=izp)

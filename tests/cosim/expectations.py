@@ -23,6 +23,7 @@ CAPABILITIES = {
     ("cap_spad_in", "bytes"): lambda c: c.spad_in_bytes,
     ("cap_spad_wt", "bytes"): lambda c: c.spad_wt_bytes,
     ("cap_spad_acc", "bytes"): lambda c: c.spad_acc_bytes,
+    ("cap_dma", "queue_depth"): lambda c: c.dma_queue_depth,
 }
 
 

@@ -119,10 +119,16 @@ def _grid(base, rows, row_len, pitch):
 
 
 def _planes(cmd, base, side):
-    """Addresses of side ``"src"`` or ``"dst"`` of a DMA command: its planes of rows, as rows."""
+    """Addresses of side ``"src"`` or ``"dst"`` of a DMA command: its volumes of planes of rows,
+    as rows."""
     pitch, plane_pitch = getattr(cmd, f"{side}_pitch"), getattr(cmd, f"{side}_plane_pitch")
-    planes = base + np.arange(cmd.planes)[:, None, None] * plane_pitch
-    return (planes + _grid(0, cmd.rows, cmd.row_bytes, pitch)[None]).reshape(-1, cmd.row_bytes)
+    volume_pitch = getattr(cmd, f"{side}_volume_pitch")
+    starts = (
+        np.arange(cmd.volumes)[:, None] * volume_pitch
+        + np.arange(cmd.planes)[None, :] * plane_pitch
+    ).reshape(-1)
+    rows = _grid(0, cmd.rows, cmd.row_bytes, pitch)[None]
+    return (base + starts[:, None, None] + rows).reshape(-1, cmd.row_bytes)
 
 
 class Host:

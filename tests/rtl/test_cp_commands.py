@@ -42,6 +42,12 @@ DMA_A = {
     "fetch": 1,
     "asid": 0xA,
     "notify": 1,
+    "planes": 0xFEDC,
+    "src_plane_pitch": 0x5555_6666,
+    "dst_plane_pitch": 0x7777_8888,
+    "volumes": 0x0BA9,
+    "src_volume_pitch": 0x9999_AAAA,
+    "dst_volume_pitch": 0xBBBB_CCCC,
 }
 DMA_B = {
     "kind": DmaKind.FILL_LOCAL,
@@ -56,6 +62,12 @@ DMA_B = {
     "fetch": 0,
     "asid": 0x5,
     "notify": 0,
+    "planes": 0x0001,
+    "src_plane_pitch": 0x0000_0040,
+    "dst_plane_pitch": 0x0000_0100,
+    "volumes": 0x0002,
+    "src_volume_pitch": 0x0000_1000,
+    "dst_volume_pitch": 0x0000_2000,
 }
 OP_A = {
     "a_slot": 0x0120,
@@ -139,6 +151,10 @@ async def program_dma(ctx, dut, c):
     await write(ctx, dut, "dma_src_pitch", bytes=c["src_pitch"])
     await write(ctx, dut, "dma_dst_pitch", bytes=c["dst_pitch"])
     await write(ctx, dut, "dma_pattern", value=c["pattern"])
+    for name in ("planes", "volumes"):
+        await write(ctx, dut, f"dma_{name}", count=c[name])
+    for name in ("src_plane_pitch", "dst_plane_pitch", "src_volume_pitch", "dst_volume_pitch"):
+        await write(ctx, dut, f"dma_{name}", bytes=c[name])
     control = {name: c[name] for name in ("translate", "fetch", "asid", "notify")}
     await write(ctx, dut, "dma_control", kind=c["kind"].value, **control)
 
@@ -288,7 +304,7 @@ def test_dma_push_around_a_failing_done_never_runs():
     cycle: discarded with the flush; after: dropped) never reaches the engine and leaves nothing
     queued. The sweep is checked to land a push one cycle before, in and one cycle after."""
     offsets = set()
-    for delay in range(8, 14):
+    for delay in range(12, 17):
         offsets.add(_push_at_a_failing_done(delay))
     assert {-1, 0, 1} <= offsets, sorted(offsets)
 
@@ -297,7 +313,7 @@ def _push_at_a_failing_done(delay):
     """One run of the sweep; returns the push's cycle less the failing done's."""
     dut = Commands()
     log = StreamLog(dut.dma)
-    engine = Engine(dut, results=[DmaError.READ_SLVERR], cycles=30)
+    engine = Engine(dut, results=[DmaError.READ_SLVERR], cycles=45)
     pulses = {"push": [], "done": []}
     pulse = dut.regs.port("dma_push", "push").value
 

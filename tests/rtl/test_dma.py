@@ -41,13 +41,16 @@ FIELDS = (
     "pattern",
     "src_plane_pitch",
     "dst_plane_pitch",
+    "src_volume_pitch",
+    "dst_volume_pitch",
 )
 
 
 def cmd(kind, **fields):
-    """A command as a dict of :class:`DmaCommand` fields: one row of one plane unless ``rows``
-    and ``planes`` say."""
-    return {"kind": kind, **dict.fromkeys(FIELDS, 0), "rows": 1, "planes": 1, **fields}
+    """A command as a dict of :class:`DmaCommand` fields: one row, plane and volume unless
+    ``rows``, ``planes`` and ``volumes`` say."""
+    fields = {"rows": 1, "planes": 1, "volumes": 1, **fields}
+    return {"kind": kind, **dict.fromkeys(FIELDS, 0), **fields}
 
 
 # --- reference ------------------------------------------------------------------------------------
@@ -55,9 +58,11 @@ def cmd(kind, **fields):
 
 def rows_of(c, side):
     """``(start, length)`` of each row of side ``"src"`` or ``"dst"`` of command ``c``, plane
-    after plane."""
+    after plane, volume after volume."""
+    pitches = [c[f"{side}_volume_pitch"], c[f"{side}_plane_pitch"], c[f"{side}_pitch"]]
     return [
-        (c[side] + p * c[f"{side}_plane_pitch"] + r * c[f"{side}_pitch"], c["row_bytes"])
+        (c[side] + v * pitches[0] + p * pitches[1] + r * pitches[2], c["row_bytes"])
+        for v in range(c["volumes"])
         for p in range(c["planes"])
         for r in range(c["rows"])
     ]
@@ -79,7 +84,7 @@ def split(rows, nbytes, max_burst):
 def reference(c, mem, sram, sram_bytes):
     """Apply ``c`` to copies of ``mem`` (at BASE) and ``sram``; return them and the error."""
     mem, sram = bytearray(mem), bytearray(sram)
-    if not c["planes"] or not c["rows"] or not c["row_bytes"]:
+    if not c["volumes"] or not c["planes"] or not c["rows"] or not c["row_bytes"]:
         return mem, sram, DmaError.NONE
     sram_side = {LOAD: "dst", STORE: "src"}.get(c["kind"])
     if sram_side and rows_of(c, sram_side)[-1][0] + c["row_bytes"] > sram_bytes:
@@ -172,7 +177,8 @@ def run_commands(commands, *, data_width=64, max_burst=64, sram_bytes=16384, see
             n_ar, n_aw = len(model.ar_log), len(model.aw_log)
             await ctx.tick()
             ctx.set(dma.cmd.valid, 0)
-            limit = 200 + 40 * c["planes"] * c["rows"] * (c["row_bytes"] // nbytes + 2)
+            rows = c["volumes"] * c["planes"] * c["rows"]
+            limit = 200 + 40 * rows * (c["row_bytes"] // nbytes + 2)
             for cycles in range(1, limit):
                 _, _, done, busy, ready = await ctx.tick().sample(dma.done, dma.busy, dma.cmd.ready)
                 if done:
@@ -211,7 +217,7 @@ def check(run, commands, *, data_width=64, max_burst=64, sram_bytes=16384):
         mem, sram, error = reference(c, mem, sram, sram_bytes)
         assert res.error == error, f"command {i}: {c}"
         assert res.outstanding == (0, 0), f"command {i}"
-        moved = error == DmaError.NONE and c["planes"] and c["rows"] and c["row_bytes"]
+        moved = error == DmaError.NONE and rows_of(c, "dst") and c["row_bytes"]
         reads = moved and c["kind"] in (COPY, LOAD)
         writes = moved and c["kind"] != LOAD
         assert res.ar == (split(rows_of(c, "src"), nbytes, max_burst) if reads else []), i
@@ -258,23 +264,29 @@ def random_pitch(rng, row_bytes, *, overlap):
 
 
 def random_command(rng, kind, *, sram_bytes=16384):
-    """A random command of ``kind``: 1 to 7 rows of 1 to 3 planes, within about 12 KiB."""
+    """A random command of ``kind``: 1 to 7 rows of 1 to 3 planes of 1 to 2 volumes, within
+    about 12 KiB."""
     rows = rng.choice([1, 1, rng.randint(2, 7)])
     planes = rng.choice([1, 1, 1, rng.randint(2, 3)])
-    n = random_row_bytes(rng, rows * planes)
+    volumes = rng.choice([1, 1, 1, 2])
+    count = rows * planes * volumes
+    n = random_row_bytes(rng, count)
     if kind in (LOAD, STORE):
-        n = min(n, sram_bytes // 2 // (rows * planes))
-    c = cmd(kind, row_bytes=n, rows=rows, planes=planes, pattern=rng.getrandbits(32))
+        n = min(n, sram_bytes // 2 // count)
+    c = cmd(kind, row_bytes=n, rows=rows, planes=planes, volumes=volumes)
+    c["pattern"] = rng.getrandbits(32)
     c["src_pitch"] = random_pitch(rng, n, overlap=True)
     c["dst_pitch"] = random_pitch(rng, n, overlap=False)
     # Source planes may overlap (or step back); destination planes follow each other.
     c["src_plane_pitch"] = rng.choice([0, rng.randint(1, 3 * n), (rows - 1) * c["src_pitch"] + n])
     c["dst_plane_pitch"] = (rows - 1) * c["dst_pitch"] + n + rng.choice([0, rng.randint(1, 99)])
+    c["src_volume_pitch"] = rng.choice([0, rng.randint(1, 2000)])
+    c["dst_volume_pitch"] = (planes - 1) * c["dst_plane_pitch"] + c["dst_plane_pitch"] + 5
     c["src"] = SRC + rng.randrange(4096)
     c["dst"] = DST + rng.randrange(4096)
     # The SRAM side is an offset that keeps every row inside the SRAM.
     for side in {LOAD: ["dst"], STORE: ["src"]}.get(kind, []):
-        extent = (planes - 1) * c[f"{side}_plane_pitch"] + (rows - 1) * c[f"{side}_pitch"] + n
+        extent = max(start for start, _ in rows_of({**c, side: 0}, side)) + n
         c[side] = rng.randrange(max(1, sram_bytes - extent + 1))
     return c
 
@@ -446,6 +458,38 @@ def test_planes():
             pattern=0x0102_0304,
         ),
         cmd(COPY, src=SRC, dst=DST, row_bytes=8, rows=2, planes=0),  # no planes: nothing
+        cmd(COPY, src=SRC, dst=DST, row_bytes=8, rows=2, planes=2, volumes=0),  # nor volumes
+        # Volumes: 2 x 3 planes x 2 rows, volumes overlapping on the source, odd pitches.
+        cmd(
+            COPY,
+            src=SRC + 3,
+            dst=DST + 5,
+            row_bytes=11,
+            rows=2,
+            src_pitch=13,
+            dst_pitch=11,
+            planes=3,
+            src_plane_pitch=29,
+            dst_plane_pitch=23,
+            volumes=2,
+            src_volume_pitch=31,
+            dst_volume_pitch=77,
+        ),
+        cmd(
+            LOAD,
+            src=SRC + 700,
+            dst=9,
+            row_bytes=24,
+            rows=3,
+            src_pitch=48,
+            dst_pitch=256,
+            planes=2,
+            src_plane_pitch=768,
+            dst_plane_pitch=2048,
+            volumes=3,
+            src_volume_pitch=1536,
+            dst_volume_pitch=4096 + 3,
+        ),
     ]
     for data_width in (32, 64, 128):
         simulate_and_check(three_d, data_width=data_width, max_burst=4)
@@ -837,9 +881,9 @@ def test_bad_parameters(params, message):
 
 
 def test_command_layout():
-    # kind, src, dst, row_bytes, rows, pitches, pattern, planes, plane pitches, translate,
-    # fetch, asid, notify
-    size = 3 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 1 + 1 + 4 + 1
+    # kind, src, dst, row_bytes, rows, pitches, pattern, planes, plane pitches, volumes, volume
+    # pitches, translate, fetch, asid, notify
+    size = 3 + 40 + 40 + 24 + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 16 + 32 + 32 + 1 + 1 + 4 + 1
     assert DmaCommand.as_shape().size == size
     assert MAX_WRITES >= 2
 
