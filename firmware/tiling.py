@@ -232,10 +232,11 @@ def plan_gemm(g: Geometry, op: Gemm) -> Plan:
                     plan.dma.append(pending_store)  # the block before, behind this one's loads
                     acc_free_after[pending_store.acc] = len(plan.dma)
                     pending_store = None
-                for s, (r0, count) in enumerate(strips if split_first or split_last else []):
+                pieces = strips if split_first or split_last else [(0, rows)]
+                for s, (r0, count) in enumerate(pieces):
                     a_ready = strip_ready[s] if split_first else a_halves.loaded_at[a]
                     ready = max(a_ready, b_halves.loaded_at[b])
-                    if ci == 0:
+                    if ci == 0:  # the first chunk overwrites the half: its last store is done
                         ready = max(ready, acc_free_after[acc])
                     step = MatrixStep(
                         a_slot=a * slots_half + r0,
@@ -253,22 +254,6 @@ def plan_gemm(g: Geometry, op: Gemm) -> Plan:
                         plan.dma.append(
                             _store(g, op, plan, p_halves, m0, n0, r0, count, cols, acc, log2)
                         )
-                if not (split_first or split_last):
-                    ready = max(a_halves.loaded_at[a], b_halves.loaded_at[b])
-                    if ci == 0:  # the first chunk overwrites the half: its last store is done
-                        ready = max(ready, acc_free_after[acc])
-                    step = MatrixStep(
-                        a_slot=a * slots_half,
-                        b_addr=b * wt_half,
-                        b_pitch=pitch,
-                        acc_addr=acc * acc_half,
-                        acc_row_log2=log2,
-                        k=k,
-                        m=rows,
-                        n=cols,
-                        accumulate=ci > 0,
-                    )
-                    plan.matrix.append(MatrixEntry(step, ready))
                 a_halves.last_use[a] = b_halves.last_use[b] = len(plan.matrix)
             if last and len(strips) > 1:
                 continue  # stored strip by strip

@@ -23,6 +23,7 @@ OTHER_VALUES = {
     "spad_wt_bytes": 131072,
     "spad_acc_bytes": 131072,
     "queue_depth": 32,
+    "dma_queue_depth": 5,
 }
 
 
