@@ -82,42 +82,45 @@ class Realigner(wiring.Component):
             self.o.payload.strb.eq(Cat((lo <= k) & (k < hi) for k in range(nbytes))),
             self.i.ready.eq(step & needs_input & ~fill),
         ]
+        # The next row's lanes: a row pitch on, or a plane (volume) pitch on from the first row of
+        # the plane (volume) just finished.
+        plane_end = rows_left == 1
+        volume_end = plane_end & (planes_left == 1)
+        s_next = Mux(
+            fill,
+            0,
+            Mux(
+                volume_end,
+                s_volume + cmd.src_volume_pitch[:lg],
+                Mux(plane_end, s_plane + cmd.src_plane_pitch[:lg], s + cmd.src_pitch[:lg]),
+            )[:lg],
+        )
+        d_next = Mux(
+            volume_end,
+            d_volume + cmd.dst_volume_pitch[:lg],
+            Mux(plane_end, d_plane + cmd.dst_plane_pitch[:lg], d + cmd.dst_pitch[:lg]),
+        )[:lg]
         with m.If(step):
             m.d.sync += [hold.eq(source), slot.eq(slot + 1)]
-            with m.If(last_slot & (rows_left == 1) & (planes_left == 1)):
-                s_next = Mux(fill, 0, s_volume + cmd.src_volume_pitch[:lg])
-                d_next = d_volume + cmd.dst_volume_pitch[:lg]
+            with m.If(last_slot):
                 m.d.sync += [
                     slot.eq(0),
-                    rows_left.eq(cmd.rows),
-                    planes_left.eq(cmd.planes),
-                    volumes_left.eq(volumes_left - 1),
+                    rows_left.eq(Mux(plane_end, cmd.rows, rows_left - 1)),
                     s.eq(s_next),
-                    s_plane.eq(s_next),
-                    s_volume.eq(s_next),
                     d.eq(d_next),
-                    d_plane.eq(d_next),
-                    d_volume.eq(d_next),
                 ]
-            with m.Elif(last_slot & (rows_left == 1)):
-                s_next = Mux(fill, 0, s_plane + cmd.src_plane_pitch[:lg])
-                d_next = d_plane + cmd.dst_plane_pitch[:lg]
-                m.d.sync += [
-                    slot.eq(0),
-                    rows_left.eq(cmd.rows),
-                    planes_left.eq(planes_left - 1),
-                    s.eq(s_next),
-                    s_plane.eq(s_next),
-                    d.eq(d_next),
-                    d_plane.eq(d_next),
-                ]
-            with m.Elif(last_slot):
-                m.d.sync += [
-                    slot.eq(0),
-                    rows_left.eq(rows_left - 1),
-                    s.eq(Mux(fill, 0, s + cmd.src_pitch[:lg])),
-                    d.eq(d + cmd.dst_pitch[:lg]),
-                ]
+                with m.If(plane_end):
+                    m.d.sync += [
+                        planes_left.eq(Mux(volume_end, cmd.planes, planes_left - 1)),
+                        s_plane.eq(s_next),
+                        d_plane.eq(d_next),
+                    ]
+                with m.If(volume_end):
+                    m.d.sync += [
+                        volumes_left.eq(volumes_left - 1),
+                        s_volume.eq(s_next),
+                        d_volume.eq(d_next),
+                    ]
         with m.If(self.start):
             m.d.sync += [
                 s.eq(Mux(fill, 0, cmd.src[:lg])),
