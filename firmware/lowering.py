@@ -22,14 +22,17 @@ from dataclasses import replace
 
 from tinynpu.rtl.layouts import DmaKind, OutputType
 from tinynpu.rtl.localmap import K_SLOT
+from tinynpu.rtl.regmap import CP
 
-from .commands import MAX_ROWS
 from .tiling import Dma, Gemm, plan_gemm
 
 __all__ = ["conv2d_plan", "gemm_plan"]
 
-#: Plane pitches are 32-bit fields of the DMA engine.
-_PITCH_LIMIT = 1 << 32
+#: Bounds of the DMA command's third and fourth dimensions, from their registers.
+_PLANE_PITCH_LIMIT = 1 << CP.dma_src_plane_pitch.bytes.width
+_VOLUME_PITCH_LIMIT = 1 << CP.dma_src_volume_pitch.bytes.width
+_MAX_PLANES = (1 << CP.dma_planes.count.width) - 1
+_MAX_VOLUMES = (1 << CP.dma_volumes.count.width) - 1
 
 
 def _element_bytes(output_type):
@@ -126,9 +129,9 @@ class _Im2col:
         image_slots = c.out_h * c.out_w
         for image, images, y0, y1, x0, x1, pixel in self._segments(m0, rows):
             pieces = [(image, images, y0, y1, pixel)]
-            if images > 1 and volume_pitch >= _PITCH_LIMIT:  # images one by one
+            if images > 1 and volume_pitch >= _VOLUME_PITCH_LIMIT:  # images one by one
                 pieces = [(image + i, 1, y0, y1, pixel + i * image_slots) for i in range(images)]
-            if y1 > y0 and plane_pitch >= _PITCH_LIMIT:  # rows one by one
+            if y1 > y0 and plane_pitch >= _PLANE_PITCH_LIMIT:  # rows one by one
                 pieces = [
                     (first, count, y, y, start + (y - y0) * c.out_w)
                     for first, count, _, _, start in pieces
@@ -175,12 +178,12 @@ class _Im2col:
         while pixel < end:
             image, rest = divmod(pixel, image_pixels)
             y, x0 = divmod(rest, c.out_w)
-            if rest == 0 and end - pixel >= image_pixels and c.out_h <= MAX_ROWS:
-                count = min((end - pixel) // image_pixels, MAX_ROWS)
+            if rest == 0 and end - pixel >= image_pixels and c.out_h <= _MAX_PLANES:
+                count = min((end - pixel) // image_pixels, _MAX_VOLUMES)
                 yield image, count, 0, c.out_h - 1, 0, c.out_w, pixel
                 pixel += count * image_pixels
             elif x0 == 0 and end - pixel >= c.out_w:  # whole rows, to the image's last
-                count = min((end - pixel) // c.out_w, c.out_h - y, MAX_ROWS)
+                count = min((end - pixel) // c.out_w, c.out_h - y, _MAX_PLANES)
                 yield image, 1, y, y + count - 1, 0, c.out_w, pixel
                 pixel += count * c.out_w
             else:

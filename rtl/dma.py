@@ -224,9 +224,9 @@ class DmaEngine(wiring.Component):
         local_volume_pitch = Mux(on_src, cmd.src_volume_pitch, cmd.dst_volume_pitch)
         local_end = (
             local_base
-            + (cmd.rows - 1)[:16] * local_pitch
-            + (cmd.planes - 1)[:16] * local_plane_pitch
-            + (cmd.volumes - 1)[:16] * local_volume_pitch
+            + (cmd.rows - 1)[: len(cmd.rows)] * local_pitch
+            + (cmd.planes - 1)[: len(cmd.planes)] * local_plane_pitch
+            + (cmd.volumes - 1)[: len(cmd.volumes)] * local_volume_pitch
             + cmd.row_bytes
         )
         allowed = Const(0)

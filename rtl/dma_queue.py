@@ -15,11 +15,14 @@ from amaranth.lib.wiring import In, Out
 from .dma_command import DmaCommand
 from .fifo import StreamFifo
 from .layouts import DmaError
+from .regmap import CP
 
 __all__ = ["DmaQueue"]
 
-#: Bits of the completion count and of a command's position in the sequence pushed.
-SEQUENCE_WIDTH = 16
+#: Bits of the completion count and of a command's position in the sequence pushed: as many as
+#: the registers that report them.
+SEQUENCE_WIDTH = CP.dma_status.completed.width
+assert CP.dma_queue.failed.width == SEQUENCE_WIDTH
 
 
 class DmaQueue(wiring.Component):

@@ -54,9 +54,9 @@ class Realigner(wiring.Component):
         d_plane = Signal(lg)
         s_volume = Signal(lg)  # and of the volume's
         d_volume = Signal(lg)
-        rows_left = Signal(16)  # in the current plane
-        planes_left = Signal(16)  # in the current volume
-        volumes_left = Signal(16)
+        rows_left = Signal(cmd.rows.shape())  # in the current plane
+        planes_left = Signal(cmd.planes.shape())  # in the current volume
+        volumes_left = Signal(cmd.volumes.shape())
         slot = Signal(26)  # beat slot within the row
         hold = Signal(self._dw)  # the source beat shifted in by the previous slot
 

@@ -54,9 +54,9 @@ class Bursts(wiring.Component):
         row_addr = Signal(40)
         plane_addr = Signal(40)  # of the current plane's first row
         volume_addr = Signal(40)  # of the current volume's first row
-        rows_left = Signal(16)  # in the current plane
-        planes_left = Signal(16)  # in the current volume
-        volumes_left = Signal(16)
+        rows_left = Signal(region.rows.shape())  # in the current plane
+        planes_left = Signal(region.planes.shape())  # in the current volume
+        volumes_left = Signal(region.volumes.shape())
         first = Signal()  # the next burst is the first of its row
         addr = Signal(40)  # beat-aligned address of the next burst, unless first
         left = Signal(26)  # beats left in the row, unless first

@@ -20,11 +20,12 @@ same for operations pushed while a DMA command is in flight.
 import math
 import random
 from collections import deque
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from tinynpu.firmware.commands import check_command
-from tinynpu.firmware.lowering import conv2d_plan, gemm_plan
+from tinynpu.firmware.lowering import _Im2col, conv2d_plan, gemm_plan
 from tinynpu.firmware.tiling import MatrixStep
 from tinynpu.rtl.config import K_SLOT, NpuConfig
 from tinynpu.rtl.layouts import ChannelParams, DmaKind, Opcode, OutputType, nbytes, pack
@@ -846,3 +847,48 @@ def test_gemm_random(case):
     plan = gemm_plan(g, cmd)
     check_structure(g, plan, (cmd.m, cmd.k, cmd.n))
     run_and_compare(g, plan, host, want, where, (0, 1, 2))
+
+
+def _huge_conv(in_h, in_w, in_c, out_h, out_w, batch=1):
+    """A 1x1, stride-1, unpadded CONV2D's fields, for _Im2col alone (no memory behind it)."""
+    return SimpleNamespace(
+        batch=batch,
+        in_h=in_h,
+        in_w=in_w,
+        in_c=in_c,
+        out_h=out_h,
+        out_w=out_w,
+        kernel_h=1,
+        kernel_w=1,
+        stride_h=1,
+        stride_w=1,
+        pad_top=0,
+        pad_left=0,
+        input_zero_point=0,
+        input=0,
+    )
+
+
+@pytest.mark.parametrize(("in_c", "planes"), [(1 << 14, 4), (1 << 15, 1)])
+def test_im2col_rows_one_by_one_where_the_plane_pitch_overflows(in_c, planes):
+    """Output rows become planes while an input row (in_w * in_c bytes) fits a 32-bit plane
+    pitch; at 2**32 bytes each row is a transfer of its own, at the same addresses."""
+    cmd = _huge_conv(in_h=4, in_w=1 << 17, in_c=in_c, out_h=4, out_w=16)
+    commands = _Im2col(cmd)(0, 64, 0, K_SLOT, 0)
+    assert [c.planes for c in commands] == [planes] * (4 // planes)
+    row = (1 << 17) * in_c
+    starts = [c.src + p * c.src_plane_pitch for c in commands for p in range(c.planes)]
+    assert starts == [y * row for y in range(4)]
+    assert {(c.rows, c.src_pitch, c.row_bytes) for c in commands} == {(16, in_c, K_SLOT)}
+
+
+@pytest.mark.parametrize(("in_c", "volumes"), [(1 << 14, 4), (1 << 15, 1)])
+def test_im2col_images_one_by_one_where_the_volume_pitch_overflows(in_c, volumes):
+    """Whole images of a block become volumes while an image fits a 32-bit volume pitch."""
+    cmd = _huge_conv(in_h=2, in_w=1 << 16, in_c=in_c, out_h=2, out_w=8, batch=4)
+    commands = _Im2col(cmd)(0, 64, 0, K_SLOT, 0)
+    assert [c.volumes for c in commands] == [volumes] * (4 // volumes)
+    image = 2 * (1 << 16) * in_c
+    starts = [c.src + v * c.src_volume_pitch for c in commands for v in range(c.volumes)]
+    assert starts == [i * image for i in range(4)]
+    assert {c.planes for c in commands} == {2}
